@@ -1,0 +1,43 @@
+# Two commands for a new user: `make run` and `make test`. Everything else is set up from nothing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+HW     := $(VENV)/bin/headwater
+STAMP  := $(VENV)/.installed
+export HEADWATER_HOME ?= $(CURDIR)/.headwater
+
+.PHONY: install run test bench lint format clean browser
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip setuptools wheel
+	# torch pinned exactly: this is the CPU build on the machine's disk; any other spec downloads gigabytes.
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(HW) ingest data/mnist.pkl.gz --dataset mnist
+	$(HW) datasets
+
+test: install
+	$(PY) -m pytest -n 2 --timeout 600 $(PYTEST_ARGS)
+
+bench: install
+	$(PY) bench/ingest.py
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+format: install
+	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench
+
+clean:
+	rm -rf $(VENV) .headwater .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,69 @@
+"""The root command, its global options, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+import typer
+from rich.console import Console
+
+from headwater.errors import ConfigError, DataError, HeadwaterError, NotFound, WarehouseError
+from headwater.faces.cli import data_commands
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="headwater",
+    help="From a raw file to a served prediction. Start with: headwater ingest data/mnist.pkl.gz",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_CODES: dict[type[HeadwaterError], int] = {
+    ConfigError: 2,
+    NotFound: 3,
+    DataError: 4,
+    WarehouseError: 5,
+}
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress to stderr."),
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+data_commands.register(app)
+
+
+def exit_code(error: HeadwaterError) -> int:
+    for kind, code in EXIT_CODES.items():
+        if isinstance(error, kind):
+            return code
+    return 1
+
+
+def main() -> None:
+    """Entry point of the `headwater` script: Headwater errors print one line, never a trace."""
+    err = Console(stderr=True)
+    try:
+        app(standalone_mode=False)
+    except HeadwaterError as error:
+        err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        sys.exit(exit_code(error))
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)

@@ -1,0 +1,117 @@
+"""The one typed settings object.
+
+Read, highest priority first, from constructor arguments (tests), ``HEADWATER_*``
+environment variables, then an optional ``headwater.toml`` in the working folder
+(or the file named by ``HEADWATER_CONFIG``). Secrets are refused from the file:
+they come from the environment only, so they never land in a repository.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from headwater.errors import ConfigError
+
+__all__ = ["Dialect", "Settings", "get_settings"]
+
+Dialect = Literal["duckdb", "postgres"]
+
+SECRET_FIELDS = frozenset({"api_token", "pseudonym_key"})
+
+
+class _TomlWithoutSecrets(TomlConfigSettingsSource):
+    """A TOML source that refuses secrets, so a committed config file cannot carry one."""
+
+    def __call__(self) -> dict[str, Any]:
+        values = super().__call__()
+        leaked = sorted(SECRET_FIELDS & values.keys())
+        if leaked:
+            raise ConfigError(
+                f"{self.toml_file_path}: {', '.join(leaked)} must not be in a config file; "
+                f"set HEADWATER_{leaked[0].upper()} in the environment instead"
+            )
+        return values
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return super().get_field_value(field, field_name)
+
+
+class Settings(BaseSettings):
+    """Everything Headwater can be told, with defaults that work on a laptop."""
+
+    model_config = SettingsConfigDict(env_prefix="HEADWATER_", extra="ignore")
+
+    home: Path = Field(
+        default=Path(".headwater"),
+        description="Folder holding the lake and the embedded warehouse.",
+    )
+    warehouse_url: str | None = Field(
+        default=None,
+        description="duckdb:///path/file.duckdb or postgresql://user@host/db; "
+        "default: a DuckDB file in the home folder.",
+    )
+    warehouse_schema: str | None = Field(
+        default=None,
+        description="PostgreSQL schema to use (created if missing); default 'public'.",
+    )
+    ingest_chunk_rows: int = Field(
+        default=16384, ge=1, le=10_000_000, description="Rows per Arrow batch while loading."
+    )
+    max_show_rows: int = Field(default=1000, ge=1, description="Upper bound for `show --limit`.")
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    api_token: SecretStr | None = Field(default=None, description="Bearer token; env only.")
+    pseudonym_key: SecretStr | None = Field(
+        default=None, description="HMAC key for keyed pseudonyms; env only."
+    )
+
+    @field_validator("warehouse_url")
+    @classmethod
+    def _known_scheme(cls, url: str | None) -> str | None:
+        if url is None or url.startswith(("duckdb://", "postgresql://", "postgres://")):
+            return url
+        raise ConfigError(
+            f"HEADWATER_WAREHOUSE_URL {url.split('@')[-1]!r} is not understood: "
+            "use duckdb:///path/to/file.duckdb or postgresql://user@host:5432/db"
+        )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("HEADWATER_CONFIG", "headwater.toml"))
+        return (init_settings, env_settings, _TomlWithoutSecrets(settings_cls, toml_path))
+
+    @property
+    def dialect(self) -> Dialect:
+        return "postgres" if self.resolved_warehouse_url.startswith("postgres") else "duckdb"
+
+    @property
+    def resolved_warehouse_url(self) -> str:
+        return self.warehouse_url or f"duckdb:///{(self.home / 'warehouse.duckdb').resolve()}"
+
+    @property
+    def lake_root(self) -> Path:
+        return self.home / "lake"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings for this process, read once; tests build `Settings(...)` directly instead."""
+    return Settings()

@@ -1,0 +1,25 @@
+"""Warehouse backends (DuckDB embedded, PostgreSQL by URL) and the star schema on them."""
+
+from __future__ import annotations
+
+from headwater.settings import Settings
+from headwater.storage.warehouse.base import Warehouse
+from headwater.storage.warehouse.migrations import migrate
+
+__all__ = ["Warehouse", "open_warehouse"]
+
+
+def open_warehouse(settings: Settings) -> Warehouse:
+    """Connect to the warehouse the settings name and bring its schema up to date."""
+    url = settings.resolved_warehouse_url
+    warehouse: Warehouse
+    if url.startswith("duckdb://"):
+        from headwater.storage.warehouse.duckdb import DuckDBWarehouse
+
+        warehouse = DuckDBWarehouse(url.removeprefix("duckdb://") or ":memory:")
+    else:
+        from headwater.storage.warehouse.postgres import PostgresWarehouse
+
+        warehouse = PostgresWarehouse(url, schema=settings.warehouse_schema)
+    migrate(warehouse)
+    return warehouse

@@ -1,0 +1,121 @@
+"""The embedded default: one DuckDB file, loaded through Arrow."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from headwater.errors import WarehouseError
+from headwater.storage.warehouse.base import Idents, Param, Row, Warehouse, arrow_sql_type
+
+__all__ = ["DuckDBWarehouse", "quote_identifier"]
+
+_PARAM = re.compile(r"%s")
+
+
+def quote_identifier(name: str) -> str:
+    """Quote an identifier the way DuckDB's own ``quote_ident`` does: double quotes, doubled."""
+    if "\x00" in name:
+        raise WarehouseError(f"identifier {name!r} contains a NUL byte")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def render(template: str, idents: dict[str, Idents]) -> str:
+    """Fill ``{name}`` holes with quoted identifiers and turn ``%s`` into DuckDB's ``?``."""
+    quoted = {
+        key: quote_identifier(value)
+        if isinstance(value, str)
+        else ", ".join(quote_identifier(v) for v in value)
+        for key, value in idents.items()
+    }
+    return _PARAM.sub("?", template.format_map(quoted))
+
+
+class DuckDBWarehouse(Warehouse):
+    dialect = "duckdb"
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(self.path)
+        except duckdb.Error as exc:
+            raise WarehouseError(
+                f"cannot open the DuckDB warehouse {self.path}: {exc}. "
+                "Another headwater process may hold it; DuckDB allows one writer at a time."
+            ) from exc
+        self._loads = 0
+
+    def execute(self, template: str, params: Sequence[Param] = (), **idents: Idents) -> None:
+        self._run(template, params, idents).fetchall()
+
+    def fetch(self, template: str, params: Sequence[Param] = (), **idents: Idents) -> list[Row]:
+        return self._run(template, params, idents).fetchall()
+
+    def fetch_arrow(
+        self, template: str, params: Sequence[Param] = (), **idents: Idents
+    ) -> pa.Table:
+        query = render(template, idents)
+        try:
+            relation = self._con.sql(query, params=list(params) or None)
+            return relation.to_arrow_table() if relation is not None else pa.table({})
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB refused a query: {exc}") from exc
+
+    def load_arrow(self, table: str, data: pa.Table) -> int:
+        if data.num_rows == 0:
+            return 0
+        self._loads += 1
+        view = f"_hw_load_{self._loads}"
+        self._con.register(view, data)
+        try:
+            self.execute(
+                "INSERT INTO {table} ({cols}) SELECT {cols} FROM {view}",
+                table=table,
+                cols=data.column_names,
+                view=view,
+            )
+        finally:
+            self._con.unregister(view)
+        return data.num_rows
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._con.begin()
+        try:
+            yield
+        except BaseException:
+            self._con.rollback()
+            raise
+        else:
+            self._con.commit()
+
+    def column_type(self, arrow_type: pa.DataType) -> str:
+        return arrow_sql_type(arrow_type, blob="BLOB", double="DOUBLE")
+
+    def table_exists(self, table: str) -> bool:
+        return bool(
+            self.fetch(
+                "SELECT 1 FROM information_schema.tables "
+                "WHERE table_schema = current_schema() AND table_name = %s",
+                [table],
+            )
+        )
+
+    def close(self) -> None:
+        self._con.close()
+
+    def _run(
+        self, template: str, params: Sequence[Param], idents: dict[str, Idents]
+    ) -> duckdb.DuckDBPyConnection:
+        query = render(template, idents)
+        try:
+            return self._con.execute(query, list(params))
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB refused a statement: {exc}") from exc

@@ -1,0 +1,136 @@
+"""Versioned migrations: the warehouse schema, created and evolved in order.
+
+Each migration is a list of DDL statements written once for both backends; the
+few words that differ (``BLOB`` / ``BYTEA``) are filled from ``_TYPES``. A
+migration runs in one transaction together with its row in
+``schema_migrations``, so a half-applied migration cannot exist. Append new
+migrations at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from headwater.settings import Dialect
+from headwater.storage.warehouse.base import Warehouse
+
+__all__ = ["MIGRATIONS", "Migration", "migrate"]
+
+_TYPES: dict[Dialect, dict[str, str]] = {
+    "duckdb": {"blob": "BLOB", "double": "DOUBLE"},
+    "postgres": {"blob": "BYTEA", "double": "DOUBLE PRECISION"},
+}
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+    def render(self, dialect: Dialect) -> list[str]:
+        return [s.replace("{blob}", _TYPES[dialect]["blob"]) for s in self.statements]
+
+
+STAR_SCHEMA = Migration(
+    1,
+    "star schema: datasets, splits, labels, batches, lake manifest, image facts",
+    (
+        "CREATE SEQUENCE seq_dataset",
+        "CREATE SEQUENCE seq_label",
+        "CREATE SEQUENCE seq_batch",
+        "CREATE SEQUENCE seq_image",
+        """CREATE TABLE dim_split (
+            split_key SMALLINT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE)""",
+        """INSERT INTO dim_split (split_key, name) VALUES
+            (1, 'train'), (2, 'validation'), (3, 'test'), (4, 'unassigned')""",
+        """CREATE TABLE dim_dataset (
+            dataset_key BIGINT PRIMARY KEY DEFAULT nextval('seq_dataset'),
+            name TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('image', 'tabular')),
+            fact_table TEXT NOT NULL,
+            label_column TEXT,
+            created_at TIMESTAMPTZ NOT NULL)""",
+        """CREATE TABLE dim_label (
+            label_key BIGINT PRIMARY KEY DEFAULT nextval('seq_label'),
+            dataset_key BIGINT NOT NULL REFERENCES dim_dataset (dataset_key),
+            label TEXT NOT NULL,
+            UNIQUE (dataset_key, label))""",
+        """CREATE TABLE lake_manifest (
+            sha256 TEXT PRIMARY KEY,
+            original_name TEXT NOT NULL,
+            size_bytes BIGINT NOT NULL,
+            media_type TEXT NOT NULL,
+            source TEXT NOT NULL,
+            lake_path TEXT NOT NULL,
+            added_at TIMESTAMPTZ NOT NULL)""",
+        """CREATE TABLE dim_batch (
+            batch_key BIGINT PRIMARY KEY,
+            dataset_key BIGINT NOT NULL REFERENCES dim_dataset (dataset_key),
+            fingerprint TEXT NOT NULL,
+            raw_sha256 TEXT NOT NULL,
+            source TEXT NOT NULL,
+            original_name TEXT NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL,
+            finished_at TIMESTAMPTZ,
+            rows_read BIGINT NOT NULL DEFAULT 0,
+            rows_loaded BIGINT NOT NULL DEFAULT 0,
+            rows_duplicate BIGINT NOT NULL DEFAULT 0,
+            status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+            error TEXT,
+            curated_path TEXT)""",
+        """CREATE TABLE batch_file (
+            batch_key BIGINT NOT NULL REFERENCES dim_batch (batch_key),
+            sha256 TEXT NOT NULL REFERENCES lake_manifest (sha256),
+            role TEXT NOT NULL,
+            PRIMARY KEY (batch_key, sha256))""",
+        # Facts carry their keys but no enforced foreign keys: the loader writes
+        # dimensions first in the same transaction, and bulk loads stay fast.
+        """CREATE TABLE fact_image (
+            image_key BIGINT PRIMARY KEY DEFAULT nextval('seq_image'),
+            dataset_key BIGINT NOT NULL,
+            batch_key BIGINT NOT NULL,
+            split_key SMALLINT NOT NULL,
+            label_key BIGINT,
+            source_row BIGINT NOT NULL,
+            height INTEGER NOT NULL,
+            width INTEGER NOT NULL,
+            channels SMALLINT NOT NULL,
+            pixel_dtype TEXT NOT NULL,
+            pixels {blob} NOT NULL,
+            row_hash TEXT NOT NULL,
+            ingested_at TIMESTAMPTZ NOT NULL,
+            UNIQUE (dataset_key, row_hash))""",
+        "CREATE INDEX ix_fact_image_batch ON fact_image (batch_key)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (STAR_SCHEMA,)
+
+
+def migrate(warehouse: Warehouse) -> list[int]:
+    """Apply every migration the warehouse has not seen; return the versions applied."""
+    warehouse.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    applied: list[int] = []
+    for migration in MIGRATIONS:
+        with warehouse.transaction():
+            if warehouse.dialect == "postgres":  # one migrator at a time across processes
+                warehouse.execute("SELECT pg_advisory_xact_lock(%s)", [0x4EAD_3A7E])
+            done = warehouse.fetch(
+                "SELECT 1 FROM schema_migrations WHERE version = %s", [migration.version]
+            )
+            if done:
+                continue
+            for statement in migration.render(warehouse.dialect):
+                warehouse.execute(statement)
+            warehouse.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) "
+                "VALUES (%s, %s, now())",
+                [migration.version, migration.name],
+            )
+            applied.append(migration.version)
+    return applied
