@@ -6,14 +6,17 @@ to guess which of a thousand rows broke a load.
 
     HeadwaterError
     ├── ConfigError              bad settings or bad arguments
+    │   └── AccessDenied         credentials or a policy refuse a read or write
     ├── NotFound                 a dataset, batch, run or artifact that does not exist
     │   ├── DatasetNotFound
-    │   └── RunNotFound
+    │   ├── RunNotFound
+    │   └── LocationNotFound     a local path, bucket or object key that is not there
     ├── DataError                a file or row that cannot be accepted (path, row, field)
     │   ├── UnsafeInput          hostile names, code-running pickles
     │   ├── FormatError          unreadable, truncated, empty, unknown format
     │   └── SchemaError          wrong columns, wrong types, NaN where a label belongs
     ├── WarehouseError           the database refused or could not be reached
+    ├── StorageError             object storage (S3) failed or could not be reached
     └── IntegrityError           stored bytes that no longer match their recorded hash
 
 Faces map this tree to exit codes and HTTP statuses in one place each.
@@ -24,15 +27,18 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "AccessDenied",
     "ConfigError",
     "DataError",
     "DatasetNotFound",
     "FormatError",
     "HeadwaterError",
     "IntegrityError",
+    "LocationNotFound",
     "NotFound",
     "RunNotFound",
     "SchemaError",
+    "StorageError",
     "UnsafeInput",
     "WarehouseError",
 ]
@@ -64,6 +70,27 @@ class RunNotFound(NotFound):
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         super().__init__(f"run {run_id!r} does not exist; list runs with: headwater runs")
+
+
+class LocationNotFound(NotFound):
+    """A local path, an S3 bucket or an S3 key named by the user that does not exist."""
+
+    def __init__(self, location: str, what: str, *, hint: str = "") -> None:
+        self.location = location
+        self.what = what
+        super().__init__(f"{location}: {what} does not exist.{' ' + hint if hint else ''}")
+
+
+class AccessDenied(ConfigError):
+    """Credentials or a bucket policy refuse an action; the fix is in the environment."""
+
+    def __init__(self, location: str, action: str) -> None:
+        self.location = location
+        self.action = action
+        super().__init__(
+            f"{location}: access denied while trying to {action}; check the credentials in the "
+            "environment (AWS_PROFILE, AWS_ACCESS_KEY_ID) and the bucket policy"
+        )
 
 
 class DataError(HeadwaterError):
@@ -111,6 +138,14 @@ class SchemaError(DataError):
 
 class WarehouseError(HeadwaterError):
     """The warehouse could not be reached, or refused a statement."""
+
+
+class StorageError(HeadwaterError):
+    """Object storage failed, or could not be reached, for a reason other than access or absence."""
+
+    def __init__(self, location: str, message: str) -> None:
+        self.location = location
+        super().__init__(f"{location}: {message}")
 
 
 class IntegrityError(HeadwaterError):

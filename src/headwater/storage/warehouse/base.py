@@ -74,9 +74,7 @@ class Warehouse(ABC):
         rows = self.fetch(template, params, **idents)
         return rows[0] if rows else None
 
-    def fetch_value(
-        self, template: str, params: Sequence[Param] = (), **idents: Idents
-    ) -> object:
+    def fetch_value(self, template: str, params: Sequence[Param] = (), **idents: Idents) -> object:
         row = self.fetch_one(template, params, **idents)
         return None if row is None else row[0]
 

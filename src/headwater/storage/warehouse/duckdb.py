@@ -53,10 +53,14 @@ class DuckDBWarehouse(Warehouse):
         self._loads = 0
 
     def execute(self, template: str, params: Sequence[Param] = (), **idents: Idents) -> None:
-        self._run(template, params, idents).fetchall()
+        self.fetch(template, params, **idents)
 
     def fetch(self, template: str, params: Sequence[Param] = (), **idents: Idents) -> list[Row]:
-        return self._run(template, params, idents).fetchall()
+        query = render(template, idents)
+        try:
+            return self._con.execute(query, list(params)).fetchall()
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB refused a statement: {exc}") from exc
 
     def fetch_arrow(
         self, template: str, params: Sequence[Param] = (), **idents: Idents
@@ -110,12 +114,3 @@ class DuckDBWarehouse(Warehouse):
 
     def close(self) -> None:
         self._con.close()
-
-    def _run(
-        self, template: str, params: Sequence[Param], idents: dict[str, Idents]
-    ) -> duckdb.DuckDBPyConnection:
-        query = render(template, idents)
-        try:
-            return self._con.execute(query, list(params))
-        except duckdb.Error as exc:
-            raise WarehouseError(f"DuckDB refused a statement: {exc}") from exc

@@ -40,6 +40,7 @@ STAR_SCHEMA = Migration(
         "CREATE SEQUENCE seq_label",
         "CREATE SEQUENCE seq_batch",
         "CREATE SEQUENCE seq_image",
+        "CREATE SEQUENCE seq_row",
         """CREATE TABLE dim_split (
             split_key SMALLINT PRIMARY KEY,
             name TEXT NOT NULL UNIQUE)""",
@@ -51,6 +52,7 @@ STAR_SCHEMA = Migration(
             kind TEXT NOT NULL CHECK (kind IN ('image', 'tabular')),
             fact_table TEXT NOT NULL,
             label_column TEXT,
+            arrow_schema TEXT,
             created_at TIMESTAMPTZ NOT NULL)""",
         """CREATE TABLE dim_label (
             label_key BIGINT PRIMARY KEY DEFAULT nextval('seq_label'),
@@ -128,8 +130,7 @@ def migrate(warehouse: Warehouse) -> list[int]:
             for statement in migration.render(warehouse.dialect):
                 warehouse.execute(statement)
             warehouse.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) "
-                "VALUES (%s, %s, now())",
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, now())",
                 [migration.version, migration.name],
             )
             applied.append(migration.version)

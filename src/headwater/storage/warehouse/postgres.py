@@ -63,7 +63,9 @@ class PostgresWarehouse(Warehouse):
             names = [d.name for d in cur.description or []]
             rows = cur.fetchall()
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-        return pa.table({name: pa.array(list(col)) for name, col in zip(names, columns, strict=True)})
+        return pa.table(
+            {name: pa.array(list(col)) for name, col in zip(names, columns, strict=True)}
+        )
 
     def load_arrow(self, table: str, data: pa.Table) -> int:
         if data.num_rows == 0:

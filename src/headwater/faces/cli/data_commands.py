@@ -1,0 +1,151 @@
+"""`headwater ingest`, `datasets` and `show`: loading data and looking at it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from headwater.data.ingest import IngestReport, ProgressFn
+from headwater.flows.workspace import Workspace
+from headwater.settings import get_settings
+
+__all__ = ["register"]
+
+console = Console()
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ingest)
+    app.command()(datasets)
+    app.command()(show)
+
+
+def ingest(
+    source: str = typer.Argument(..., help="A file, a folder (IDX pairs, <label>/*.png) or a URL."),
+    dataset: str | None = typer.Option(
+        None, "--dataset", "-d", help="Dataset name; default from the file name."
+    ),
+    label: str | None = typer.Option(None, "--label", help="Label column of a tabular file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Load a raw file into the lake and the warehouse.
+
+    Example: headwater ingest data/mnist.pkl.gz --dataset mnist
+    """
+    with Workspace(get_settings()) as workspace, _progress(enabled=not as_json) as progress:
+        report = workspace.ingest(source, dataset=dataset, label=label, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict()))
+        return
+    _print_report(report)
+
+
+def datasets(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """List datasets with row counts per split.
+
+    Example: headwater datasets --json
+    """
+    with Workspace(get_settings()) as workspace:
+        found = workspace.datasets()
+    if as_json:
+        typer.echo(json.dumps([d.to_dict(with_batches=False) for d in found]))
+        return
+    if not found:
+        console.print("No datasets yet. Load one with: headwater ingest data/mnist.pkl.gz")
+        return
+    table = Table(
+        "dataset", "kind", "rows", "train", "validation", "test", "unassigned", "last batch"
+    )
+    for d in found:
+        table.add_row(
+            d.name,
+            d.kind,
+            f"{d.rows:,}",
+            *(f"{d.splits.get(s, 0):,}" for s in ("train", "validation", "test", "unassigned")),
+            d.last_batch_at.strftime("%Y-%m-%d %H:%M:%S") if d.last_batch_at else "-",
+        )
+    console.print(table)
+
+
+def show(
+    dataset: str = typer.Argument(..., help="Dataset name."),
+    limit: int = typer.Option(10, "--limit", "-n", help="Rows to show (1 to 1000)."),
+    offset: int = typer.Option(0, "--offset", help="Rows to skip."),
+    as_json: bool = typer.Option(False, "--json", help="Print rows as JSON (pixels base64)."),
+) -> None:
+    """Show the first rows of a dataset.
+
+    Example: headwater show mnist --limit 5
+    """
+    with Workspace(get_settings()) as workspace:
+        rows = workspace.rows(dataset, limit=limit, offset=offset)
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    if not rows:
+        console.print(f"{dataset} has no rows at offset {offset}")
+        return
+    table = Table(*[c for c in rows[0] if c not in {"pixels", "row_hash"}])
+    for row in rows:
+        table.add_row(*(str(v) for k, v in row.items() if k not in {"pixels", "row_hash"}))
+    console.print(table)
+
+
+def _print_report(report: IngestReport) -> None:
+    for batch in report.batches:
+        if batch.status == "unchanged":
+            console.print(
+                f"[yellow]unchanged[/] {batch.source}: already loaded as batch {batch.batch_id}"
+            )
+        else:
+            splits = ", ".join(f"{k} {v:,}" for k, v in batch.splits.items())
+            console.print(
+                f"[green]loaded[/] {batch.source}: {batch.rows_loaded:,} rows ({splits}), "
+                f"{batch.rows_duplicate:,} duplicates, batch {batch.batch_id}, "
+                f"{batch.seconds:.2f} s"
+            )
+    console.print(
+        f"dataset [bold]{report.dataset}[/]: {report.rows_loaded:,} rows loaded, "
+        f"{report.rows_duplicate:,} duplicates in {report.seconds:.2f} s"
+        + (" (unchanged)" if report.unchanged else "")
+    )
+
+
+@contextmanager
+def _progress(*, enabled: bool) -> Iterator[ProgressFn | None]:
+    """A rich progress bar on stderr, one task per file, when a person is watching."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    tasks: dict[str, int] = {}
+
+    def update(what: str, done: int, total: int | None) -> None:
+        if what not in tasks:
+            tasks[what] = bar.add_task(f"loading {what}", total=total)
+        bar.update(tasks[what], completed=done)  # type: ignore[arg-type]
+
+    with bar:
+        yield update

@@ -1,0 +1,196 @@
+"""What a reader hands to the loader: one `Source` per batch, yielding Arrow record batches.
+
+Readers never hold a whole file in memory when the format allows streaming
+(IDX, CSV, JSON Lines, Parquet, image folders); a pickle or an ``.npz`` cannot be
+streamed and is read whole.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+
+from headwater.errors import SchemaError, UnsafeInput
+
+__all__ = [
+    "IMAGE_SCHEMA",
+    "SPLITS",
+    "Kind",
+    "RawFile",
+    "Source",
+    "check_file_name",
+    "image_batch",
+    "labels_as_text",
+]
+
+Kind = Literal["image", "tabular"]
+SPLITS = ("train", "validation", "test", "unassigned")
+
+IMAGE_SCHEMA = pa.schema(
+    [
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("label", pa.string()),
+        pa.field("source_row", pa.int64(), nullable=False),
+        pa.field("height", pa.int32(), nullable=False),
+        pa.field("width", pa.int32(), nullable=False),
+        pa.field("channels", pa.int16(), nullable=False),
+        pa.field("pixel_dtype", pa.string(), nullable=False),
+        pa.field("pixels", pa.binary(), nullable=False),
+    ]
+)
+
+_SAFE_NAME = re.compile(r"^[\w][\w .()+-]*$")
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """A file a batch is made from; ``role`` says which part it plays (data, images, labels)."""
+
+    path: Path
+    role: str = "data"
+    media_type: str = "application/octet-stream"
+
+
+@dataclass
+class Source:
+    """One batch to load: its files, its kind, and a way to stream its rows."""
+
+    name: str
+    kind: Kind
+    files: list[RawFile]
+    read: Callable[[], Iterator[pa.RecordBatch]]
+    total_rows: int | None = None
+    label_column: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def primary(self) -> RawFile:
+        return self.files[0]
+
+
+def check_file_name(name: str, *, path: Path | str | None = None) -> str:
+    """Refuse names that could climb out of a folder or do things in a shell."""
+    shown = path if path is not None else name
+    normal = unicodedata.normalize("NFC", name)
+    if (
+        not normal
+        or len(normal) > 255
+        or ".." in normal
+        or not _SAFE_NAME.match(normal)
+        or any(unicodedata.category(ch).startswith("C") for ch in normal)
+    ):
+        bad = sorted({ch for ch in normal if not (ch.isalnum() or ch in "_ .()+-")})
+        what = f"characters {''.join(bad)!r}" if bad else "'..' or an empty name"
+        raise UnsafeInput(
+            f"file name {name!r} contains {what}; rename it to letters, digits, "
+            "spaces and . _ - ( ) + only",
+            path=shown,
+        )
+    return normal
+
+
+def labels_as_text(labels: np.ndarray, *, path: Path, first_row: int) -> pa.Array:
+    """Labels as text for `dim_label`; NaN or a fractional float label is a schema error."""
+    if labels.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))
+        if bad.size:
+            row = first_row + int(bad[0])
+            raise SchemaError(
+                f"label is {labels[bad[0]]!r}; labels must be whole numbers "
+                f"({bad.size} such row(s)). Fix or drop those rows and ingest again",
+                path=path,
+                row=row,
+                field="label",
+            )
+        labels = labels.astype(np.int64)
+    if labels.dtype.kind not in "iuUSO":
+        raise SchemaError(
+            f"labels have dtype {labels.dtype}; expected integers or text", path=path, field="label"
+        )
+    return pa.array(labels).cast(pa.string())
+
+
+def image_batch(
+    pixels: np.ndarray,
+    labels: pa.Array | None,
+    *,
+    split: str,
+    first_row: int,
+    path: Path,
+) -> pa.RecordBatch:
+    """Pack a stack of images (n, h, w[, c]) into the image record-batch layout.
+
+    Pixels are kept as uint8 whenever that loses nothing (integers 0..255, or
+    floats that are exactly k/255, as in the classic MNIST pickle); anything else
+    (NaN, 300, other scalings) is kept as float32 so quality checks can see it.
+    """
+    n = pixels.shape[0]
+    if pixels.ndim == 2:
+        side = round(pixels.shape[1] ** 0.5)
+        if side * side != pixels.shape[1]:
+            raise SchemaError(
+                f"rows have {pixels.shape[1]} values, which is not a square image; "
+                "give images as (n, height, width)",
+                path=path,
+                field="pixels",
+            )
+        pixels = pixels.reshape(n, side, side)
+    if pixels.ndim not in (3, 4):
+        raise SchemaError(
+            f"images have shape {pixels.shape}; expected (n, h, w) or (n, h, w, c)",
+            path=path,
+            field="pixels",
+        )
+    height, width = pixels.shape[1], pixels.shape[2]
+    channels = pixels.shape[3] if pixels.ndim == 4 else 1
+    stored, dtype_name = _compact_pixels(pixels, path=path)
+    flat = np.ascontiguousarray(stored).reshape(n, -1)
+    row_bytes = flat.shape[1] * flat.itemsize
+    offsets = np.arange(0, (n + 1) * row_bytes, row_bytes, dtype=np.int32)
+    pixel_array = pa.Array.from_buffers(
+        pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(flat.tobytes())]
+    )
+    label_array = labels if labels is not None else pa.nulls(n, pa.string())
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(np.full(n, split, dtype=object), pa.string()),
+            label_array,
+            pa.array(np.arange(first_row, first_row + n, dtype=np.int64)),
+            pa.array(np.full(n, height, dtype=np.int32)),
+            pa.array(np.full(n, width, dtype=np.int32)),
+            pa.array(np.full(n, channels, dtype=np.int16)),
+            pa.array(np.full(n, dtype_name, dtype=object), pa.string()),
+            pixel_array,
+        ],
+        schema=IMAGE_SCHEMA,
+    )
+
+
+def _compact_pixels(pixels: np.ndarray, *, path: Path) -> tuple[np.ndarray, str]:
+    if pixels.dtype == np.uint8:
+        return pixels, "uint8"
+    if pixels.dtype.kind in "iu":
+        if pixels.size and (pixels.min() < 0 or pixels.max() > 255):
+            return pixels.astype(np.float32), "float32"
+        return pixels.astype(np.uint8), "uint8"
+    if pixels.dtype.kind != "f":
+        raise SchemaError(
+            f"pixels have dtype {pixels.dtype}; expected numbers", path=path, field="pixels"
+        )
+    as_float = pixels.astype(np.float32, copy=False)
+    if (
+        np.isfinite(as_float).all()
+        and as_float.min(initial=0) >= 0
+        and as_float.max(initial=0) <= 1
+    ):
+        scaled = np.rint(as_float * 255.0).astype(np.uint8)
+        if np.array_equal(scaled.astype(np.float32) / np.float32(255.0), as_float):
+            return scaled, "uint8"
+    return as_float, "float32"

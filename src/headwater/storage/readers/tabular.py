@@ -1,0 +1,211 @@
+"""CSV, JSON (array of records or JSON Lines) and Parquet, streamed as Arrow record batches.
+
+When the dataset already exists its Arrow schema is passed in, so a later batch
+is parsed with the same types and a value that does not fit is reported with
+its row and column, the way Arrow's CSV reader finds it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from headwater.errors import FormatError, SchemaError, UnsafeInput
+from headwater.storage.readers.base import RawFile, Source
+
+__all__ = ["conform", "read_csv", "read_json", "read_parquet", "sniff_text"]
+
+_CSV_CELL = re.compile(r"column #(?P<col>\d+): Row #(?P<row>\d+)", re.IGNORECASE)
+_SNIFF_BYTES = 64 * 1024
+_PICKLE = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+def sniff_text(path: Path, *, what: str) -> bytes:
+    """Refuse an empty file, or binary bytes (a pickle, a zip, a gzip) in a file named as text."""
+    with path.open("rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    if not head.strip():
+        raise FormatError(f"the file is empty; a {what} file needs a header and rows", path=path)
+    if head.startswith(_PICKLE):
+        raise UnsafeInput(
+            f"the file is a Python pickle named as {what}; it was not read", path=path
+        )
+    if head.startswith((b"\x1f\x8b", b"PK\x03\x04", b"PAR1")) or b"\x00" in head:
+        raise FormatError(f"the file holds binary data, not {what} text", path=path)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # a multibyte character cut at the sniff boundary is fine
+            raise FormatError(f"the file is not UTF-8 text (byte {exc.start})", path=path) from exc
+    return head
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema | None, *, path: Path) -> pa.RecordBatch:
+    """Check a batch against the dataset's schema: same column names, values castable."""
+    if schema is None:
+        return batch
+    have, want = batch.schema.names, schema.names
+    missing = [c for c in want if c not in have]
+    extra = [c for c in have if c not in want]
+    if missing or extra:
+        field = (missing or extra)[0]
+        raise SchemaError(
+            f"columns differ from the dataset's: missing {missing}, unexpected {extra}. "
+            "Ingest it under another --dataset name, or fix the file",
+            path=path,
+            field=field,
+        )
+    columns = []
+    for f in schema:
+        column = batch.column(f.name)
+        try:
+            columns.append(column.cast(f.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise SchemaError(
+                f"values of type {column.type} do not fit the dataset's type {f.type} ({exc})",
+                path=path,
+                field=f.name,
+            ) from exc
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def read_csv(path: Path, *, chunk_rows: int, schema: pa.Schema | None, label: str | None) -> Source:
+    sniff_text(path, what="CSV")
+    block_size = max(1 << 16, min(chunk_rows * 256, 64 << 20))
+    read_options = pacsv.ReadOptions(block_size=block_size)
+    convert = pacsv.ConvertOptions(
+        column_types=dict(zip(schema.names, schema.types, strict=True)) if schema else None,
+        strings_can_be_null=True,
+    )
+    try:
+        names = pacsv.open_csv(
+            path, read_options=read_options, convert_options=convert
+        ).schema.names
+    except pa.ArrowInvalid as exc:
+        raise _csv_error(exc, path, []) from exc
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            reader = pacsv.open_csv(path, read_options=read_options, convert_options=convert)
+            for batch in reader:
+                yield conform(batch, schema, path=path)
+        except pa.ArrowInvalid as exc:
+            raise _csv_error(exc, path, names) from exc
+
+    return Source(
+        name=path.name,
+        kind="tabular",
+        files=[RawFile(path, "data", "text/csv")],
+        read=batches,
+        label_column=_label(label, names, path),
+    )
+
+
+def _csv_error(exc: Exception, path: Path, names: list[str]) -> Exception:
+    text = str(exc)
+    if m := _CSV_CELL.search(text):
+        col = int(m["col"])
+        field = names[col] if col < len(names) else f"#{col}"
+        detail = text.split(":", 2)[-1].strip()
+        return SchemaError(
+            f"{detail}; fix the value or give the column a type that holds it",
+            path=path,
+            row=int(m["row"]),
+            field=field,
+        )
+    if "Empty CSV file" in text:
+        return FormatError("the file is empty; a CSV file needs a header and rows", path=path)
+    return FormatError(f"not a readable CSV file ({text})", path=path)
+
+
+def read_json(
+    path: Path, *, chunk_rows: int, schema: pa.Schema | None, label: str | None
+) -> Source:
+    head = sniff_text(path, what="JSON")
+    is_array = head.lstrip().startswith(b"[")
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        if is_array:
+            table = _json_array(path)
+            for batch in table.to_batches(max_chunksize=chunk_rows):
+                yield conform(batch, schema, path=path)
+            return
+        try:
+            options = pajson.ReadOptions(block_size=max(1 << 16, min(chunk_rows * 256, 64 << 20)))
+            for batch in pajson.open_json(path, read_options=options):
+                yield conform(batch, schema, path=path)
+        except pa.ArrowInvalid as exc:
+            raise FormatError(f"not valid JSON Lines ({exc})", path=path) from exc
+
+    first = next(batches(), None)
+    if first is None:
+        raise FormatError("the file holds no records", path=path)
+    return Source(
+        name=path.name,
+        kind="tabular",
+        files=[RawFile(path, "data", "application/json")],
+        read=batches,
+        label_column=_label(label, first.schema.names, path),
+    )
+
+
+def _json_array(path: Path) -> pa.Table:
+    try:
+        records = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        line = getattr(exc, "lineno", None)
+        raise FormatError(f"not valid JSON ({exc})", path=path, row=line) from exc
+    if not isinstance(records, list) or not records:
+        raise FormatError("expected a non-empty JSON array of records", path=path)
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise SchemaError(
+                f"record is {type(record).__name__}, expected an object", path=path, row=index
+            )
+    try:
+        return pa.Table.from_pylist(records)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise SchemaError(f"records do not share one type per field ({exc})", path=path) from exc
+
+
+def read_parquet(
+    path: Path, *, chunk_rows: int, schema: pa.Schema | None, label: str | None
+) -> Source:
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FormatError(f"not a readable Parquet file ({exc})", path=path) from exc
+    names = parquet.schema_arrow.names
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+                yield conform(batch, schema, path=path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise FormatError(
+                f"the Parquet file is truncated or corrupt ({exc})", path=path
+            ) from exc
+
+    return Source(
+        name=path.name,
+        kind="tabular",
+        files=[RawFile(path, "data", "application/vnd.apache.parquet")],
+        read=batches,
+        total_rows=parquet.metadata.num_rows,
+        label_column=_label(label, names, path),
+    )
+
+
+def _label(label: str | None, names: list[str], path: Path) -> str | None:
+    if label is not None and label not in names:
+        raise SchemaError(f"label column not found; columns are {names}", path=path, field=label)
+    if label is None and "label" in names:
+        return "label"
+    return label

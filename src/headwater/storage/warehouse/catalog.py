@@ -1,0 +1,337 @@
+"""The star schema's questions and answers: every SQL statement about datasets and batches.
+
+Upper layers call these functions and never write SQL. Tabular datasets get a
+fact table of their own (``fact_<dataset>``) whose user columns come from the
+file's Arrow schema; Headwater's own columns there start with ``hw_``.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyarrow as pa
+
+from headwater.errors import DatasetNotFound, SchemaError
+from headwater.storage.readers.base import Kind
+from headwater.storage.warehouse.base import Warehouse
+
+__all__ = [
+    "SPLIT_KEYS",
+    "BatchRow",
+    "DatasetRow",
+    "create_dataset",
+    "create_tabular_fact_table",
+    "existing_row_hashes",
+    "find_dataset",
+    "get_dataset",
+    "label_keys",
+    "list_batches",
+    "list_datasets",
+    "next_batch_key",
+    "record_batch",
+    "record_raw_files",
+    "sample_rows",
+    "split_counts",
+    "succeeded_batch",
+]
+
+SPLIT_KEYS = {"train": 1, "validation": 2, "test": 3, "unassigned": 4}
+HW_COLUMNS = (
+    "hw_row_key",
+    "hw_batch_key",
+    "hw_split_key",
+    "hw_source_row",
+    "hw_row_hash",
+    "hw_ingested_at",
+)
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    key: int
+    name: str
+    kind: Kind
+    fact_table: str
+    label_column: str | None
+    schema: pa.Schema | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    batch_id: int
+    dataset: str
+    source: str
+    original_name: str
+    raw_sha256: str
+    started_at: datetime
+    finished_at: datetime | None
+    rows_read: int
+    rows_loaded: int
+    rows_duplicate: int
+    status: str
+
+
+def _schema_text(schema: pa.Schema | None) -> str | None:
+    return None if schema is None else base64.b64encode(schema.serialize().to_pybytes()).decode()
+
+
+def _schema_of(text: object) -> pa.Schema | None:
+    if not text:
+        return None
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(str(text))))
+
+
+_DATASET_COLUMNS = "dataset_key, name, kind, fact_table, label_column, arrow_schema, created_at"
+
+
+def _dataset(row: tuple[object, ...]) -> DatasetRow:
+    key, name, kind, fact, label, schema, created = row
+    return DatasetRow(
+        int(str(key)),
+        str(name),
+        kind,
+        str(fact),  # type: ignore[arg-type]
+        None if label is None else str(label),
+        _schema_of(schema),
+        created,
+    )  # type: ignore[arg-type]
+
+
+def find_dataset(wh: Warehouse, name: str) -> DatasetRow | None:
+    row = wh.fetch_one("SELECT " + _DATASET_COLUMNS + " FROM dim_dataset WHERE name = %s", [name])
+    return None if row is None else _dataset(row)
+
+
+def get_dataset(wh: Warehouse, name: str) -> DatasetRow:
+    found = find_dataset(wh, name)
+    if found is None:
+        raise DatasetNotFound(name, [d.name for d in list_datasets(wh)])
+    return found
+
+
+def list_datasets(wh: Warehouse) -> list[DatasetRow]:
+    rows = wh.fetch("SELECT " + _DATASET_COLUMNS + " FROM dim_dataset ORDER BY name")
+    return [_dataset(r) for r in rows]
+
+
+def create_dataset(
+    wh: Warehouse,
+    name: str,
+    *,
+    kind: Kind,
+    label_column: str | None,
+    schema: pa.Schema | None,
+    now: datetime,
+) -> DatasetRow:
+    fact = "fact_image" if kind == "image" else f"fact_{name}"
+    wh.execute(
+        "INSERT INTO dim_dataset (name, kind, fact_table, label_column, arrow_schema, created_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        [name, kind, fact, label_column, _schema_text(schema), now],
+    )
+    return get_dataset(wh, name)
+
+
+def create_tabular_fact_table(wh: Warehouse, table: str, schema: pa.Schema) -> None:
+    """One fact table per tabular dataset; user column names are quoted by the backend."""
+    clash = [n for n in schema.names if n.lower() in HW_COLUMNS]
+    if clash:
+        raise SchemaError(
+            "column names starting with hw_ are Headwater's own; rename the column",
+            field=clash[0],
+        )
+    holes = {f"c{i}": name for i, name in enumerate(schema.names)}
+    user = "".join(f", {{c{i}}} {wh.column_type(f.type)}" for i, f in enumerate(schema))
+    wh.execute(
+        "CREATE TABLE {table} ("
+        "hw_row_key BIGINT PRIMARY KEY DEFAULT nextval('seq_row'), "
+        "hw_batch_key BIGINT NOT NULL, hw_split_key SMALLINT NOT NULL, "
+        "hw_source_row BIGINT NOT NULL, hw_row_hash TEXT NOT NULL UNIQUE, "
+        "hw_ingested_at TIMESTAMPTZ NOT NULL" + user + ")",
+        table=table,
+        **holes,
+    )
+
+
+def next_batch_key(wh: Warehouse) -> int:
+    return int(str(wh.fetch_value("SELECT nextval('seq_batch')")))
+
+
+def succeeded_batch(wh: Warehouse, dataset_key: int, fingerprint: str) -> int | None:
+    value = wh.fetch_value(
+        "SELECT batch_key FROM dim_batch WHERE dataset_key = %s AND fingerprint = %s "
+        "AND status = 'succeeded'",
+        [dataset_key, fingerprint],
+    )
+    return None if value is None else int(str(value))
+
+
+def existing_row_hashes(wh: Warehouse, dataset: DatasetRow) -> set[str]:
+    if dataset.kind == "image":
+        rows = wh.fetch("SELECT row_hash FROM fact_image WHERE dataset_key = %s", [dataset.key])
+    else:
+        rows = wh.fetch("SELECT hw_row_hash FROM {t}", t=dataset.fact_table)
+    return {str(r[0]) for r in rows}
+
+
+def label_keys(wh: Warehouse, dataset_key: int, labels: Iterable[str]) -> dict[str, int]:
+    """Keys of these labels in `dim_label`, adding the ones seen for the first time."""
+    wanted = sorted(set(labels))
+    known = {
+        str(label): int(str(key))
+        for key, label in wh.fetch(
+            "SELECT label_key, label FROM dim_label WHERE dataset_key = %s", [dataset_key]
+        )
+    }
+    for label in wanted:
+        if label not in known:
+            key = int(str(wh.fetch_value("SELECT nextval('seq_label')")))
+            wh.execute(
+                "INSERT INTO dim_label (label_key, dataset_key, label) VALUES (%s, %s, %s)",
+                [key, dataset_key, label],
+            )
+            known[label] = key
+    return known
+
+
+def record_raw_files(
+    wh: Warehouse,
+    batch_key: int,
+    files: Iterable[tuple[str, str, int, str, str, str, str]],
+    *,
+    now: datetime,
+) -> None:
+    """Manifest rows (sha, name, size, media type, source, lake path, role) and batch links."""
+    for sha, name, size, media, source, lake_path, role in files:
+        wh.execute(
+            "INSERT INTO lake_manifest (sha256, original_name, size_bytes, media_type, source, "
+            "lake_path, added_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [sha, name, size, media, source, lake_path, now],
+        )
+        wh.execute(
+            "INSERT INTO batch_file (batch_key, sha256, role) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            [batch_key, sha, role],
+        )
+
+
+def record_batch(
+    wh: Warehouse,
+    *,
+    batch_key: int,
+    dataset_key: int,
+    fingerprint: str,
+    raw_sha256: str,
+    source: str,
+    original_name: str,
+    started_at: datetime,
+    finished_at: datetime,
+    rows_read: int,
+    rows_loaded: int,
+    rows_duplicate: int,
+    curated_path: str | None,
+) -> None:
+    wh.execute(
+        "INSERT INTO dim_batch (batch_key, dataset_key, fingerprint, raw_sha256, source, "
+        "original_name, started_at, finished_at, rows_read, rows_loaded, rows_duplicate, "
+        "status, curated_path) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'succeeded', %s)",
+        [
+            batch_key,
+            dataset_key,
+            fingerprint,
+            raw_sha256,
+            source,
+            original_name,
+            started_at,
+            finished_at,
+            rows_read,
+            rows_loaded,
+            rows_duplicate,
+            curated_path,
+        ],
+    )
+
+
+def list_batches(wh: Warehouse, dataset: str | None = None) -> list[BatchRow]:
+    rows = wh.fetch(
+        "SELECT b.batch_key, d.name, b.source, b.original_name, b.raw_sha256, b.started_at, "
+        "b.finished_at, b.rows_read, b.rows_loaded, b.rows_duplicate, b.status "
+        "FROM dim_batch b JOIN dim_dataset d ON d.dataset_key = b.dataset_key "
+        "WHERE %s IS NULL OR d.name = %s ORDER BY b.batch_key",
+        [dataset, dataset],
+    )
+    return [
+        BatchRow(
+            int(str(r[0])),
+            str(r[1]),
+            str(r[2]),
+            str(r[3]),
+            str(r[4]),
+            r[5],
+            r[6],  # type: ignore[arg-type]
+            int(str(r[7])),
+            int(str(r[8])),
+            int(str(r[9])),
+            str(r[10]),
+        )
+        for r in rows
+    ]
+
+
+def split_counts(wh: Warehouse, dataset: DatasetRow) -> dict[str, int]:
+    if dataset.kind == "image":
+        rows = wh.fetch(
+            "SELECT s.name, count(*) FROM fact_image f JOIN dim_split s "
+            "ON s.split_key = f.split_key WHERE f.dataset_key = %s GROUP BY s.name",
+            [dataset.key],
+        )
+    else:
+        rows = wh.fetch(
+            "SELECT s.name, count(*) FROM {t} f JOIN dim_split s "
+            "ON s.split_key = f.hw_split_key GROUP BY s.name",
+            t=dataset.fact_table,
+        )
+    counts = {str(name): int(str(n)) for name, n in rows}
+    return {s: counts[s] for s in SPLIT_KEYS if s in counts}
+
+
+def label_counts(wh: Warehouse, dataset: DatasetRow) -> dict[str, dict[str, int]]:
+    """Rows per label per split, for image datasets (tabular labels live in their own column)."""
+    if dataset.kind != "image":
+        return {}
+    rows = wh.fetch(
+        "SELECT s.name, l.label, count(*) FROM fact_image f "
+        "JOIN dim_split s ON s.split_key = f.split_key "
+        "LEFT JOIN dim_label l ON l.label_key = f.label_key "
+        "WHERE f.dataset_key = %s GROUP BY s.name, l.label ORDER BY s.name, l.label",
+        [dataset.key],
+    )
+    out: dict[str, dict[str, int]] = {}
+    for split, label, n in rows:
+        out.setdefault(str(split), {})[str(label)] = int(str(n))
+    return out
+
+
+def sample_rows(wh: Warehouse, dataset: DatasetRow, *, limit: int, offset: int = 0) -> pa.Table:
+    """The first rows of a dataset in load order, with split and label names resolved."""
+    if dataset.kind == "image":
+        return wh.fetch_arrow(
+            "SELECT f.image_key AS row_id, f.batch_key AS batch_id, s.name AS split, "
+            "l.label, f.height, f.width, f.channels, f.pixel_dtype, f.pixels, f.row_hash "
+            "FROM fact_image f JOIN dim_split s ON s.split_key = f.split_key "
+            "LEFT JOIN dim_label l ON l.label_key = f.label_key "
+            "WHERE f.dataset_key = %s ORDER BY f.image_key LIMIT %s OFFSET %s",
+            [dataset.key, limit, offset],
+        )
+    return wh.fetch_arrow(
+        "SELECT f.hw_row_key AS row_id, f.hw_batch_key AS batch_id, s.name AS split, f.* "
+        "FROM {t} f JOIN dim_split s ON s.split_key = f.hw_split_key "
+        "ORDER BY f.hw_row_key LIMIT %s OFFSET %s",
+        [limit, offset],
+        t=dataset.fact_table,
+    )
