@@ -7,6 +7,7 @@ its row and column, the way Arrow's CSV reader finds it.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from headwater.storage.readers.base import RawFile, Source
 
 __all__ = ["conform", "read_csv", "read_json", "read_parquet", "sniff_text"]
 
-_CSV_CELL = re.compile(r"column #(?P<col>\d+): Row #(?P<row>\d+)", re.IGNORECASE)
+_CSV_CELL = re.compile(r"column #(?P<col>\d+)", re.IGNORECASE)
 _SNIFF_BYTES = 64 * 1024
 _PICKLE = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
@@ -51,17 +52,7 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema | None, *, path: Path) -> p
     """Check a batch against the dataset's schema: same column names, values castable."""
     if schema is None:
         return batch
-    have, want = batch.schema.names, schema.names
-    missing = [c for c in want if c not in have]
-    extra = [c for c in have if c not in want]
-    if missing or extra:
-        field = (missing or extra)[0]
-        raise SchemaError(
-            f"columns differ from the dataset's: missing {missing}, unexpected {extra}. "
-            "Ingest it under another --dataset name, or fix the file",
-            path=path,
-            field=field,
-        )
+    check_columns(batch.schema.names, schema, path=path)
     columns = []
     for f in schema:
         column = batch.column(f.name)
@@ -76,6 +67,22 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema | None, *, path: Path) -> p
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
+def check_columns(have: list[str], schema: pa.Schema | None, *, path: Path) -> None:
+    """A later batch must bring exactly the dataset's columns (in any order)."""
+    if schema is None:
+        return
+    want = schema.names
+    missing = [c for c in want if c not in have]
+    extra = [c for c in have if c not in want]
+    if missing or extra:
+        raise SchemaError(
+            f"columns differ from the dataset's: missing {missing}, unexpected {extra}. "
+            "Ingest it under another --dataset name, or fix the file",
+            path=path,
+            field=(missing or extra)[0],
+        )
+
+
 def read_csv(path: Path, *, chunk_rows: int, schema: pa.Schema | None, label: str | None) -> Source:
     sniff_text(path, what="CSV")
     block_size = max(1 << 16, min(chunk_rows * 256, 64 << 20))
@@ -84,12 +91,11 @@ def read_csv(path: Path, *, chunk_rows: int, schema: pa.Schema | None, label: st
         column_types=dict(zip(schema.names, schema.types, strict=True)) if schema else None,
         strings_can_be_null=True,
     )
+    names = _header(path)
     try:
-        names = pacsv.open_csv(
-            path, read_options=read_options, convert_options=convert
-        ).schema.names
+        pacsv.open_csv(path, read_options=read_options, convert_options=convert)
     except pa.ArrowInvalid as exc:
-        raise _csv_error(exc, path, []) from exc
+        raise _csv_error(exc, path, names, schema, read_options) from exc
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
@@ -97,32 +103,81 @@ def read_csv(path: Path, *, chunk_rows: int, schema: pa.Schema | None, label: st
             for batch in reader:
                 yield conform(batch, schema, path=path)
         except pa.ArrowInvalid as exc:
-            raise _csv_error(exc, path, names) from exc
+            raise _csv_error(exc, path, names, schema, read_options) from exc
 
     return Source(
         name=path.name,
         kind="tabular",
         files=[RawFile(path, "data", "text/csv")],
         read=batches,
-        label_column=_label(label, names, path),
+        label_column=_label(label, names, path, schema),
     )
 
 
-def _csv_error(exc: Exception, path: Path, names: list[str]) -> Exception:
+def _header(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        return next(csv.reader(handle), [])
+
+
+def _csv_error(
+    exc: Exception,
+    path: Path,
+    names: list[str],
+    schema: pa.Schema | None,
+    read_options: pacsv.ReadOptions,
+) -> Exception:
     text = str(exc)
     if m := _CSV_CELL.search(text):
         col = int(m["col"])
         field = names[col] if col < len(names) else f"#{col}"
-        detail = text.split(":", 2)[-1].strip()
+        wanted = schema.field(field).type if schema is not None and field in schema.names else None
+        row = _first_bad_row(path, field, wanted, read_options) if wanted is not None else None
+        detail = text.split(":", 1)[-1].strip()
+        where = f" (line {row + 2} of the file)" if row is not None else ""
         return SchemaError(
-            f"{detail}; fix the value or give the column a type that holds it",
+            f"{detail}{where}; fix the value, or ingest under a new --dataset name",
             path=path,
-            row=int(m["row"]),
+            row=row,
             field=field,
         )
     if "Empty CSV file" in text:
         return FormatError("the file is empty; a CSV file needs a header and rows", path=path)
     return FormatError(f"not a readable CSV file ({text})", path=path)
+
+
+def _first_bad_row(
+    path: Path, field: str, wanted: pa.DataType, read_options: pacsv.ReadOptions
+) -> int | None:
+    """The 0-based data row of the first value in ``field`` that does not convert to ``wanted``.
+
+    Arrow names the column but not the row; read that column as text and bisect
+    the first block whose cast fails, so the search stays vectorised.
+    """
+    convert = pacsv.ConvertOptions(
+        include_columns=[field], column_types={field: pa.string()}, strings_can_be_null=True
+    )
+    offset = 0
+    for batch in pacsv.open_csv(path, read_options=read_options, convert_options=convert):
+        column = batch.column(0)
+        if not _casts(column, wanted):
+            low, high = 0, len(column)  # invariant: the first bad value lies in [low, high)
+            while high - low > 1:
+                mid = (low + high) // 2
+                if _casts(column.slice(low, mid - low), wanted):
+                    low = mid
+                else:
+                    high = mid
+            return offset + low
+        offset += len(column)
+    return None
+
+
+def _casts(column: pa.Array, wanted: pa.DataType) -> bool:
+    try:
+        column.cast(wanted)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
 
 
 def read_json(
@@ -152,7 +207,7 @@ def read_json(
         kind="tabular",
         files=[RawFile(path, "data", "application/json")],
         read=batches,
-        label_column=_label(label, first.schema.names, path),
+        label_column=_label(label, first.schema.names, path, schema),
     )
 
 
@@ -199,11 +254,12 @@ def read_parquet(
         files=[RawFile(path, "data", "application/vnd.apache.parquet")],
         read=batches,
         total_rows=parquet.metadata.num_rows,
-        label_column=_label(label, names, path),
+        label_column=_label(label, names, path, schema),
     )
 
 
-def _label(label: str | None, names: list[str], path: Path) -> str | None:
+def _label(label: str | None, names: list[str], path: Path, schema: pa.Schema | None) -> str | None:
+    check_columns(names, schema, path=path)
     if label is not None and label not in names:
         raise SchemaError(f"label column not found; columns are {names}", path=path, field=label)
     if label is None and "label" in names:

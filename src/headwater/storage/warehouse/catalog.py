@@ -262,7 +262,7 @@ def list_batches(wh: Warehouse, dataset: str | None = None) -> list[BatchRow]:
         "SELECT b.batch_key, d.name, b.source, b.original_name, b.raw_sha256, b.started_at, "
         "b.finished_at, b.rows_read, b.rows_loaded, b.rows_duplicate, b.status "
         "FROM dim_batch b JOIN dim_dataset d ON d.dataset_key = b.dataset_key "
-        "WHERE %s IS NULL OR d.name = %s ORDER BY b.batch_key",
+        "WHERE CAST(%s AS TEXT) IS NULL OR d.name = %s ORDER BY b.batch_key",
         [dataset, dataset],
     )
     return [

@@ -1,0 +1,5 @@
+"""`python -m headwater` runs the CLI."""
+
+from headwater.faces.cli import main
+
+main()

@@ -1,0 +1,170 @@
+"""Bad input: a clear error from headwater.errors naming file, row and field; nothing written."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from headwater.errors import ConfigError, DataError, FormatError, SchemaError, UnsafeInput
+from headwater.flows.workspace import Workspace
+from tests.builders import digits, write_csv, write_mnist_pickle
+
+TABLES = ["dim_dataset", "dim_batch", "dim_label", "fact_image", "lake_manifest", "batch_file"]
+
+
+def assert_nothing_written(workspace: Workspace) -> None:
+    for table in TABLES:
+        assert workspace.warehouse.fetch_value("SELECT count(*) FROM {t}", t=table) == 0, table
+    files = [p for p in workspace.lake.root.rglob("*") if p.is_file()]
+    assert files == []
+
+
+def test_truncated_gzip(workspace: Workspace, tmp_path: Path) -> None:
+    whole = write_mnist_pickle(tmp_path / "whole.pkl.gz").read_bytes()
+    cut = tmp_path / "cut.pkl.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(FormatError, match=r"cut\.pkl\.gz: .*truncated") as caught:
+        workspace.ingest(cut)
+    assert caught.value.path == str(cut)
+    assert_nothing_written(workspace)
+
+
+def test_wrong_schema_in_npz(workspace: Workspace, tmp_path: Path) -> None:
+    np.savez(tmp_path / "odd.npz", pictures=np.zeros((3, 28, 28)), answers=np.zeros(3))
+    with pytest.raises(SchemaError, match=r"odd\.npz: .*expected x_train/y_train"):
+        workspace.ingest(tmp_path / "odd.npz")
+    assert_nothing_written(workspace)
+
+
+def test_wrong_columns_in_a_later_batch(workspace: Workspace, tmp_path: Path) -> None:
+    workspace.ingest(write_csv(tmp_path / "orders.csv", 5))
+    before = workspace.dataset("orders")
+    other = tmp_path / "orders_b.csv"
+    other.write_text("id,name,cost\n1,a,2.0\n")
+    with pytest.raises(SchemaError, match=r"orders_b\.csv field 'price': columns differ") as caught:
+        workspace.ingest(other, dataset="orders")
+    assert caught.value.field == "price"
+    after = workspace.dataset("orders")
+    assert (after.rows, len(after.batches)) == (before.rows, len(before.batches))
+
+
+def test_wrong_dtype_names_row_and_field(workspace: Workspace, tmp_path: Path) -> None:
+    workspace.ingest(write_csv(tmp_path / "orders.csv", 5))
+    bad = write_csv(tmp_path / "orders_bad.csv", 5, start=100)
+    lines = bad.read_text().splitlines()
+    lines[3] = lines[3].replace("102,item 102,153.0", "102,item 102,cheap")
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SchemaError) as caught:
+        workspace.ingest(bad, dataset="orders")
+    error = caught.value
+    assert error.path == str(bad) and error.field == "price" and error.row is not None
+    assert "cheap" in str(error)
+    assert workspace.dataset("orders").rows == 5
+
+
+def test_nan_label_in_npz(workspace: Workspace, tmp_path: Path) -> None:
+    images, labels = digits(10)
+    float_labels = labels.astype(np.float64)
+    float_labels[7] = np.nan
+    np.savez(tmp_path / "nanlabel.npz", x=images, y=float_labels)
+    with pytest.raises(SchemaError, match=r"nanlabel\.npz:7 field 'label'"):
+        workspace.ingest(tmp_path / "nanlabel.npz")
+    assert_nothing_written(workspace)
+
+
+def test_missing_label_in_csv(workspace: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "labelled.csv"
+    path.write_text("x,label\n1,a\n2,\n3,NaN\n")
+    with pytest.raises(SchemaError, match=r"labelled\.csv:1 field 'label'"):
+        workspace.ingest(path)
+    assert_nothing_written(workspace)
+
+
+@pytest.mark.parametrize("name", ["empty.csv", "empty.pkl.gz", "empty.npz", "empty.jsonl"])
+def test_empty_file(workspace: Workspace, tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_bytes(b"")
+    with pytest.raises(FormatError, match=rf"{name}: .*empty"):
+        workspace.ingest(tmp_path / name)
+    assert_nothing_written(workspace)
+
+
+def test_header_only_csv(workspace: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "hollow.csv").write_text("a,b\n")
+    with pytest.raises(FormatError, match=r"hollow\.csv: .*no rows"):
+        workspace.ingest(tmp_path / "hollow.csv")
+    assert_nothing_written(workspace)
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gzip"])
+def test_idx_header_claiming_a_trillion_items(workspace: Workspace, tmp_path: Path, gz: bool) -> None:
+    suffix = ".gz" if gz else ""
+    opener = gzip.open if gz else open
+    images = tmp_path / f"train-images-idx3-ubyte{suffix}"
+    labels = tmp_path / f"train-labels-idx1-ubyte{suffix}"
+    with opener(images, "wb") as handle:
+        handle.write(struct.pack(">IIII", 0x803, 10**12 % 2**32, 28, 28) + bytes(28 * 28 * 3))
+    with opener(labels, "wb") as handle:
+        handle.write(struct.pack(">II", 0x801, 10**12 % 2**32) + bytes(3))
+    with pytest.raises(FormatError, match=r"train-(images|labels)-idx[13]-ubyte.*(claims|ends early)"):
+        workspace.ingest(images)
+    assert_nothing_written(workspace)
+
+
+@pytest.mark.parametrize(
+    "name", ["evil;rm -rf ~.csv", "$(reboot).csv", "a|b.csv", "`id`.csv", "..csv"]
+)
+def test_hostile_file_names(workspace: Workspace, tmp_path: Path, name: str) -> None:
+    path = write_csv(tmp_path / name, 3)
+    with pytest.raises(UnsafeInput, match="rename it") as caught:
+        workspace.ingest(path)
+    assert name in str(caught.value)
+    assert_nothing_written(workspace)
+
+
+def test_hostile_dataset_name(workspace: Workspace, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="dataset name"):
+        workspace.ingest(write_csv(tmp_path / "ok.csv", 3), dataset="x; DROP TABLE dim_batch")
+    assert_nothing_written(workspace)
+
+
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_pickle_that_would_run_code(workspace: Workspace, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    with gzip.open(tmp_path / "evil.pkl.gz", "wb") as handle:
+        pickle.dump(((_RunsCode(marker), None), None, None), handle, protocol=2)
+    with pytest.raises(UnsafeInput, match=r"evil\.pkl\.gz: the pickle asks for (posix|os)\.system"):
+        workspace.ingest(tmp_path / "evil.pkl.gz")
+    assert not marker.exists()
+    assert_nothing_written(workspace)
+
+
+def test_pickle_disguised_as_csv(workspace: Workspace, tmp_path: Path) -> None:
+    disguised = tmp_path / "report.csv"
+    disguised.write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    with pytest.raises(UnsafeInput, match=r"report\.csv: the file is a Python pickle"):
+        workspace.ingest(disguised)
+    assert_nothing_written(workspace)
+
+
+def test_unknown_extension(workspace: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "notes.docx").write_bytes(b"PK\x03\x04junk")
+    with pytest.raises(FormatError, match=r"notes\.docx: unknown file type"):
+        workspace.ingest(tmp_path / "notes.docx")
+    assert_nothing_written(workspace)
+
+
+def test_every_data_error_is_one_family() -> None:
+    assert all(issubclass(e, DataError) for e in (FormatError, SchemaError, UnsafeInput))
