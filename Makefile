@@ -23,6 +23,9 @@ run: install
 	$(HW) ingest data/mnist.pkl.gz --dataset mnist
 	$(HW) datasets
 
+# PostgreSQL tests run against this server when it answers (CI insists that it does).
+export HEADWATER_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
 test: install
 	$(PY) -m pytest -n 2 --timeout 600 $(PYTEST_ARGS)
 

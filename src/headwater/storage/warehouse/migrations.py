@@ -104,7 +104,6 @@ STAR_SCHEMA = Migration(
             row_hash TEXT NOT NULL,
             ingested_at TIMESTAMPTZ NOT NULL,
             UNIQUE (dataset_key, row_hash))""",
-        "CREATE INDEX ix_fact_image_batch ON fact_image (batch_key)",
     ),
 )
 
