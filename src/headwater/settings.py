@@ -81,8 +81,9 @@ class Settings(BaseSettings):
     def _known_scheme(cls, url: str | None) -> str | None:
         if url is None or url.startswith(("duckdb://", "postgresql://", "postgres://")):
             return url
+        scheme = url.split("://", 1)[0] if "://" in url else url[:20]
         raise ConfigError(
-            f"HEADWATER_WAREHOUSE_URL {url.split('@')[-1]!r} is not understood: "
+            f"HEADWATER_WAREHOUSE_URL with scheme {scheme!r} is not understood: "
             "use duckdb:///path/to/file.duckdb or postgresql://user@host:5432/db"
         )
 

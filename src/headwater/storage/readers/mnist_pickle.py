@@ -30,6 +30,8 @@ _ADMITTED = {
     ("numpy._core.multiarray", "scalar"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    ("numpy.core.numeric", "_frombuffer"),  # protocol 5 writes arrays as raw buffers
+    ("numpy._core.numeric", "_frombuffer"),
     ("_codecs", "encode"),  # protocol-2 pickles from Python 3 spell bytes as encode(str, latin1)
 }
 _SPLITS = ("train", "validation", "test")

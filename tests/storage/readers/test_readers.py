@@ -1,0 +1,109 @@
+"""Readers on their own: formats, streaming, and the restricted unpickler."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from headwater.errors import FormatError, SchemaError, UnsafeInput
+from headwater.storage.readers import open_sources
+from headwater.storage.readers.base import check_file_name
+from headwater.storage.readers.mnist_pickle import load_numpy_pickle
+from tests.builders import digits, write_idx_pair
+
+
+def test_restricted_unpickler_admits_numpy_and_tuples(tmp_path: Path) -> None:
+    arrays = (np.arange(5, dtype=np.int64), np.ones((2, 3), dtype=np.float32))
+    for protocol in (2, 4, 5):
+        path = tmp_path / f"p{protocol}.pkl"
+        path.write_bytes(pickle.dumps(arrays, protocol=protocol))
+        loaded = load_numpy_pickle(path)
+        assert isinstance(loaded, tuple)
+        assert all(np.array_equal(a, b) for a, b in zip(loaded, arrays, strict=True))
+
+
+@pytest.mark.parametrize("payload", [{"a": 1}.__class__, Path, np.ndarray.__new__])
+def test_restricted_unpickler_refuses_other_globals(tmp_path: Path, payload: object) -> None:
+    path = tmp_path / "bad.pkl"
+    path.write_bytes(pickle.dumps(payload, protocol=2))
+    with pytest.raises(UnsafeInput, match=r"bad\.pkl: the pickle asks for"):
+        load_numpy_pickle(path)
+
+
+def test_object_arrays_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "objects.pkl.gz"
+    with gzip.open(path, "wb") as handle:
+        pickle.dump(((np.array([{"x": 1}], dtype=object), np.zeros(1)),) * 3, handle, protocol=2)
+    with pytest.raises(SchemaError, match=r"objects\.pkl\.gz: the train arrays hold Python objects"):
+        next(open_sources(path, chunk_rows=10)[0].read())
+
+
+def test_object_array_elements_still_go_through_the_allow_list(tmp_path: Path) -> None:
+    path = tmp_path / "sneaky.pkl"
+    path.write_bytes(pickle.dumps(np.array([Path("/etc")], dtype=object), protocol=2))
+    with pytest.raises(UnsafeInput, match="pathlib"):
+        load_numpy_pickle(path)
+
+
+def test_idx_streams_in_chunks(tmp_path: Path) -> None:
+    write_idx_pair(tmp_path, "train", 25, seed=3)
+    (source,) = open_sources(tmp_path / "train-labels-idx1-ubyte.gz", chunk_rows=10)
+    sizes = [b.num_rows for b in source.read()]
+    assert sizes == [10, 10, 5] and source.total_rows == 25
+    images, labels = digits(25, seed=3)
+    first = next(source.read())
+    assert first.column("label").to_pylist() == [str(v) for v in labels[:10]]
+    assert first.column("pixels")[3].as_py() == images[3].tobytes()
+
+
+def test_idx_cut_mid_image_names_the_items(tmp_path: Path) -> None:
+    images, _ = write_idx_pair(tmp_path, "train", 25, gz=False)
+    images.write_bytes(images.read_bytes()[:-100])
+    with pytest.raises(FormatError, match=r"claims 25 items"):
+        open_sources(images, chunk_rows=10)
+
+
+def test_lone_labels_file_is_an_error(tmp_path: Path) -> None:
+    images, _ = write_idx_pair(tmp_path, "train", 5)
+    images.unlink()
+    with pytest.raises(FormatError, match="labels file without an images file"):
+        open_sources(tmp_path, chunk_rows=10)
+
+
+def test_npz_with_splits(tmp_path: Path) -> None:
+    (x1, y1), (x2, y2) = digits(6, seed=1), digits(4, seed=2)
+    np.savez_compressed(tmp_path / "d.npz", x_train=x1, y_train=y1, x_test=x2, y_test=y2)
+    (source,) = open_sources(tmp_path / "d.npz", chunk_rows=100)
+    splits = [s for b in source.read() for s in b.column("split").to_pylist()]
+    assert splits == ["train"] * 6 + ["test"] * 4
+
+
+def test_float_pixels_that_are_not_k_over_255_stay_float(tmp_path: Path) -> None:
+    x = np.full((2, 4, 4), 0.5, dtype=np.float32)
+    x[1, 0, 0] = np.nan
+    np.savez(tmp_path / "f.npz", x=x, y=np.array([1, 2]))
+    batch = next(open_sources(tmp_path / "f.npz", chunk_rows=10)[0].read())
+    assert batch.column("pixel_dtype").to_pylist() == ["float32", "float32"]
+    restored = np.frombuffer(batch.column("pixels")[1].as_py(), dtype=np.float32)
+    assert np.isnan(restored[0]) and restored[1] == 0.5
+
+
+def test_ragged_pixels_are_a_schema_error(tmp_path: Path) -> None:
+    np.savez(tmp_path / "r.npz", x=np.zeros((2, 10)), y=np.array([1, 2]))
+    with pytest.raises(SchemaError, match="not a square image"):
+        next(open_sources(tmp_path / "r.npz", chunk_rows=10)[0].read())
+
+
+@pytest.mark.parametrize("name", ["orders.csv", "Données 2024 (v2).csv", "a-b_c+d.parquet"])
+def test_ordinary_names_pass(name: str) -> None:
+    assert check_file_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["../x.csv", "a/b.csv", "x\x00.csv", "x\n.csv", ".hidden", "a>b"])
+def test_hostile_names_fail(name: str) -> None:
+    with pytest.raises(UnsafeInput):
+        check_file_name(name)
