@@ -148,7 +148,7 @@ class Workspace:
         dataset = cat.get_dataset(self.warehouse, name)
         table = cat.sample_rows(self.warehouse, dataset, limit=limit, offset=offset)
         keep = [c for c in table.column_names if not c.startswith("hw_")]
-        rows = table.select(keep).to_pylist()
+        rows: list[dict[str, object]] = table.select(keep).to_pylist()
         for row in rows:
             for key, value in row.items():
                 if isinstance(value, bytes | bytearray | memoryview):

@@ -88,17 +88,35 @@ def _schema_of(text: object) -> pa.Schema | None:
 _DATASET_COLUMNS = "dataset_key, name, kind, fact_table, label_column, arrow_schema, created_at"
 
 
+def _int(value: object) -> int:
+    return int(str(value))
+
+
+def _time(value: object) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a timestamp from the warehouse, got {value!r}")
+    return value
+
+
+def _kind(value: object) -> Kind:
+    if value == "image":
+        return "image"
+    if value == "tabular":
+        return "tabular"
+    raise ValueError(f"unknown dataset kind {value!r} in dim_dataset")
+
+
 def _dataset(row: tuple[object, ...]) -> DatasetRow:
     key, name, kind, fact, label, schema, created = row
     return DatasetRow(
-        int(str(key)),
+        _int(key),
         str(name),
-        kind,
-        str(fact),  # type: ignore[arg-type]
+        _kind(kind),
+        str(fact),
         None if label is None else str(label),
         _schema_of(schema),
-        created,
-    )  # type: ignore[arg-type]
+        _time(created),
+    )
 
 
 def find_dataset(wh: Warehouse, name: str) -> DatasetRow | None:
@@ -272,8 +290,8 @@ def list_batches(wh: Warehouse, dataset: str | None = None) -> list[BatchRow]:
             str(r[2]),
             str(r[3]),
             str(r[4]),
-            r[5],
-            r[6],  # type: ignore[arg-type]
+            _time(r[5]),
+            None if r[6] is None else _time(r[6]),
             int(str(r[7])),
             int(str(r[8])),
             int(str(r[9])),

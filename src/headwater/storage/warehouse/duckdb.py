@@ -87,7 +87,7 @@ class DuckDBWarehouse(Warehouse):
             )
         finally:
             self._con.unregister(view)
-        return data.num_rows
+        return int(data.num_rows)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

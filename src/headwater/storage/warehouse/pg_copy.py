@@ -59,10 +59,12 @@ def _fixed_values(column: pa.ChunkedArray, pg_type: str) -> np.ndarray | None:
         or pa.types.is_floating(arrow_type)
         or pa.types.is_boolean(arrow_type)
     ):
-        return column.to_numpy().astype(_FIXED[pg_type])
+        values: np.ndarray = column.to_numpy().astype(_FIXED[pg_type])
+        return values
     if pg_type.startswith("timestamp") and pa.types.is_timestamp(arrow_type):
         micros = pc.cast(column, pa.timestamp("us", tz=arrow_type.tz)).cast(pa.int64())
-        return (micros.to_numpy() - _PG_EPOCH_US).astype(">i8")
+        shifted: np.ndarray = (micros.to_numpy() - _PG_EPOCH_US).astype(">i8")
+        return shifted
     if pg_type in {"bytea", "text"} and (
         pa.types.is_binary(arrow_type) or pa.types.is_string(arrow_type)
     ):

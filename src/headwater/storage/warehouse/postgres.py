@@ -27,7 +27,7 @@ def compose(template: str, idents: dict[str, Idents]) -> sql.Composed:
         else sql.SQL(", ").join(sql.Identifier(v) for v in value)
         for key, value in idents.items()
     }
-    return sql.SQL(template).format(**parts)  # type: ignore[arg-type]  # template is ours
+    return sql.SQL(template).format(**parts)
 
 
 class PostgresWarehouse(Warehouse):
@@ -88,7 +88,7 @@ class PostgresWarehouse(Warehouse):
                         copy.write(_as_csv(data))
         except psycopg.Error as exc:
             raise WarehouseError(f"PostgreSQL refused the bulk load into {table}: {exc}") from exc
-        return data.num_rows
+        return int(data.num_rows)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
