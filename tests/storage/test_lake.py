@@ -18,7 +18,7 @@ def test_raw_file_is_stored_once_under_its_hash(tmp_path: Path) -> None:
     sha = sha256_file(source)
     stored = lake.store_raw(source, sha)
     assert stored == tmp_path / "lake" / "raw" / "sha256" / sha[:2] / sha[2:]
-    assert stored.read_bytes() == b"hello" and not os.access(stored, os.W_OK) or os.geteuid() == 0
+    assert (stored.read_bytes() == b"hello" and not os.access(stored, os.W_OK)) or os.geteuid() == 0
     assert lake.store_raw(source, sha) == stored
     assert list((tmp_path / "lake" / "_staging").iterdir()) == []
 

@@ -38,7 +38,9 @@ def test_object_arrays_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "objects.pkl.gz"
     with gzip.open(path, "wb") as handle:
         pickle.dump(((np.array([{"x": 1}], dtype=object), np.zeros(1)),) * 3, handle, protocol=2)
-    with pytest.raises(SchemaError, match=r"objects\.pkl\.gz: the train arrays hold Python objects"):
+    with pytest.raises(
+        SchemaError, match=r"objects\.pkl\.gz: the train arrays hold Python objects"
+    ):
         next(open_sources(path, chunk_rows=10)[0].read())
 
 

@@ -43,11 +43,13 @@ def _typed(n: int, *, with_nulls: bool) -> pa.Table:
     return pa.table(
         {
             "i": pa.array(maybe(list(range(n))), pa.int64()),
-            "s": pa.array(maybe([f"s{i}, \"quoted\"" for i in range(n)]), pa.string()),
+            "s": pa.array(maybe([f's{i}, "quoted"' for i in range(n)]), pa.string()),
             "f": pa.array(maybe([i / 3 for i in range(n)]), pa.float64()),
             "b": pa.array(maybe([bytes([i % 256]) * 4 for i in range(n)]), pa.binary()),
-            "t": pa.array(maybe([datetime(2024, 1, 1, 0, 0, i % 60, tzinfo=UTC) for i in range(n)]),
-                          pa.timestamp("us", tz="UTC")),
+            "t": pa.array(
+                maybe([datetime(2024, 1, 1, 0, 0, i % 60, tzinfo=UTC) for i in range(n)]),
+                pa.timestamp("us", tz="UTC"),
+            ),
             "ok": pa.array(maybe([i % 2 == 0 for i in range(n)]), pa.bool_()),
         }
     )
@@ -57,7 +59,8 @@ def _typed(n: int, *, with_nulls: bool) -> pa.Table:
 def test_load_arrow_round_trips_every_type(warehouse: Warehouse, with_nulls: bool) -> None:
     blob = "BLOB" if warehouse.dialect == "duckdb" else "BYTEA"
     warehouse.execute(
-        "CREATE TABLE typed (i BIGINT, s TEXT, f DOUBLE PRECISION, b " + blob
+        "CREATE TABLE typed (i BIGINT, s TEXT, f DOUBLE PRECISION, b "
+        + blob
         + ", t TIMESTAMPTZ, ok BOOLEAN)"
     )
     data = _typed(50, with_nulls=with_nulls)
@@ -67,7 +70,9 @@ def test_load_arrow_round_trips_every_type(warehouse: Warehouse, with_nulls: boo
         zip(*[data.column(c).to_pylist() for c in data.column_names], strict=True),
         key=lambda r: (r[2] is not None, r[2] or 0, r[0] or 0),
     )
-    assert [(r[0], r[1], r[2], bytes(r[3]) if r[3] is not None else None, r[4], r[5]) for r in back] == expected
+    assert [
+        (r[0], r[1], r[2], bytes(r[3]) if r[3] is not None else None, r[4], r[5]) for r in back
+    ] == expected
 
 
 def test_identifiers_are_quoted_by_the_backend(warehouse: Warehouse) -> None:

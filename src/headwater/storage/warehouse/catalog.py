@@ -12,7 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from headwater.errors import DatasetNotFound, SchemaError
 from headwater.storage.readers.base import Kind
@@ -333,6 +335,62 @@ def label_counts(wh: Warehouse, dataset: DatasetRow) -> dict[str, dict[str, int]
     for split, label, n in rows:
         out.setdefault(str(split), {})[str(label)] = int(str(n))
     return out
+
+
+_SHAPE_COLUMNS = ("height", "width", "channels", "pixel_dtype")
+
+
+@dataclass(frozen=True)
+class ImageArrays:
+    """One split of an image dataset, ready for training: keys, pixels, labels, batches."""
+
+    row_keys: np.ndarray
+    pixels: np.ndarray
+    labels: list[str | None]
+    batch_ids: list[int]
+
+
+def image_arrays(
+    wh: Warehouse, dataset: DatasetRow, split: str, *, batch_ids: list[int] | None = None
+) -> ImageArrays:
+    """All images of one split as one array (n, h, w, c), in row-key order.
+
+    Pixel bytes are viewed straight out of Arrow's buffer, so the only copy is
+    the one the database driver makes.
+    """
+    table = wh.fetch_arrow(
+        "SELECT f.image_key, f.batch_key, l.label, f.height, f.width, f.channels, "
+        "f.pixel_dtype, f.pixels FROM fact_image f "
+        "LEFT JOIN dim_label l ON l.label_key = f.label_key "
+        "WHERE f.dataset_key = %s AND f.split_key = %s ORDER BY f.image_key",
+        [dataset.key, SPLIT_KEYS[split]],
+    )
+    if batch_ids is not None:
+        table = table.filter(pc.is_in(table.column("batch_key"), pa.array(batch_ids, pa.int64())))
+    n = table.num_rows
+    if n == 0:
+        return ImageArrays(np.zeros(0, np.int64), np.zeros((0, 0, 0, 0), np.uint8), [], [])
+    distinct = {k: table.column(k).unique().to_pylist() for k in _SHAPE_COLUMNS}
+    if any(len(values) != 1 for values in distinct.values()):
+        raise SchemaError(
+            f"split {split!r} of {dataset.name!r} mixes image sizes or pixel types "
+            f"({distinct}); train on images of one size",
+            field="pixels",
+        )
+    height, width, channels = (int(distinct[k][0]) for k in ("height", "width", "channels"))
+    dtypes = set(distinct["pixel_dtype"])
+    dtype = np.dtype(dtypes.pop())
+    pixels_column = table.column("pixels").combine_chunks()
+    data = np.frombuffer(pixels_column.buffers()[2], dtype=np.uint8)
+    start = int(np.frombuffer(pixels_column.buffers()[1], dtype=np.int32)[pixels_column.offset])
+    row_bytes = height * width * channels * dtype.itemsize
+    pixels = data[start : start + n * row_bytes].view(dtype).reshape(n, height, width, channels)
+    return ImageArrays(
+        row_keys=table.column("image_key").to_numpy().astype(np.int64),
+        pixels=pixels,
+        labels=table.column("label").to_pylist(),
+        batch_ids=sorted(set(table.column("batch_key").to_pylist())),
+    )
 
 
 def sample_rows(wh: Warehouse, dataset: DatasetRow, *, limit: int, offset: int = 0) -> pa.Table:

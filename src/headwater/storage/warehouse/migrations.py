@@ -107,7 +107,62 @@ STAR_SCHEMA = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (STAR_SCHEMA,)
+RUN_REGISTRY = Migration(
+    2,
+    "run registry: runs, per-epoch metrics, artifacts with hashes, and the exact rows seen",
+    (
+        # No foreign keys point at dim_run: runs are updated as they progress, and DuckDB
+        # refuses updates to rows that other tables reference.
+        """CREATE TABLE dim_run (
+            run_id TEXT PRIMARY KEY,
+            dataset_key BIGINT NOT NULL REFERENCES dim_dataset (dataset_key),
+            model TEXT NOT NULL,
+            params_json TEXT NOT NULL,
+            seed BIGINT NOT NULL,
+            evaluation TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+            code_version TEXT NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            started_at TIMESTAMPTZ,
+            finished_at TIMESTAMPTZ,
+            train_seconds DOUBLE PRECISION,
+            metrics_json TEXT,
+            progress_json TEXT,
+            error TEXT)""",
+        """CREATE TABLE fact_run_epoch (
+            run_id TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            metrics_json TEXT NOT NULL,
+            recorded_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (run_id, epoch))""",
+        """CREATE TABLE run_artifact (
+            run_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size_bytes BIGINT NOT NULL,
+            PRIMARY KEY (run_id, name))""",
+        """CREATE TABLE run_data (
+            run_id TEXT NOT NULL,
+            role TEXT NOT NULL,
+            row_count BIGINT NOT NULL,
+            rows_hash TEXT NOT NULL,
+            batch_ids TEXT NOT NULL,
+            PRIMARY KEY (run_id, role))""",
+        """CREATE TABLE run_row (
+            run_id TEXT NOT NULL,
+            role TEXT NOT NULL,
+            row_key BIGINT NOT NULL)""",
+        """CREATE TABLE run_alias (
+            dataset_key BIGINT NOT NULL,
+            alias TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            set_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (dataset_key, alias))""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (STAR_SCHEMA, RUN_REGISTRY)
 
 
 def migrate(warehouse: Warehouse) -> list[int]:

@@ -58,7 +58,7 @@ class PostgresWarehouse(Warehouse):
     def fetch_arrow(
         self, template: str, params: Sequence[Param] = (), **idents: Idents
     ) -> pa.Table:
-        with self._cursor() as cur:
+        with self._con.cursor(binary=True) as cur:  # bytea arrives raw, not hex-encoded
             self._run(cur, template, params, idents)
             names = [d.name for d in cur.description or []]
             rows = cur.fetchall()

@@ -1,0 +1,91 @@
+"""The run registry's storage on both backends: runs, epochs, artifacts, exact rows, aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from headwater.errors import RunNotFound
+from headwater.settings import Settings
+from headwater.storage.warehouse import Warehouse, open_warehouse, runs
+from headwater.storage.warehouse import catalog as cat
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@pytest.fixture
+def warehouse(settings: Settings) -> Iterator[Warehouse]:
+    with open_warehouse(settings) as wh:
+        cat.create_dataset(wh, "d", kind="image", label_column="label", schema=None, now=NOW)
+        yield wh
+
+
+def _new_run(wh: Warehouse, run_id: str = "r1") -> None:
+    runs.create_run(
+        wh,
+        run_id=run_id,
+        dataset_key=cat.get_dataset(wh, "d").key,
+        model="mlp",
+        params={"density": 35},
+        seed=7,
+        evaluation="holdout",
+        code_version="abc",
+        now=NOW,
+    )
+
+
+def test_run_lifecycle(warehouse: Warehouse) -> None:
+    _new_run(warehouse)
+    assert runs.get_run(warehouse, "r1").status == "queued"
+    runs.start_run(warehouse, "r1", now=NOW)
+    runs.record_epoch(warehouse, "r1", 1, {"loss": 0.5}, now=NOW)
+    runs.record_epoch(warehouse, "r1", 2, {"loss": 0.25}, now=NOW)
+    runs.update_progress(warehouse, "r1", {"epoch": 2})
+    runs.finish_run(
+        warehouse, "r1", status="succeeded", now=NOW, metrics={"accuracy": 0.9}, train_seconds=1.5
+    )
+    run = runs.get_run(warehouse, "r1")
+    assert (run.status, run.metrics, run.params, run.seed) == (
+        "succeeded",
+        {"accuracy": 0.9},
+        {"density": 35},
+        7,
+    )
+    assert run.progress == {"epoch": 2} and run.train_seconds == 1.5
+    assert runs.run_epochs(warehouse, "r1") == [
+        {"epoch": 1, "loss": 0.5},
+        {"epoch": 2, "loss": 0.25},
+    ]
+    assert [r.run_id for r in runs.list_runs(warehouse, "d")] == ["r1"]
+    assert runs.list_runs(warehouse, "other") == []
+
+
+def test_exact_rows_and_their_hash(warehouse: Warehouse) -> None:
+    _new_run(warehouse)
+    keys = np.array([5, 3, 9, 1], dtype=np.int64)
+    digest = runs.record_data(warehouse, "r1", "train", keys, [2, 1])
+    assert digest == runs.rows_hash(keys[::-1]) != runs.rows_hash(keys[:3])
+    assert runs.run_rows(warehouse, "r1", "train").tolist() == [1, 3, 5, 9]
+    (data,) = runs.run_data(warehouse, "r1")
+    assert (data.role, data.row_count, data.rows_hash, data.batch_ids) == (
+        "train",
+        4,
+        digest,
+        [1, 2],
+    )
+
+
+def test_aliases_move(warehouse: Warehouse) -> None:
+    key = cat.get_dataset(warehouse, "d").key
+    runs.set_alias(warehouse, key, "best", "r1", now=NOW)
+    runs.set_alias(warehouse, key, "best", "r2", now=NOW)
+    assert runs.get_alias(warehouse, key, "best") == "r2"
+    assert runs.get_alias(warehouse, key, "latest") is None
+
+
+def test_unknown_run(warehouse: Warehouse) -> None:
+    with pytest.raises(RunNotFound, match="headwater runs"):
+        runs.get_run(warehouse, "nope")
