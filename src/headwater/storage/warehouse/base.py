@@ -85,6 +85,17 @@ class Warehouse(ABC):
         self.close()
 
 
+def as_time(value: object) -> datetime:
+    """A timestamp column's value, checked: drivers hand back `object` as far as typing knows."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a timestamp from the warehouse, got {value!r}")
+    return value
+
+
+def as_time_or_none(value: object) -> datetime | None:
+    return None if value is None else as_time(value)
+
+
 def arrow_sql_type(arrow_type: pa.DataType, *, blob: str, double: str) -> str:
     """Map an Arrow type to a SQL type both backends understand (``blob`` and ``double`` differ)."""
     t = arrow_type

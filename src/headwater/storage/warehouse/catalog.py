@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from headwater.errors import DatasetNotFound, SchemaError
 from headwater.storage.readers.base import Kind
-from headwater.storage.warehouse.base import Warehouse
+from headwater.storage.warehouse.base import Warehouse, as_time, as_time_or_none
 
 __all__ = [
     "SPLIT_KEYS",
@@ -94,12 +94,6 @@ def _int(value: object) -> int:
     return int(str(value))
 
 
-def _time(value: object) -> datetime:
-    if not isinstance(value, datetime):
-        raise TypeError(f"expected a timestamp from the warehouse, got {value!r}")
-    return value
-
-
 def _kind(value: object) -> Kind:
     if value == "image":
         return "image"
@@ -117,7 +111,7 @@ def _dataset(row: tuple[object, ...]) -> DatasetRow:
         str(fact),
         None if label is None else str(label),
         _schema_of(schema),
-        _time(created),
+        as_time(created),
     )
 
 
@@ -292,8 +286,8 @@ def list_batches(wh: Warehouse, dataset: str | None = None) -> list[BatchRow]:
             str(r[2]),
             str(r[3]),
             str(r[4]),
-            _time(r[5]),
-            None if r[6] is None else _time(r[6]),
+            as_time(r[5]),
+            as_time_or_none(r[6]),
             int(str(r[7])),
             int(str(r[8])),
             int(str(r[9])),

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from headwater.errors import RunNotFound
-from headwater.storage.warehouse.base import Warehouse
+from headwater.storage.warehouse.base import Warehouse, as_time, as_time_or_none
 
 __all__ = [
     "ArtifactRow",
@@ -114,9 +114,9 @@ def _run(row: tuple[object, ...]) -> RunRow:
         str(evaluation),
         str(status),
         str(code),
-        created,
-        started,
-        finished,  # type: ignore[arg-type]
+        as_time(created),
+        as_time_or_none(started),
+        as_time_or_none(finished),
         None if seconds is None else float(str(seconds)),
         _json(metrics),
         _json(progress),
