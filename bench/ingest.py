@@ -51,7 +51,9 @@ def read_floor(path: Path) -> tuple[object, float]:
     pixels = np.rint(images * 255).astype(np.uint8)
     n, width = pixels.shape
     offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
-    blob = pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(pixels.tobytes())])
+    blob = pa.Array.from_buffers(
+        pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(pixels.tobytes())]
+    )
     table = pa.table({"split": splits, "label": labels, "pixels": blob})
     return table, time.perf_counter() - start
 
@@ -88,7 +90,9 @@ def floor_postgres(path: Path, url: str) -> dict[str, float]:
             # the floor gets the same vectorised encoder: this measures the server, not Python
             body = encode_fixed_width(table.select(["label", "pixels"]), ["bigint", "bytea"])  # type: ignore[attr-defined]
             with con.transaction(), con.cursor() as cur:
-                with cur.copy(f'COPY "{schema}".images (label, pixels) FROM STDIN (FORMAT BINARY)') as copy:
+                with cur.copy(
+                    f'COPY "{schema}".images (label, pixels) FROM STDIN (FORMAT BINARY)'
+                ) as copy:
                     copy.write(HEADER)
                     copy.write(body)  # type: ignore[arg-type]
                     copy.write(TRAILER)
@@ -150,9 +154,13 @@ def run_child(name: str, path: Path, url: str) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--file", type=Path, default=ROOT / "data" / "mnist.pkl.gz")
-    parser.add_argument("--postgres", default=os.environ.get("HEADWATER_TEST_POSTGRES_URL", DEFAULT_PG))
+    parser.add_argument(
+        "--postgres", default=os.environ.get("HEADWATER_TEST_POSTGRES_URL", DEFAULT_PG)
+    )
     parser.add_argument("--scenario", choices=sorted(SCENARIOS))
     args = parser.parse_args()
     if args.scenario:
@@ -163,7 +171,9 @@ def main() -> None:
 
     results = {name: run_child(name, args.file, args.postgres) for name in SCENARIOS}
     print(f"ingest benchmark: {args.file.name}, {os.cpu_count()} cores\n")
-    print(f"{'scenario':<20}{'rows':>8}{'read s':>9}{'load s':>9}{'total s':>9}{'rows/s':>11}{'peak MiB':>10}")
+    print(
+        f"{'scenario':<20}{'rows':>8}{'read s':>9}{'load s':>9}{'total s':>9}{'rows/s':>11}{'peak MiB':>10}"
+    )
     for name, r in results.items():
         total = r.get("total_s", r.get("read_s", 0) + r["load_s"])
         print(

@@ -19,7 +19,9 @@ def digits(n: int, *, seed: int = 0, side: int = 28) -> tuple[np.ndarray, np.nda
     return images, labels
 
 
-def write_mnist_pickle(path: Path, sizes: tuple[int, int, int] = (30, 10, 10), *, seed: int = 0) -> Path:
+def write_mnist_pickle(
+    path: Path, sizes: tuple[int, int, int] = (30, 10, 10), *, seed: int = 0
+) -> Path:
     """The classic layout: ((X_train, y), (X_val, y), (X_test, y)), X float32 in 0..1."""
     parts = []
     offset = 0
@@ -32,7 +34,9 @@ def write_mnist_pickle(path: Path, sizes: tuple[int, int, int] = (30, 10, 10), *
     return path
 
 
-def write_idx_pair(folder: Path, prefix: str, n: int, *, seed: int = 0, gz: bool = True) -> tuple[Path, Path]:
+def write_idx_pair(
+    folder: Path, prefix: str, n: int, *, seed: int = 0, gz: bool = True
+) -> tuple[Path, Path]:
     images, labels = digits(n, seed=seed)
     suffix = ".gz" if gz else ""
     opener = gzip.open if gz else open

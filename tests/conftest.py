@@ -53,8 +53,11 @@ def settings(backend: str, tmp_path: Path) -> Iterator[Settings]:
     schema = f"hw_test_{uuid.uuid4().hex[:12]}"
     yield Settings(home=home, warehouse_url=url, warehouse_schema=schema, ingest_chunk_rows=1000)
     with psycopg.connect(url, autocommit=True) as con:
-        con.execute(psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-            psycopg.sql.Identifier(schema)))
+        con.execute(
+            psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                psycopg.sql.Identifier(schema)
+            )
+        )
 
 
 @pytest.fixture

@@ -12,8 +12,13 @@ from headwater.settings import Settings
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in ["HEADWATER_HOME", "HEADWATER_WAREHOUSE_URL", "HEADWATER_WAREHOUSE_SCHEMA",
-                "HEADWATER_API_TOKEN", "HEADWATER_INGEST_CHUNK_ROWS"]:
+    for key in [
+        "HEADWATER_HOME",
+        "HEADWATER_WAREHOUSE_URL",
+        "HEADWATER_WAREHOUSE_SCHEMA",
+        "HEADWATER_API_TOKEN",
+        "HEADWATER_INGEST_CHUNK_ROWS",
+    ]:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HEADWATER_CONFIG", str(tmp_path / "headwater.toml"))
 
@@ -25,7 +30,9 @@ def test_defaults_are_a_duckdb_file_in_the_home_folder() -> None:
     assert settings.resolved_warehouse_url.endswith(".headwater/warehouse.duckdb")
 
 
-def test_environment_wins_over_the_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_environment_wins_over_the_config_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     (tmp_path / "headwater.toml").write_text('home = "/from/file"\ningest_chunk_rows = 7\n')
     monkeypatch.setenv("HEADWATER_HOME", "/from/env")
     settings = Settings()

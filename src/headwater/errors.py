@@ -14,7 +14,8 @@ to guess which of a thousand rows broke a load.
     ├── DataError                a file or row that cannot be accepted (path, row, field)
     │   ├── UnsafeInput          hostile names, code-running pickles
     │   ├── FormatError          unreadable, truncated, empty, unknown format
-    │   └── SchemaError          wrong columns, wrong types, NaN where a label belongs
+    │   ├── SchemaError          wrong columns, wrong types, NaN where a label belongs
+    │   └── QualityCheckFailed   a batch whose quality checks failed as a whole
     ├── WarehouseError           the database refused or could not be reached
     ├── StorageError             object storage (S3) failed or could not be reached
     └── IntegrityError           stored bytes that no longer match their recorded hash
@@ -36,6 +37,7 @@ __all__ = [
     "IntegrityError",
     "LocationNotFound",
     "NotFound",
+    "QualityCheckFailed",
     "RunNotFound",
     "SchemaError",
     "StorageError",
@@ -134,6 +136,10 @@ class FormatError(DataError):
 
 class SchemaError(DataError):
     """Columns or types that do not match what the dataset already holds."""
+
+
+class QualityCheckFailed(DataError):
+    """A batch-level check failed (e.g. too many rows quarantined); nothing of it was loaded."""
 
 
 class WarehouseError(HeadwaterError):

@@ -119,7 +119,9 @@ def test_raw_file_is_content_addressed_and_read_only(workspace: Workspace, tmp_p
 
 def test_csv_is_typed_tabular_and_appends(workspace: Workspace, tmp_path: Path) -> None:
     workspace.ingest(write_csv(tmp_path / "orders.csv", 20))
-    second = write_csv(tmp_path / "more" / "orders.csv" if False else tmp_path / "orders2.csv", 10, start=15)
+    second = write_csv(
+        tmp_path / "more" / "orders.csv" if False else tmp_path / "orders2.csv", 10, start=15
+    )
     report = workspace.ingest(second, dataset="orders")
     assert (report.rows_loaded, report.rows_duplicate) == (5, 5)
     summary = workspace.dataset("orders")

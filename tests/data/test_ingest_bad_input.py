@@ -102,7 +102,9 @@ def test_header_only_csv(workspace: Workspace, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("gz", [False, True], ids=["raw", "gzip"])
-def test_idx_header_claiming_a_trillion_items(workspace: Workspace, tmp_path: Path, gz: bool) -> None:
+def test_idx_header_claiming_a_trillion_items(
+    workspace: Workspace, tmp_path: Path, gz: bool
+) -> None:
     suffix = ".gz" if gz else ""
     opener = gzip.open if gz else open
     images = tmp_path / f"train-images-idx3-ubyte{suffix}"
@@ -111,7 +113,9 @@ def test_idx_header_claiming_a_trillion_items(workspace: Workspace, tmp_path: Pa
         handle.write(struct.pack(">IIII", 0x803, 10**12 % 2**32, 28, 28) + bytes(28 * 28 * 3))
     with opener(labels, "wb") as handle:
         handle.write(struct.pack(">II", 0x801, 10**12 % 2**32) + bytes(3))
-    with pytest.raises(FormatError, match=r"train-(images|labels)-idx[13]-ubyte.*(claims|ends early)"):
+    with pytest.raises(
+        FormatError, match=r"train-(images|labels)-idx[13]-ubyte.*(claims|ends early)"
+    ):
         workspace.ingest(images)
     assert_nothing_written(workspace)
 

@@ -34,7 +34,9 @@ def test_bundled_pickle_loads_70000_with_published_label_counts(workspace: Works
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-def test_official_idx_folder_loads_60000_and_10000(workspace: Workspace, shared_mnist: Path) -> None:
+def test_official_idx_folder_loads_60000_and_10000(
+    workspace: Workspace, shared_mnist: Path
+) -> None:
     report = workspace.ingest(shared_mnist, dataset="mnist_idx")
     assert report.rows_loaded == 70_000 and len(report.batches) == 2
     summary = workspace.dataset("mnist_idx")

@@ -31,14 +31,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.data.facts import curated_schema, fact_rows
 from headwater.data.hashing import fingerprint, image_row_hashes, tabular_row_hashes
-from headwater.errors import ConfigError, FormatError, SchemaError
+from headwater.data.quality import BatchGate, Contract, QualityReport, infer_contract
+from headwater.errors import ConfigError, FormatError, QualityCheckFailed, SchemaError
 from headwater.storage import lake as lake_module
 from headwater.storage.lake import Lake, StagedParquet
-from headwater.storage.readers import IMAGE_SCHEMA, Source, open_sources
-from headwater.storage.readers.base import SPLITS
+from headwater.storage.readers import Source, open_sources
 from headwater.storage.warehouse import Warehouse
 from headwater.storage.warehouse import catalog as cat
+from headwater.storage.warehouse import quality_store as qs
 
 __all__ = [
     "BatchReport",
@@ -55,7 +57,6 @@ ProgressFn = Callable[[str, int, int | None], None]
 """Called as (what, rows done, rows in total or None) while a batch loads."""
 
 _DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-CURATED_IMAGE_SCHEMA = IMAGE_SCHEMA.append(pa.field("row_hash", pa.string(), nullable=False))
 
 
 @dataclass
@@ -66,6 +67,8 @@ class BatchReport:
     rows_read: int = 0
     rows_loaded: int = 0
     rows_duplicate: int = 0
+    rows_quarantined: int = 0
+    quality: str = "passed"
     seconds: float = 0.0
     splits: dict[str, int] = field(default_factory=dict)
 
@@ -85,6 +88,10 @@ class IngestReport:
         return sum(b.rows_duplicate for b in self.batches)
 
     @property
+    def rows_quarantined(self) -> int:
+        return sum(b.rows_quarantined for b in self.batches)
+
+    @property
     def unchanged(self) -> bool:
         return all(b.status == "unchanged" for b in self.batches)
 
@@ -94,6 +101,7 @@ class IngestReport:
             "status": "unchanged" if self.unchanged else "loaded",
             "rows_loaded": self.rows_loaded,
             "rows_duplicate": self.rows_duplicate,
+            "rows_quarantined": self.rows_quarantined,
             "batch_ids": [b.batch_id for b in self.batches],
             "seconds": round(self.seconds, 3),
             "batches": [asdict(b) for b in self.batches],
@@ -195,6 +203,7 @@ class _BatchLoader:
         self.source, self.dataset_name, self.wh, self.lake = source, dataset, warehouse, lake
         self.existing, self.progress = existing, progress
         self.now = datetime.now(UTC)
+        self.gate: BatchGate
         self.read = self.loaded = self.duplicates = 0
         self.splits: dict[str, int] = {}
 
@@ -210,14 +219,29 @@ class _BatchLoader:
                 path=self.source.primary.path,
             )
         batch_key = cat.next_batch_key(self.wh)
-        staged = self.lake.stage_parquet(self._curated_schema(first.schema))
+        staged = self.lake.stage_parquet(curated_schema(self.source.kind, first.schema))
         published = False
         try:
             with self.wh.transaction():
                 dataset = self.existing or self._create_dataset(first.schema)
+                self.gate = self._gate(dataset, batch_key, first)
                 seen = cat.existing_row_hashes(self.wh, dataset) if self.existing else set()
                 for batch in chain([first], batches):
                     self._load_batch(batch, dataset, batch_key, seen, staged)
+                report = self._verdict(dataset)
+                if report.status == "failed":
+                    raise QualityCheckFailed(
+                        f"batch {batch_key} failed its quality checks and was not loaded: "
+                        + "; ".join(
+                            c.detail or c.name for c in report.checks if c.outcome == "fail"
+                        )
+                        + ". See: headwater quality "
+                        + self.dataset_name,
+                        path=self.source.primary.path,
+                    )
+                qs.save_report(
+                    self.wh, batch_key, dataset.key, report.status, report.to_json(), self.now
+                )
                 self._record(dataset, batch_key, shas, print_, origin)
                 staged.close()
                 curated = None
@@ -227,10 +251,12 @@ class _BatchLoader:
                 else:
                     staged.discard()
                 log.info("batch %d: %d rows loaded, committing", batch_key, self.loaded)
-        except BaseException:
+        except BaseException as error:
             staged.discard()
             if published:
                 self.lake.unpublish(self.dataset_name, batch_key)
+            if isinstance(error, QualityCheckFailed) and self.existing is not None:
+                self._record_failure(self.existing, batch_key, print_, origin, report, error)
             raise
         log.info("batch %d committed to %s", batch_key, curated)
         return BatchReport(
@@ -240,8 +266,61 @@ class _BatchLoader:
             rows_read=self.read,
             rows_loaded=self.loaded,
             rows_duplicate=self.duplicates,
+            rows_quarantined=report.rows_quarantined,
+            quality=report.status,
             splits=self.splits,
         )
+
+    def _gate(self, dataset: cat.DatasetRow, batch_key: int, first: pa.RecordBatch) -> BatchGate:
+        """The dataset's contract, inferred from this batch and stored when it has none."""
+        stored = qs.get_contract(self.wh, dataset.key)
+        if stored is None:
+            contract = infer_contract(dataset.kind, first, label_column=dataset.label_column)
+            qs.save_contract(self.wh, dataset.key, contract.to_json(), approved=False, now=self.now)
+        else:
+            contract = Contract.from_json(stored[0])
+            contract.approved = stored[1]
+        return BatchGate(contract, dataset=dataset.name, batch_id=batch_key)
+
+    def _verdict(self, dataset: cat.DatasetRow) -> QualityReport:
+        previous = cat.list_batches(self.wh, dataset.name)
+        done = [b for b in previous if b.status == "succeeded"]
+        return self.gate.verdict(
+            rows_read=self.read,
+            rows_loaded=self.loaded,
+            rows_duplicate=self.duplicates,
+            previous_rows=done[-1].rows_read if done else None,
+        )
+
+    def _record_failure(
+        self,
+        dataset: cat.DatasetRow,
+        batch_key: int,
+        print_: str,
+        origin: str,
+        report: QualityReport,
+        error: QualityCheckFailed,
+    ) -> None:
+        """A batch that failed its checks is kept as a failed batch with its report, no rows."""
+        with self.wh.transaction():
+            cat.record_batch(
+                self.wh,
+                batch_key=batch_key,
+                dataset_key=dataset.key,
+                fingerprint=print_,
+                raw_sha256=print_,
+                source=origin,
+                original_name=self.source.name,
+                started_at=self.now,
+                finished_at=datetime.now(UTC),
+                rows_read=self.read,
+                rows_loaded=0,
+                rows_duplicate=self.duplicates,
+                curated_path=None,
+                status="failed",
+                error=error.reason,
+            )
+            qs.save_report(self.wh, batch_key, dataset.key, "failed", report.to_json(), self.now)
 
     def _create_dataset(self, schema: pa.Schema) -> cat.DatasetRow:
         kind = self.source.kind
@@ -258,15 +337,6 @@ class _BatchLoader:
             cat.create_tabular_fact_table(self.wh, dataset.fact_table, user_schema)
         return dataset
 
-    def _curated_schema(self, schema: pa.Schema) -> pa.Schema:
-        if self.source.kind == "image":
-            return CURATED_IMAGE_SCHEMA
-        return (
-            schema.append(pa.field("hw_split", pa.string()))
-            .append(pa.field("hw_source_row", pa.int64()))
-            .append(pa.field("hw_row_hash", pa.string()))
-        )
-
     def _load_batch(
         self,
         batch: pa.RecordBatch,
@@ -277,88 +347,28 @@ class _BatchLoader:
     ) -> None:
         first_row = self.read
         self.read += batch.num_rows
+        source_rows = np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)
         if dataset.kind == "image":
             hashes = image_row_hashes(batch)
         else:
             self._check_labels(batch, dataset, first_row)
             hashes = tabular_row_hashes(batch)
         keep = _first_sightings(hashes, seen)
-        kept = int(keep.sum())
-        self.duplicates += batch.num_rows - kept
-        if kept:
-            mask = pa.array(keep)
-            batch, hashes = batch.filter(mask), hashes.filter(mask)
-            if dataset.kind == "image":
-                fact, curated = self._image_rows(batch, hashes, dataset, batch_key)
-            else:
-                fact, curated = self._tabular_rows(batch, hashes, first_row, keep, batch_key)
+        self.duplicates += batch.num_rows - int(keep.sum())
+        batch, hashes, source_rows = _take(batch, hashes, source_rows, keep)
+        passed, quarantined = self.gate.split(batch, source_rows)
+        qs.add_quarantine(self.wh, dataset.key, batch_key, quarantined, now=self.now)
+        batch, hashes, source_rows = _take(batch, hashes, source_rows, passed)
+        if batch.num_rows:
+            rows = fact_rows(self.wh, dataset, batch, hashes, source_rows, batch_key, self.now)
+            self._count_splits(rows.splits)
+            fact, curated = rows.fact, rows.curated
             self.wh.load_arrow(dataset.fact_table, fact)
             staged.write(curated)
-            self.loaded += kept
+            self.loaded += batch.num_rows
         log.info("batch %d: %d rows read, %d loaded", batch_key, self.read, self.loaded)
         if self.progress is not None:
             self.progress(self.source.name, self.read, self.source.total_rows)
-
-    def _image_rows(
-        self, batch: pa.RecordBatch, hashes: pa.Array, dataset: cat.DatasetRow, batch_key: int
-    ) -> tuple[pa.Table, pa.Table]:
-        n = batch.num_rows
-        splits = batch.column("split")
-        labels = batch.column("label")
-        keys = cat.label_keys(self.wh, dataset.key, pc.unique(labels.drop_null()).to_pylist())
-        label_values = pa.array(list(keys), pa.string())
-        label_keys = pc.take(
-            pa.array(list(keys.values()), pa.int64()), pc.index_in(labels, label_values)
-        )
-        self._count_splits(splits)
-        fact = pa.table(
-            {
-                "dataset_key": _constant(n, dataset.key, pa.int64()),
-                "batch_key": _constant(n, batch_key, pa.int64()),
-                "split_key": _split_keys(splits),
-                "label_key": label_keys,
-                "source_row": batch.column("source_row"),
-                "height": batch.column("height"),
-                "width": batch.column("width"),
-                "channels": batch.column("channels"),
-                "pixel_dtype": batch.column("pixel_dtype"),
-                "pixels": batch.column("pixels"),
-                "row_hash": hashes,
-                "ingested_at": _constant(n, self.now, pa.timestamp("us", tz="UTC")),
-            }
-        )
-        curated = pa.Table.from_batches([batch]).append_column("row_hash", hashes)
-        return fact, curated.cast(CURATED_IMAGE_SCHEMA)
-
-    def _tabular_rows(
-        self,
-        batch: pa.RecordBatch,
-        hashes: pa.Array,
-        first_row: int,
-        keep: np.ndarray,
-        batch_key: int,
-    ) -> tuple[pa.Table, pa.Table]:
-        n = batch.num_rows
-        source_rows = pa.array(first_row + np.flatnonzero(keep), pa.int64())
-        splits = _tabular_splits(batch)
-        self._count_splits(splits)
-        system = {
-            "hw_batch_key": _constant(n, batch_key, pa.int64()),
-            "hw_split_key": _split_keys(splits),
-            "hw_source_row": source_rows,
-            "hw_row_hash": hashes,
-            "hw_ingested_at": _constant(n, self.now, pa.timestamp("us", tz="UTC")),
-        }
-        user = pa.Table.from_batches([batch])
-        fact = user
-        for key, column in system.items():
-            fact = fact.append_column(key, column)
-        curated = (
-            user.append_column("hw_split", splits)
-            .append_column("hw_source_row", source_rows)
-            .append_column("hw_row_hash", hashes)
-        )
-        return fact, curated
 
     def _check_labels(self, batch: pa.RecordBatch, dataset: cat.DatasetRow, first_row: int) -> None:
         """NaN or a missing value where a label belongs is a schema error naming the row."""
@@ -425,6 +435,15 @@ class _BatchLoader:
             self.lake.store_raw(raw.path, sha)
 
 
+def _take(
+    batch: pa.RecordBatch, hashes: pa.Array, rows: np.ndarray, keep: np.ndarray
+) -> tuple[pa.RecordBatch, pa.Array, np.ndarray]:
+    if keep.all():
+        return batch, hashes, rows
+    mask = pa.array(keep)
+    return batch.filter(mask), hashes.filter(mask), rows[keep]
+
+
 def _first_sightings(hashes: pa.Array, seen: set[str]) -> np.ndarray:
     """True for each row whose hash neither the dataset nor an earlier row of this batch holds."""
     keep = np.zeros(len(hashes), dtype=bool)
@@ -433,26 +452,3 @@ def _first_sightings(hashes: pa.Array, seen: set[str]) -> np.ndarray:
             seen.add(digest)
             keep[i] = True
     return keep
-
-
-def _constant(n: int, value: object, kind: pa.DataType) -> pa.Array:
-    return pa.repeat(pa.scalar(value, kind), n)
-
-
-def _split_keys(splits: pa.Array) -> pa.Array:
-    index = pc.index_in(splits, pa.array(list(SPLITS)))
-    return pc.add(index, 1).cast(pa.int16())
-
-
-def _tabular_splits(batch: pa.RecordBatch) -> pa.Array:
-    """A user column named ``split`` holding only train/validation/test decides the split."""
-    n = batch.num_rows
-    if "split" in batch.schema.names:
-        column = batch.column("split")
-        if (
-            pa.types.is_string(column.type)
-            and column.null_count == 0
-            and pc.all(pc.is_in(column, pa.array(list(SPLITS)))).as_py()
-        ):
-            return column
-    return pa.repeat(pa.scalar("unassigned"), n)

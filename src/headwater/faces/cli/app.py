@@ -9,8 +9,15 @@ import click
 import typer
 from rich.console import Console
 
-from headwater.errors import ConfigError, DataError, HeadwaterError, NotFound, WarehouseError
-from headwater.faces.cli import data_commands
+from headwater.errors import (
+    ConfigError,
+    DataError,
+    HeadwaterError,
+    NotFound,
+    StorageError,
+    WarehouseError,
+)
+from headwater.faces.cli import data_commands, privacy_commands
 
 __all__ = ["app", "main"]
 
@@ -27,6 +34,7 @@ EXIT_CODES: dict[type[HeadwaterError], int] = {
     NotFound: 3,
     DataError: 4,
     WarehouseError: 5,
+    StorageError: 5,
 }
 
 
@@ -42,6 +50,7 @@ def _root(
 
 
 data_commands.register(app)
+privacy_commands.register(app)
 
 
 def exit_code(error: HeadwaterError) -> int:

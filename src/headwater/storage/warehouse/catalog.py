@@ -248,12 +248,14 @@ def record_batch(
     rows_loaded: int,
     rows_duplicate: int,
     curated_path: str | None,
+    status: str = "succeeded",
+    error: str | None = None,
 ) -> None:
     wh.execute(
         "INSERT INTO dim_batch (batch_key, dataset_key, fingerprint, raw_sha256, source, "
         "original_name, started_at, finished_at, rows_read, rows_loaded, rows_duplicate, "
-        "status, curated_path) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'succeeded', %s)",
+        "status, error, curated_path) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         [
             batch_key,
             dataset_key,
@@ -266,6 +268,8 @@ def record_batch(
             rows_read,
             rows_loaded,
             rows_duplicate,
+            status,
+            error,
             curated_path,
         ],
     )

@@ -162,7 +162,39 @@ RUN_REGISTRY = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (STAR_SCHEMA, RUN_REGISTRY)
+QUALITY = Migration(
+    3,
+    "quality: dataset contracts, a report per batch, and the quarantine",
+    (
+        "CREATE SEQUENCE seq_quarantine",
+        """CREATE TABLE dataset_contract (
+            dataset_key BIGINT PRIMARY KEY,
+            contract_json TEXT NOT NULL,
+            approved BOOLEAN NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL)""",
+        """CREATE TABLE quality_report (
+            batch_key BIGINT PRIMARY KEY,
+            dataset_key BIGINT NOT NULL,
+            status TEXT NOT NULL,
+            report_json TEXT NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL)""",
+        """CREATE TABLE quarantine (
+            quarantine_key BIGINT PRIMARY KEY DEFAULT nextval('seq_quarantine'),
+            dataset_key BIGINT NOT NULL,
+            batch_key BIGINT NOT NULL,
+            source_row BIGINT NOT NULL,
+            check_name TEXT NOT NULL,
+            field TEXT NOT NULL,
+            value_text TEXT,
+            row_payload {blob} NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('quarantined', 'released', 'dropped')),
+            quarantined_at TIMESTAMPTZ NOT NULL,
+            decided_at TIMESTAMPTZ,
+            decision_note TEXT)""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (STAR_SCHEMA, RUN_REGISTRY, QUALITY)
 
 
 def migrate(warehouse: Warehouse) -> list[int]:

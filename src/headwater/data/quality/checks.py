@@ -1,0 +1,169 @@
+"""Row checks, vectorised: which rows of a batch break the contract, and why.
+
+Each check gives a boolean mask over the batch; a row is quarantined under the
+first check it fails (in the order below), with the offending field and value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from headwater.data.quality.contract import Contract
+
+__all__ = ["RowFailure", "check_rows"]
+
+
+@dataclass(frozen=True)
+class RowFailure:
+    """The rows that failed one check, with the value that failed, for the quarantine."""
+
+    check: str
+    field: str
+    mask: np.ndarray
+    values: list[str]
+
+
+Check = Callable[[pa.RecordBatch, Contract], tuple[np.ndarray, list[str]] | None]
+
+
+def check_rows(batch: pa.RecordBatch, contract: Contract) -> list[RowFailure]:
+    """Every check's failures; each row is reported by the first check it fails only."""
+    failures: list[RowFailure] = []
+    taken = np.zeros(batch.num_rows, dtype=bool)
+    checks = _IMAGE_CHECKS if contract.kind == "image" else _tabular_checks(contract)
+    for name, field, check in checks:
+        result = check(batch, contract)
+        if result is None:
+            continue
+        mask, values = result
+        mask = mask & ~taken
+        if mask.any():
+            taken |= mask
+            chosen = [values[i] for i in np.flatnonzero(mask)]
+            failures.append(RowFailure(name, field, mask, chosen))
+    return failures
+
+
+def _pixel_values(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row min and max pixel (NaN-aware) and per-row NaN flag, decoded by dtype."""
+    pixels = batch.column("pixels")
+    dtype = np.dtype(batch.column("pixel_dtype")[0].as_py())
+    data = np.frombuffer(pixels.buffers()[2], dtype=np.uint8)
+    offsets = np.frombuffer(pixels.buffers()[1], dtype=np.int32)[
+        pixels.offset : pixels.offset + len(pixels) + 1
+    ]
+    width = int(offsets[1] - offsets[0])
+    rows = data[offsets[0] : offsets[0] + width * len(pixels)].view(dtype)
+    return rows.reshape(len(pixels), -1), offsets
+
+
+def _nan_pixel(batch: pa.RecordBatch, contract: Contract) -> tuple[np.ndarray, list[str]] | None:
+    values, _ = _pixel_values(batch)
+    if values.dtype.kind != "f":
+        return None
+    nan = np.isnan(values)
+    mask: np.ndarray = nan.any(axis=1)
+    where = nan.argmax(axis=1)
+    return mask, [f"pixel {i} is NaN" for i in where]
+
+
+def _pixel_range(batch: pa.RecordBatch, contract: Contract) -> tuple[np.ndarray, list[str]] | None:
+    if contract.pixel_min is None and contract.pixel_max is None:
+        return None
+    values, _ = _pixel_values(batch)
+    low = -np.inf if contract.pixel_min is None else contract.pixel_min
+    high = np.inf if contract.pixel_max is None else contract.pixel_max
+    with np.errstate(invalid="ignore"):
+        outside: np.ndarray = (values < low) | (values > high)
+    mask: np.ndarray = np.asarray(outside.any(axis=1), dtype=bool)
+    first = outside.argmax(axis=1)
+    shown = [
+        f"pixel {i} = {values[r, i]:g} (allowed {low:g}..{high:g})" for r, i in enumerate(first)
+    ]
+    return mask, shown
+
+
+def _image_shape(batch: pa.RecordBatch, contract: Contract) -> tuple[np.ndarray, list[str]] | None:
+    if contract.image_shape is None:
+        return None
+    got = np.stack([batch.column(k).to_numpy() for k in ("height", "width", "channels")], axis=1)
+    mask = (got != np.array(contract.image_shape)).any(axis=1)
+    return mask, [f"{h}x{w}x{c}" for h, w, c in got]
+
+
+def _label_allowed(
+    batch: pa.RecordBatch, contract: Contract
+) -> tuple[np.ndarray, list[str]] | None:
+    column_name = contract.label_column
+    if column_name is None or column_name not in batch.schema.names:
+        return None
+    labels = batch.column(column_name).cast(pa.string())
+    missing = pc.is_null(labels).to_numpy(zero_copy_only=False)
+    mask: np.ndarray = missing if contract.label_required else np.zeros(len(labels), dtype=bool)
+    if contract.labels is not None:
+        allowed = pc.is_in(labels, pa.array(contract.labels, pa.string())).to_numpy(
+            zero_copy_only=False
+        )
+        mask = mask | (~allowed & ~missing)
+    return mask, [str(v) for v in labels.to_pylist()]
+
+
+_IMAGE_CHECKS: list[tuple[str, str, Check]] = [
+    ("image_shape", "pixels", _image_shape),
+    ("pixel_not_nan", "pixels", _nan_pixel),
+    ("pixel_range", "pixels", _pixel_range),
+    ("label_allowed", "label", _label_allowed),
+]
+
+
+def _tabular_checks(contract: Contract) -> list[tuple[str, str, Check]]:
+    checks: list[tuple[str, str, Check]] = []
+    for name, rule in contract.columns.items():
+        if not rule.nullable:
+            checks.append(("not_null", name, _not_null(name)))
+        if rule.min is not None or rule.max is not None:
+            checks.append(("range", name, _in_range(name, rule.min, rule.max)))
+        if rule.allowed is not None:
+            checks.append(("allowed_values", name, _allowed(name, rule.allowed)))
+    checks.append(("label_allowed", contract.label_column or "label", _label_allowed))
+    return checks
+
+
+def _not_null(name: str) -> Check:
+    def check(batch: pa.RecordBatch, contract: Contract) -> tuple[np.ndarray, list[str]]:
+        column = batch.column(name)
+        mask = pc.is_null(column, nan_is_null=True).to_numpy(zero_copy_only=False)
+        return mask, [str(v) for v in column.to_pylist()]
+
+    return check
+
+
+def _in_range(name: str, low: float | None, high: float | None) -> Check:
+    def check(batch: pa.RecordBatch, contract: Contract) -> tuple[np.ndarray, list[str]]:
+        column = batch.column(name).cast(pa.float64())
+        values = column.to_numpy(zero_copy_only=False)
+        with np.errstate(invalid="ignore"):
+            mask = np.zeros(len(values), dtype=bool)
+            if low is not None:
+                mask |= values < low
+            if high is not None:
+                mask |= values > high
+        return mask, [f"{v:g}" for v in values]
+
+    return check
+
+
+def _allowed(name: str, allowed: list[str]) -> Check:
+    def check(batch: pa.RecordBatch, contract: Contract) -> tuple[np.ndarray, list[str]]:
+        column = batch.column(name).cast(pa.string())
+        inside = pc.is_in(column, pa.array(allowed, pa.string())).to_numpy(zero_copy_only=False)
+        return ~inside & ~pc.is_null(column).to_numpy(zero_copy_only=False), [
+            str(v) for v in column.to_pylist()
+        ]
+
+    return check
