@@ -14,6 +14,7 @@ to guess which of a thousand rows broke a load.
     ├── DataError                a file or row that cannot be accepted (path, row, field)
     │   ├── UnsafeInput          hostile names, code-running pickles
     │   ├── FormatError          unreadable, truncated, empty, unknown format
+    │   ├── UploadTooLarge       an upload past the size limit
     │   ├── SchemaError          wrong columns, wrong types, NaN where a label belongs
     │   └── QualityCheckFailed   a batch whose quality checks failed as a whole
     ├── WarehouseError           the database refused or could not be reached
@@ -42,6 +43,7 @@ __all__ = [
     "SchemaError",
     "StorageError",
     "UnsafeInput",
+    "UploadTooLarge",
     "WarehouseError",
 ]
 
@@ -136,6 +138,16 @@ class FormatError(DataError):
 
 class SchemaError(DataError):
     """Columns or types that do not match what the dataset already holds."""
+
+
+class UploadTooLarge(DataError):
+    """An upload or download past the configured size limit; nothing of it was kept."""
+
+    def __init__(self, limit: int, name: str) -> None:
+        self.limit = limit
+        super().__init__(
+            f"is larger than the {limit:,}-byte limit (HEADWATER_MAX_UPLOAD_BYTES)", path=name
+        )
 
 
 class QualityCheckFailed(DataError):

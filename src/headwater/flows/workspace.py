@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import base64
 import shutil
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from headwater.data.ingest import IngestReport, ProgressFn, ingest_path
-from headwater.errors import ConfigError
+from headwater.data import quarantine
+from headwater.data.ingest import IngestReport, ProgressFn, dataset_name_for, ingest_path
+from headwater.data.quality import Contract, QualityReport
+from headwater.errors import ConfigError, NotFound, UploadTooLarge
 from headwater.settings import Settings
 from headwater.storage.fetch import download, is_url
 from headwater.storage.lake import Lake
 from headwater.storage.warehouse import Warehouse, open_warehouse
+from headwater.storage.readers import check_file_name
 from headwater.storage.warehouse import catalog as cat
+from headwater.storage.warehouse import quality_store as qs
 
 __all__ = ["BatchSummary", "DatasetSummary", "Workspace"]
 
@@ -130,6 +136,95 @@ class Workspace:
         finally:
             if downloaded is not None:
                 shutil.rmtree(downloaded.parent, ignore_errors=True)
+
+    def ingest_stream(
+        self,
+        chunks: Iterable[bytes],
+        filename: str,
+        *,
+        dataset: str | None = None,
+        label: str | None = None,
+    ) -> IngestReport:
+        """Ingest an upload: streamed to the lake's staging folder under its checked name.
+
+        The name is checked before a byte is written (no ``../``, no shell
+        characters), the size limit is enforced while streaming, and the staged
+        copy is removed afterwards whatever happens.
+        """
+        folder = self.lake.staging / f"upload-{uuid.uuid4().hex}"
+        name = check_file_name(filename)
+        folder.mkdir(parents=True)
+        try:
+            path = folder / name
+            size = 0
+            with path.open("wb") as sink:
+                for chunk in chunks:
+                    size += len(chunk)
+                    if size > self.settings.max_upload_bytes:
+                        raise UploadTooLarge(self.settings.max_upload_bytes, filename)
+                    sink.write(chunk)
+            return self.ingest(path, dataset=dataset or dataset_name_for(Path(name)), label=label)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def contract(self, dataset: str) -> Contract:
+        found = cat.get_dataset(self.warehouse, dataset)
+        stored = qs.get_contract(self.warehouse, found.key)
+        if stored is None:
+            raise NotFound(f"dataset {dataset!r} has no contract yet; ingest a batch first")
+        contract = Contract.from_json(stored[0])
+        contract.approved = stored[1]
+        return contract
+
+    def approve_contract(self, dataset: str, contract: Contract | None = None) -> Contract:
+        """Approve the stored contract, or replace it with an edited one and approve that."""
+        found = cat.get_dataset(self.warehouse, dataset)
+        chosen = contract or self.contract(dataset)
+        chosen.approved = True
+        qs.save_contract(
+            self.warehouse, found.key, chosen.to_json(), approved=True, now=datetime.now(UTC)
+        )
+        return chosen
+
+    def quality(self, dataset: str, batch_id: int | None = None) -> list[QualityReport]:
+        found = cat.get_dataset(self.warehouse, dataset)
+        reports = [
+            QualityReport.from_json(text)
+            for batch, _, text in qs.list_reports(self.warehouse, found.key)
+            if batch_id is None or batch == batch_id
+        ]
+        if batch_id is not None and not reports:
+            raise NotFound(f"dataset {dataset!r} has no quality report for batch {batch_id}")
+        return reports
+
+    def quarantine(
+        self, dataset: str, *, status: str | None = "quarantined", limit: int = 1000
+    ) -> list[dict[str, object]]:
+        found = cat.get_dataset(self.warehouse, dataset)
+        rows = qs.list_quarantine(self.warehouse, found.key, status=status, limit=limit)
+        return [
+            {
+                "id": r.quarantine_id,
+                "batch_id": r.batch_id,
+                "source_row": r.source_row,
+                "check": r.check,
+                "field": r.field,
+                "value": r.value,
+                "status": r.status,
+                "quarantined_at": r.quarantined_at.isoformat(),
+                "decided_at": r.decided_at.isoformat() if r.decided_at else None,
+                "note": r.note,
+            }
+            for r in rows
+        ]
+
+    def release(self, dataset: str, quarantine_id: int, *, force: bool = False) -> None:
+        found = cat.get_dataset(self.warehouse, dataset)
+        quarantine.release(self.warehouse, self.lake, found, quarantine_id, force=force)
+
+    def drop(self, dataset: str, quarantine_id: int, *, note: str | None = None) -> None:
+        found = cat.get_dataset(self.warehouse, dataset)
+        quarantine.drop(self.warehouse, found, quarantine_id, note=note)
 
     def datasets(self) -> list[DatasetSummary]:
         return [self._summary(d, with_batches=False) for d in cat.list_datasets(self.warehouse)]

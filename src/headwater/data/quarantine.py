@@ -1,0 +1,85 @@
+"""Deciding about quarantined rows: release one into the dataset, or drop it; both recorded.
+
+A released row is checked again against the dataset's current contract (fix the
+contract or pass ``force``), loaded with the batch it arrived in, and written to
+the lake as an extra part of that batch's curated folder.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from headwater.data.facts import fact_rows
+from headwater.data.hashing import image_row_hashes, tabular_row_hashes
+from headwater.data.quality import Contract, check_rows
+from headwater.errors import ConfigError, DataError
+from headwater.storage.lake import Lake
+from headwater.storage.warehouse import Warehouse
+from headwater.storage.warehouse import catalog as cat
+from headwater.storage.warehouse import quality_store as qs
+
+__all__ = ["drop", "release"]
+
+
+def _pending(wh: Warehouse, dataset: cat.DatasetRow, quarantine_id: int) -> qs.QuarantinedRow:
+    row = qs.get_quarantined(wh, dataset.key, quarantine_id)
+    if row.status != "quarantined":
+        raise ConfigError(
+            f"quarantined row {quarantine_id} was already {row.status} at {row.decided_at}"
+        )
+    return row
+
+
+def drop(wh: Warehouse, dataset: cat.DatasetRow, quarantine_id: int, *, note: str | None) -> None:
+    _pending(wh, dataset, quarantine_id)
+    qs.decide(wh, quarantine_id, "dropped", note=note, now=datetime.now(UTC))
+
+
+def release(
+    wh: Warehouse,
+    lake: Lake,
+    dataset: cat.DatasetRow,
+    quarantine_id: int,
+    *,
+    force: bool = False,
+    note: str | None = None,
+) -> None:
+    row = _pending(wh, dataset, quarantine_id)
+    batch = pa.ipc.open_stream(row.payload).read_next_batch()
+    stored = qs.get_contract(wh, dataset.key)
+    if stored is not None and not force:
+        failures = check_rows(batch, Contract.from_json(stored[0]))
+        if failures:
+            first = failures[0]
+            raise DataError(
+                f"still fails {first.check} ({first.values[0]}); fix the contract "
+                "(headwater contract DATASET) or release with --force",
+                row=row.source_row,
+                field=first.field,
+            )
+    hashes = image_row_hashes(batch) if dataset.kind == "image" else tabular_row_hashes(batch)
+    if hashes[0].as_py() in cat.existing_row_hashes(wh, dataset):
+        raise ConfigError(f"quarantined row {quarantine_id} is already in the dataset; drop it")
+    now = datetime.now(UTC)
+    rows = fact_rows(
+        wh, dataset, batch, hashes, np.array([row.source_row], np.int64), row.batch_id, now
+    )
+    part = (
+        lake.curated_dir(dataset.name)
+        / f"batch_id={row.batch_id}"
+        / f"part-q{quarantine_id}.parquet"
+    )
+    staged = lake.staging / f"release-{quarantine_id}.parquet"
+    pq.write_table(rows.curated, staged)
+    with wh.transaction():
+        wh.load_arrow(dataset.fact_table, rows.fact)
+        qs.decide(
+            wh, quarantine_id, "released", note=note or ("forced" if force else None), now=now
+        )
+        part.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, part)
