@@ -22,8 +22,8 @@ from headwater.errors import ConfigError, NotFound, UploadTooLarge
 from headwater.settings import Settings
 from headwater.storage.fetch import download, is_url
 from headwater.storage.lake import Lake
-from headwater.storage.warehouse import Warehouse, open_warehouse
 from headwater.storage.readers import check_file_name
+from headwater.storage.warehouse import Warehouse, open_warehouse
 from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse import quality_store as qs
 

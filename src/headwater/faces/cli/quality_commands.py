@@ -1,4 +1,4 @@
-"""`headwater quality`, `quarantine` and `contract`: can this data be trusted, and what was held back."""
+"""`headwater quality`, `quarantine` and `contract`: can this data be trusted, what was held."""
 
 from __future__ import annotations
 
