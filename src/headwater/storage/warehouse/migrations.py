@@ -101,7 +101,7 @@ STAR_SCHEMA = Migration(
             channels SMALLINT NOT NULL,
             pixel_dtype TEXT NOT NULL,
             pixels {blob} NOT NULL,
-            row_hash TEXT NOT NULL,
+            row_hash TEXT COLLATE "C" NOT NULL,
             ingested_at TIMESTAMPTZ NOT NULL,
             UNIQUE (dataset_key, row_hash))""",
     ),
