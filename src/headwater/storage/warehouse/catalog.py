@@ -391,6 +391,19 @@ def image_arrays(
     )
 
 
+def tabular_rows(wh: Warehouse, dataset: DatasetRow, split: str) -> pa.Table:
+    """One split of a tabular dataset: its user columns plus ``hw_row_key`` and ``hw_batch_key``."""
+    if dataset.schema is None:
+        raise SchemaError(f"dataset {dataset.name!r} is not tabular")
+    return wh.fetch_arrow(
+        "SELECT hw_row_key, hw_batch_key, {cols} FROM {t} WHERE hw_split_key = %s "
+        "ORDER BY hw_row_key",
+        [SPLIT_KEYS[split]],
+        t=dataset.fact_table,
+        cols=dataset.schema.names,
+    )
+
+
 def sample_rows(wh: Warehouse, dataset: DatasetRow, *, limit: int, offset: int = 0) -> pa.Table:
     """The first rows of a dataset in load order, with split and label names resolved."""
     if dataset.kind == "image":
