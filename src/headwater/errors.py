@@ -19,7 +19,9 @@ to guess which of a thousand rows broke a load.
     │   └── QualityCheckFailed   a batch whose quality checks failed as a whole
     ├── WarehouseError           the database refused or could not be reached
     ├── StorageError             object storage (S3) failed or could not be reached
+    ├── ModelNotFitted           predict or save called on an estimator before fit
     └── IntegrityError           stored bytes that no longer match their recorded hash
+        └── ArtifactTampered     a model file whose sha256 differs from the recorded one
 
 Faces map this tree to exit codes and HTTP statuses in one place each.
 """
@@ -30,6 +32,7 @@ from pathlib import Path
 
 __all__ = [
     "AccessDenied",
+    "ArtifactTampered",
     "ConfigError",
     "DataError",
     "DatasetNotFound",
@@ -37,6 +40,7 @@ __all__ = [
     "HeadwaterError",
     "IntegrityError",
     "LocationNotFound",
+    "ModelNotFitted",
     "NotFound",
     "QualityCheckFailed",
     "RunNotFound",
@@ -168,3 +172,33 @@ class StorageError(HeadwaterError):
 
 class IntegrityError(HeadwaterError):
     """Stored bytes whose hash differs from the one recorded when they were written."""
+
+
+class ModelNotFitted(HeadwaterError):
+    """An estimator was asked to predict or be saved before it learned anything."""
+
+    def __init__(self, estimator: str) -> None:
+        self.estimator = estimator
+        super().__init__(
+            f"{estimator} is not fitted; call {estimator}.fit(X, y) before predicting or saving"
+        )
+
+
+class ArtifactTampered(IntegrityError):
+    """A model artifact whose bytes no longer hash to the sha256 recorded when it was saved.
+
+    It is refused before being parsed: a swapped model file must never reach a parser.
+    """
+
+    def __init__(
+        self, path: Path | str, *, expected: str, actual: str, run_id: str | None = None
+    ) -> None:
+        self.path = str(path)
+        self.expected = expected
+        self.actual = actual
+        self.run_id = run_id
+        run = f" of run {run_id!r}" if run_id else ""
+        super().__init__(
+            f"{self.path}: artifact{run} has sha256 {actual[:12]}..., expected {expected[:12]}...; "
+            "the file changed after it was saved. Retrain or restore it from the registry."
+        )

@@ -83,7 +83,8 @@ def test_errors_exit_non_zero_with_one_line(
 
 @pytest.mark.parametrize("backend", ["duckdb"], indirect=True)
 @pytest.mark.parametrize(
-    "command", sorted(c.name or c.callback.__name__ for c in app.registered_commands)
+    "command",
+    sorted(c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands),
 )  # type: ignore[union-attr]
 def test_every_command_has_help_with_an_example(settings: Settings, command: str) -> None:
     done = run(settings, command, "--help")

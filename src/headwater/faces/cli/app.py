@@ -17,7 +17,12 @@ from headwater.errors import (
     StorageError,
     WarehouseError,
 )
-from headwater.faces.cli import data_commands, privacy_commands, quality_commands
+from headwater.faces.cli import (
+    data_commands,
+    learning_commands,
+    privacy_commands,
+    quality_commands,
+)
 
 __all__ = ["app", "main"]
 
@@ -52,6 +57,7 @@ def _root(
 data_commands.register(app)
 privacy_commands.register(app)
 quality_commands.register(app)
+learning_commands.register(app)
 
 
 def exit_code(error: HeadwaterError) -> int:

@@ -1,0 +1,240 @@
+"""Reading the registry and using its models: runs, leaderboard, evaluation, predictions.
+
+A model is loaded through its recorded sha256s: a file whose bytes changed on
+disk is refused with an error naming the run and the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from headwater.data.features import FeatureSpec
+from headwater.errors import ConfigError, IntegrityError, NotFound
+from headwater.flows.workspace import Workspace
+from headwater.learning import OnnxPredictor
+from headwater.learning.artifacts import FEATURES_FILE, ONNX_FILE
+from headwater.storage.readers import open_sources
+from headwater.storage.warehouse import catalog as cat
+from headwater.storage.warehouse import runs as registry
+from headwater.storage.warehouse.runs import RunRow
+
+__all__ = [
+    "RunDetail",
+    "RunRow",
+    "ServedModel",
+    "leaderboard",
+    "list_runs",
+    "load_model",
+    "predict_file",
+    "resolve_run",
+    "run_detail",
+    "set_alias",
+]
+
+LEADERBOARD_METRICS = ("test_accuracy", "test_macro_f1", "validation_accuracy", "cv_mean_accuracy")
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    run: RunRow
+    epochs: list[dict[str, object]]
+    artifacts: list[registry.ArtifactRow]
+    data: list[registry.DataRow]
+
+    def plots(self) -> dict[str, str]:
+        return {a.name: a.path for a in self.artifacts if a.name.endswith(".png")}
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            **run_summary(self.run),
+            "epochs": self.epochs,
+            "artifacts": [a.__dict__ for a in self.artifacts],
+            "data": [d.__dict__ for d in self.data],
+            "plots": self.plots(),
+        }
+
+
+def run_summary(run: RunRow) -> dict[str, object]:
+    """A run as JSON: id, model, hyperparameters, final headline metrics."""
+    headline = {k: run.metrics[k] for k in LEADERBOARD_METRICS if k in run.metrics}
+    return {
+        "run_id": run.run_id,
+        "dataset": run.dataset,
+        "model": run.model,
+        "params": run.params,
+        "seed": run.seed,
+        "evaluation": run.evaluation,
+        "status": run.status,
+        "metrics": headline,
+        "progress": run.progress,
+        "train_seconds": run.train_seconds,
+        "created_at": run.created_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "code_version": run.code_version,
+        "error": run.error,
+    }
+
+
+def list_runs(ws: Workspace, dataset: str | None = None) -> list[RunRow]:
+    if dataset is not None:
+        cat.get_dataset(ws.warehouse, dataset)
+    return registry.list_runs(ws.warehouse, dataset)
+
+
+def leaderboard(ws: Workspace, dataset: str, *, metric: str = "test_accuracy") -> list[RunRow]:
+    """Succeeded runs of a dataset, best first by ``metric``."""
+    if metric not in LEADERBOARD_METRICS:
+        raise ConfigError(
+            f"unknown metric {metric!r}; choose one of {', '.join(LEADERBOARD_METRICS)}"
+        )
+    done = [r for r in list_runs(ws, dataset) if r.status == "succeeded"]
+    return sorted(done, key=lambda r: float(str(r.metrics.get(metric, -1.0))), reverse=True)
+
+
+def run_detail(ws: Workspace, run_id: str) -> RunDetail:
+    wh = ws.warehouse
+    return RunDetail(
+        registry.get_run(wh, run_id),
+        registry.run_epochs(wh, run_id),
+        registry.run_artifacts(wh, run_id),
+        registry.run_data(wh, run_id),
+    )
+
+
+def resolve_run(ws: Workspace, dataset: str, alias: str) -> str:
+    """``best`` (top of the leaderboard unless pinned), ``latest``, or a pinned alias."""
+    found = cat.get_dataset(ws.warehouse, dataset)
+    pinned = registry.get_alias(ws.warehouse, found.key, alias)
+    if pinned is not None:
+        return pinned
+    runs = (
+        leaderboard(ws, dataset)
+        if alias == "best"
+        else [r for r in reversed(list_runs(ws, dataset)) if r.status == "succeeded"]
+    )
+    if alias not in {"best", "latest"}:
+        raise NotFound(f"dataset {dataset!r} has no alias {alias!r}; use best, latest or a run id")
+    if not runs:
+        raise NotFound(f"dataset {dataset!r} has no finished run yet; train one: headwater train")
+    return runs[0].run_id
+
+
+def set_alias(ws: Workspace, run_id: str, alias: str = "best") -> None:
+    """Pin a run as the one a dataset's alias serves."""
+    run = registry.get_run(ws.warehouse, run_id)
+    if run.status != "succeeded":
+        raise ConfigError(f"run {run_id} is {run.status}; only a succeeded run can be served")
+    dataset = cat.get_dataset(ws.warehouse, run.dataset)
+    registry.set_alias(ws.warehouse, dataset.key, alias, run_id, now=datetime.now(UTC))
+
+
+@dataclass
+class ServedModel:
+    """A verified ONNX model with the feature transform and label names it was trained with."""
+
+    run_id: str
+    predictor: OnnxPredictor
+    features: FeatureSpec
+    label_names: dict[str, str] | None
+
+    @property
+    def classes(self) -> list[str]:
+        codes = [str(c) for c in self.predictor.classes_.tolist()]
+        return [self.label_names.get(c, c) for c in codes] if self.label_names else codes
+
+    def predict_proba(self, data: npt.NDArray[np.generic] | pa.Table) -> npt.NDArray[np.float32]:
+        return self.predictor.predict_proba(self.features.transform(data))
+
+
+def _verified(run_id: str, artifact: registry.ArtifactRow) -> bytes:
+    path = Path(artifact.path)
+    if not path.is_file():
+        raise IntegrityError(f"run {run_id}: artifact {path} is missing")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != artifact.sha256:
+        raise IntegrityError(
+            f"run {run_id}: {path} changed on disk since it was registered "
+            f"(sha256 differs); retrain the run or restore the file"
+        )
+    return data
+
+
+def load_model(ws: Workspace, run_id: str) -> ServedModel:
+    run = registry.get_run(ws.warehouse, run_id)
+    if run.status != "succeeded":
+        raise ConfigError(f"run {run_id} is {run.status}; only a succeeded run has a model")
+    artifacts = {a.name: a for a in registry.run_artifacts(ws.warehouse, run_id)}
+    onnx_artifact = artifacts[ONNX_FILE]
+    predictor = OnnxPredictor(onnx_artifact.path, onnx_artifact.sha256, run_id=run_id)
+    features = FeatureSpec.from_json(_verified(run_id, artifacts[FEATURES_FILE]).decode())
+    labels = None
+    if "labels.json" in artifacts:
+        labels = json.loads(_verified(run_id, artifacts["labels.json"]))
+    return ServedModel(run_id, predictor, features, labels)
+
+
+def _escape_cell(value: str) -> str:
+    """Keep a spreadsheet from running a cell: formulas start with = + - @ (or tab, CR)."""
+    return "'" + value if value[:1] in {"=", "+", "-", "@", "\t", "\r"} else value
+
+
+def prediction_rows(
+    model: ServedModel, data: npt.NDArray[np.generic] | pa.Table, row_ids: list[object]
+) -> Iterator[list[str]]:
+    proba = model.predict_proba(data)
+    classes = model.classes
+    best = np.argmax(proba, axis=1)
+    for row_id, top, row in zip(row_ids, best, proba, strict=True):
+        yield [_escape_cell(str(row_id)), _escape_cell(classes[top]), *(f"{p:.6f}" for p in row)]
+
+
+def predict_file(ws: Workspace, run_id: str, path: Path, out: Path) -> int:
+    """Score every row of a CSV, Parquet, IDX or pickle file; write CSV; return rows written."""
+    model = load_model(ws, run_id)
+    written = 0
+    temporary = out.with_name(f".{out.name}.partial")
+    with temporary.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["row_id", "predicted", *(f"p_{c}" for c in model.classes)])
+        for source in open_sources(path, chunk_rows=ws.settings.ingest_chunk_rows):
+            for batch in source.read():
+                data, ids = _scoring_input(source.kind, batch, written)
+                for row in prediction_rows(model, data, ids):
+                    writer.writerow(row)
+                    written += 1
+    temporary.replace(out)
+    return written
+
+
+def _scoring_input(
+    kind: str, batch: pa.RecordBatch, first_row: int
+) -> tuple[npt.NDArray[np.generic] | pa.Table, list[object]]:
+    """Model input and row ids from a reader's batch (images use the reader's image layout)."""
+    if kind == "image":
+        dtype = np.dtype(batch.column("pixel_dtype")[0].as_py())
+        h, w = batch.column("height")[0].as_py(), batch.column("width")[0].as_py()
+        pixels = batch.column("pixels")
+        data = np.frombuffer(pixels.buffers()[2], dtype=np.uint8)
+        start = int(np.frombuffer(pixels.buffers()[1], dtype=np.int32)[pixels.offset])
+        n = len(pixels)
+        images = data[start : start + n * h * w * dtype.itemsize].view(dtype).reshape(n, h, w)
+        return images, batch.column("source_row").to_pylist()
+    table = pa.Table.from_batches([batch])
+    return table, list(range(first_row, first_row + table.num_rows))
+
+
+def csv_text(rows: list[list[str]]) -> str:
+    sink = io.StringIO()
+    csv.writer(sink).writerows(rows)
+    return sink.getvalue()

@@ -1,0 +1,308 @@
+"""Model files that cannot run code: ONNX for inference, safetensors for weights, JSON for the rest.
+
+A pickle (or joblib) file executes whatever it names when loaded, so a model folder
+that anyone could write to would be a way into every machine that serves it. Here a
+saved model is:
+
+* ``model.onnx``: the whole inference graph, probabilities out, run by ONNX Runtime;
+* ``weights.safetensors``: torch weights only (tensors, no code), to rebuild the model;
+* ``params.json``: estimator name, hyperparameters, classes, input shape, history;
+* ``features.json``: the fitted :class:`~headwater.data.features.FeatureSpec`, if given.
+
+:func:`save_model` returns each file's sha256. :class:`OnnxPredictor` and
+:func:`load_torch_estimator` hash the bytes they are about to parse and refuse them
+with :class:`~headwater.errors.ArtifactTampered` when the hash differs, so a file
+swapped after training never reaches a parser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+import onnxruntime as ort
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType
+from skl2onnx.operator_converters.random_forest import convert_sklearn_random_forest_classifier
+from sklearn import ensemble
+from torch import nn
+
+from headwater.data.features import FeatureSpec
+from headwater.errors import ArtifactTampered, ConfigError, FormatError
+from headwater.learning.base import (
+    Estimator,
+    FloatArray,
+    LabelArray,
+    as_features,
+    check_features,
+)
+from headwater.learning.estimators import ESTIMATORS, SklearnClassifier
+from headwater.learning.torch_models import TorchClassifier
+
+__all__ = [
+    "FEATURES_FILE",
+    "ONNX_FILE",
+    "PARAMS_FILE",
+    "WEIGHTS_FILE",
+    "OnnxPredictor",
+    "export_onnx",
+    "load_torch_estimator",
+    "save_model",
+    "sha256_bytes",
+]
+
+ONNX_FILE = "model.onnx"
+WEIGHTS_FILE = "weights.safetensors"
+PARAMS_FILE = "params.json"
+FEATURES_FILE = "features.json"
+INPUT_NAME = "input"
+OUTPUT_NAME = "probabilities"
+CLASSES_KEY = "headwater.classes"
+FORMAT = "headwater.model"
+VERSION = 1
+OPSET = 18
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def save_model(
+    estimator: Estimator, folder: Path | str, *, features: FeatureSpec | None = None
+) -> dict[str, str]:
+    """Write the model's files into ``folder`` and return ``{file name: sha256}``.
+
+    Record the hashes (the registry does); loading checks them.
+    """
+    estimator.require_fitted()
+    if estimator.name not in ESTIMATORS:
+        raise ConfigError(f"{type(estimator).__name__} is not in the estimator registry")
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, bytes] = {ONNX_FILE: export_onnx(estimator)}
+    meta: dict[str, object] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "estimator": estimator.name,
+        "params": estimator.get_params(),
+        "classes": estimator.classes_.tolist(),
+        "n_features_in": estimator.n_features_in_,
+    }
+    if isinstance(estimator, TorchClassifier):
+        state = {k: v.detach().contiguous() for k, v in estimator.model_.state_dict().items()}
+        files[WEIGHTS_FILE] = save_safetensors(state)
+        meta["input_shape"] = list(estimator.input_shape_)
+        meta["history"] = estimator.history_
+    files[PARAMS_FILE] = json.dumps(meta, indent=2, sort_keys=True).encode()
+    if features is not None:
+        files[FEATURES_FILE] = features.to_json().encode()
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    return {name: sha256_bytes(data) for name, data in files.items()}
+
+
+def export_onnx(estimator: Estimator) -> bytes:
+    """The fitted model as ONNX bytes: input ``(batch, n_features)`` float32, output probabilities.
+
+    Torch models go through the ``torch.export``-based exporter (``dynamo=True``; the
+    TorchScript one is deprecated in torch 2.13), with the batch dimension dynamic.
+    """
+    estimator.require_fitted()
+    if isinstance(estimator, TorchClassifier):
+        proto = _export_torch(estimator.model_, estimator.n_features_in_)
+    elif isinstance(estimator, SklearnClassifier):
+        proto = _export_sklearn(estimator)
+    else:
+        raise ConfigError(f"no ONNX export for {type(estimator).__name__}")
+    onnx.helper.set_model_props(
+        proto,
+        {
+            CLASSES_KEY: json.dumps(estimator.classes_.tolist()),
+            "headwater.estimator": estimator.name,
+        },
+    )
+    data: bytes = proto.SerializeToString()
+    return data
+
+
+class _Probabilities(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.net(x), dim=1)
+
+
+@contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the exporter's notes on optional packages (torchvision) and its deprecations."""
+    logger = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _export_torch(net: nn.Module, n_features: int) -> onnx.ModelProto:
+    wrapper = _Probabilities(net).eval()
+    example = torch.zeros(2, n_features)
+    with _quiet_exporter():
+        program = torch.onnx.export(
+            wrapper,
+            (example,),
+            dynamo=True,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            opset_version=OPSET,
+            external_data=False,
+            verbose=False,
+        )
+    if program is None:
+        raise ConfigError("torch.onnx.export returned no program")
+    proto: onnx.ModelProto = program.model_proto
+    return proto
+
+
+def _export_sklearn(estimator: SklearnClassifier) -> onnx.ModelProto:
+    model = estimator.model_
+    proto: onnx.ModelProto = convert_sklearn(
+        model,
+        initial_types=[(INPUT_NAME, FloatTensorType([None, estimator.n_features_in_]))],
+        options={id(model): {"zipmap": False}},
+        target_opset={"": OPSET, "ai.onnx.ml": 3},
+        custom_conversion_functions={
+            ensemble.HistGradientBoostingClassifier: _hist_boosting_converter
+        },
+    )
+    return proto
+
+
+class _IntAttributes:
+    """Passes node attributes on with Python/numpy bools turned into ints.
+
+    skl2onnx 1.20 writes ``False`` into ``nodes_missing_value_tracks_true`` for the
+    leaves of histogram-boosting trees, which onnx >= 1.17 refuses in an int list.
+    """
+
+    def __init__(self, container: object) -> None:
+        self._container = container
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._container, name)
+
+    def add_node(self, *args: object, **attrs: object) -> object:
+        fixed = {
+            key: [int(v) if isinstance(v, bool | np.bool_) else v for v in value]
+            if isinstance(value, list)
+            else value
+            for key, value in attrs.items()
+        }
+        return self._container.add_node(*args, **fixed)  # type: ignore[attr-defined]  # skl2onnx container
+
+
+def _hist_boosting_converter(scope: object, operator: object, container: object) -> None:
+    convert_sklearn_random_forest_classifier(scope, operator, _IntAttributes(container))
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+def _read_verified(path: Path, expected_sha256: str, run_id: str | None) -> bytes:
+    """The file's bytes, after checking they hash to ``expected_sha256``."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise FormatError("model artifact is missing", path=path) from exc
+    actual = sha256_bytes(data)
+    if actual != expected_sha256.lower():
+        raise ArtifactTampered(path, expected=expected_sha256, actual=actual, run_id=run_id)
+    return data
+
+
+class OnnxPredictor:
+    """Serve a saved model with ONNX Runtime, refusing a file whose sha256 changed.
+
+    The bytes are hashed and then handed to ONNX Runtime from memory, so the file that
+    was checked is the file that runs. Construction loads the model; it is a loader,
+    not an estimator.
+    """
+
+    def __init__(
+        self, path: Path | str, expected_sha256: str, *, run_id: str | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.run_id = run_id
+        data = _read_verified(self.path, expected_sha256, run_id)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                data, sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped Fail/InvalidGraph
+            raise FormatError(f"ONNX Runtime cannot load the model: {exc}", path=self.path) from exc
+        meta = self._session.get_modelmeta().custom_metadata_map
+        if CLASSES_KEY not in meta:
+            raise FormatError(f"model has no {CLASSES_KEY} metadata", path=self.path)
+        self.classes_: LabelArray = np.asarray(json.loads(meta[CLASSES_KEY]), dtype=np.int64)
+        self.n_features_in_ = int(self._session.get_inputs()[0].shape[1])
+
+    def predict_proba(self, X: npt.ArrayLike) -> FloatArray:
+        """Probabilities for rows or images shaped like the training data."""
+        owner = f"OnnxPredictor({self.path.name})"
+        flat = check_features(as_features(X, owner), self.n_features_in_, owner)
+        (probabilities,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: flat})
+        return np.asarray(probabilities, dtype=np.float32)
+
+    def predict(self, X: npt.ArrayLike) -> LabelArray:
+        labels: LabelArray = np.take(self.classes_, np.argmax(self.predict_proba(X), axis=1))
+        return labels
+
+
+def load_torch_estimator(
+    folder: Path | str, hashes: Mapping[str, str], *, run_id: str | None = None
+) -> TorchClassifier:
+    """Rebuild a fitted torch estimator from ``params.json`` and ``weights.safetensors``.
+
+    ``hashes`` is what :func:`save_model` returned; both files are checked against it.
+    """
+    base = Path(folder)
+    for name in (PARAMS_FILE, WEIGHTS_FILE):
+        if name not in hashes:
+            raise ConfigError(f"hashes has no entry for {name}; pass what save_model returned")
+    params_bytes = _read_verified(base / PARAMS_FILE, hashes[PARAMS_FILE], run_id)
+    weights = _read_verified(base / WEIGHTS_FILE, hashes[WEIGHTS_FILE], run_id)
+    try:
+        meta = json.loads(params_bytes)
+        cls = ESTIMATORS[meta["estimator"]]
+        estimator = cls(**meta["params"])
+        classes = np.asarray(meta["classes"], dtype=np.int64)
+        input_shape = tuple(int(d) for d in meta["input_shape"])
+        history = list(meta.get("history", []))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise FormatError(f"unreadable model params: {exc}", path=base / PARAMS_FILE) from exc
+    if not isinstance(estimator, TorchClassifier):
+        raise ConfigError(
+            f"{meta['estimator']!r} is not a torch model; serve it with OnnxPredictor"
+        )
+    return estimator.load_fitted_state(
+        classes=classes, input_shape=input_shape, state=load_safetensors(weights), history=history
+    )

@@ -1,0 +1,195 @@
+"""What every Headwater estimator shares: parameters by name, input checks, the fitted check.
+
+The conventions are scikit-learn's, without its mixins: ``__init__`` only stores
+hyperparameters, :meth:`Estimator.fit` validates them and learns attributes ending
+in ``_``, and predicting before fitting raises :class:`ModelNotFitted` naming the
+class. Hyperparameters are plain scalars so they can be written to ``params.json``
+and a model can be rebuilt from that file alone.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Self
+
+import numpy as np
+import numpy.typing as npt
+
+from headwater.errors import ConfigError, ModelNotFitted, SchemaError
+
+__all__ = [
+    "Estimator",
+    "FloatArray",
+    "LabelArray",
+    "ParamValue",
+    "as_features",
+    "as_labels",
+    "check_features",
+    "check_float",
+    "check_int",
+    "check_optional_int",
+    "clone",
+    "encode_labels",
+]
+
+ParamValue = int | float | str | bool | None
+FloatArray = npt.NDArray[np.float32]
+LabelArray = npt.NDArray[np.int64]
+
+
+class Estimator:
+    """Base class: hyperparameters from the constructor signature, predict via predict_proba.
+
+    Subclasses implement ``fit`` (setting ``classes_`` and ``n_features_in_``) and
+    ``predict_proba``; ``predict`` maps the most probable column back to a label.
+    """
+
+    #: the short name used by ``make_estimator`` and written to ``params.json``
+    name: str = "estimator"
+
+    def get_params(self) -> dict[str, ParamValue]:
+        """The constructor arguments as stored, so ``type(est)(**est.get_params())`` clones."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {n: getattr(self, n) for n in names}
+
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> Self:
+        raise NotImplementedError
+
+    def predict_proba(self, X: npt.ArrayLike) -> FloatArray:
+        raise NotImplementedError
+
+    def predict(self, X: npt.ArrayLike) -> LabelArray:
+        """The most probable class for each row, as the original label values."""
+        proba = self.predict_proba(X)
+        labels: LabelArray = np.take(self.classes_, np.argmax(proba, axis=1))
+        return labels
+
+    def require_fitted(self) -> None:
+        """Raise :class:`ModelNotFitted` naming the class when ``fit`` has not run."""
+        if not hasattr(self, "classes_"):
+            raise ModelNotFitted(type(self).__name__)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    classes_: LabelArray
+    n_features_in_: int
+
+
+def clone(estimator: Estimator) -> Estimator:
+    """A fresh, unfitted estimator with the same hyperparameters (for cross-validation)."""
+    return type(estimator)(**estimator.get_params())
+
+
+# -- input checks ----------------------------------------------------------------------------
+
+
+def as_features(X: npt.ArrayLike, owner: str, *, allow_images: bool = True) -> FloatArray:
+    """X as a C-contiguous float32 array; refuses NaN, infinities, empty and 1-D input.
+
+    Integer input is cast, not rescaled: pixel scaling belongs to ``FeatureSpec``.
+    """
+    array = np.asarray(X)
+    if array.dtype.kind not in "biuf":
+        raise SchemaError(f"{owner}: X must be numeric, got dtype {array.dtype}", field="X")
+    max_dims = 4 if allow_images else 2
+    if array.ndim < 2 or array.ndim > max_dims or len(array) == 0:
+        raise SchemaError(
+            f"{owner}: X must be a non-empty (n, features) array"
+            + (" or (n, h, w) images" if allow_images else "")
+            + f", got shape {array.shape}",
+            field="X",
+        )
+    out = np.ascontiguousarray(array, dtype=np.float32)
+    # NaN and inf survive a sum, so one cheap reduction clears the common case; only a
+    # non-finite (or overflowing) sum pays for the element-wise check.
+    if not np.isfinite(out.sum()) and not np.isfinite(out).all():
+        raise SchemaError(f"{owner}: X holds NaN or infinite values; impute them first", field="X")
+    return out
+
+
+def as_labels(y: npt.ArrayLike, n_rows: int, owner: str) -> LabelArray:
+    """y as int64 of length ``n_rows``; class labels must be integers."""
+    array = np.asarray(y)
+    if array.ndim != 1 or len(array) != n_rows:
+        raise SchemaError(
+            f"{owner}: y must be 1-D with one label per row of X ({n_rows}), got {array.shape}",
+            field="y",
+        )
+    if array.dtype.kind not in "iub":
+        if (
+            array.dtype.kind == "f"
+            and np.all(np.isfinite(array))
+            and np.all(array == np.round(array))
+        ):
+            return array.astype(np.int64)
+        raise SchemaError(
+            f"{owner}: y must hold integer class labels, got {array.dtype}", field="y"
+        )
+    return array.astype(np.int64, copy=False)
+
+
+def encode_labels(y: LabelArray, owner: str) -> tuple[LabelArray, LabelArray]:
+    """The sorted classes and y as indices 0..k-1 into them; at least two classes."""
+    classes, codes = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise SchemaError(
+            f"{owner}: y has a single class {classes.tolist()}; a classifier needs two or more",
+            field="y",
+        )
+    return classes.astype(np.int64), codes.astype(np.int64)
+
+
+def check_features(X: FloatArray, n_features: int, owner: str) -> FloatArray:
+    """Flattened rows, refusing a width different from the one seen in fit."""
+    flat = X.reshape(len(X), -1)
+    if flat.shape[1] != n_features:
+        raise SchemaError(
+            f"{owner}: X has {flat.shape[1]} features per row, the model was fitted on "
+            f"{n_features}",
+            field="X",
+        )
+    return flat
+
+
+# -- hyperparameter checks -------------------------------------------------------------------
+
+
+def check_int(owner: str, name: str, value: object, *, minimum: int) -> int:
+    """An int >= minimum, else ConfigError naming the parameter and the allowed range."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ConfigError(f"{owner}.{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_optional_int(owner: str, name: str, value: object, *, minimum: int) -> int | None:
+    return None if value is None else check_int(owner, name, value, minimum=minimum)
+
+
+def check_float(
+    owner: str,
+    name: str,
+    value: object,
+    *,
+    low: float,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """A finite number within the interval, else ConfigError spelling out the interval."""
+    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
+    number = float(value) if ok else math.nan  # type: ignore[arg-type]  # checked just above
+    if ok and math.isfinite(number):
+        above = number > low if low_open else number >= low
+        below = number < high if high_open else number <= high
+        ok = above and below
+    else:
+        ok = False
+    if not ok:
+        left = "(" if low_open else "["
+        right = ")" if high_open or math.isinf(high) else "]"
+        upper = "inf" if math.isinf(high) else f"{high:g}"
+        raise ConfigError(f"{owner}.{name} must be in {left}{low:g}, {upper}{right}, got {value!r}")
+    return number

@@ -1,0 +1,132 @@
+"""PNG pictures of a model's behaviour: confusion matrix, sample predictions, training curves.
+
+Figures are drawn on ``matplotlib.figure.Figure`` objects with the Agg canvas, never
+through ``pyplot``: no global figure state, no GUI backend, safe in a server thread.
+Each function writes one PNG and returns its path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from headwater.errors import SchemaError
+from headwater.learning.base import as_labels
+
+__all__ = ["plot_confusion_matrix", "plot_digit_grid", "plot_history"]
+
+MISTAKE = "#c62828"
+CORRECT = "#2e7d32"
+
+
+def plot_confusion_matrix(
+    confusion: Sequence[Sequence[int]], labels: Sequence[int], path: Path | str
+) -> Path:
+    """Counts annotated in each cell; rows are true classes, columns predicted ones."""
+    matrix = np.asarray(confusion, dtype=np.int64)
+    k = len(labels)
+    if matrix.shape != (k, k):
+        raise SchemaError(
+            f"confusion matrix is {matrix.shape}, expected {k}x{k} for {k} labels",
+            field="confusion",
+        )
+    fig = Figure(figsize=(1.0 + 0.55 * max(k, 4), 0.8 + 0.55 * max(k, 4)))
+    ax = fig.add_subplot()
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (i, j), count in np.ndenumerate(matrix):
+        colour = "white" if count > threshold else "black"
+        ax.text(j, i, str(count), ha="center", va="center", color=colour, fontsize=8)
+    ticks = range(k)
+    ax.set_xticks(ticks, [str(v) for v in labels])
+    ax.set_yticks(ticks, [str(v) for v in labels])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix")
+    return _save(fig, path)
+
+
+def plot_digit_grid(
+    images: npt.ArrayLike,
+    y_true: npt.ArrayLike,
+    y_pred: npt.ArrayLike,
+    path: Path | str,
+    *,
+    max_images: int = 36,
+) -> Path:
+    """Test images with true and predicted labels, mistakes first and framed in red.
+
+    Images are ``(n, h, w)`` or square flat rows ``(n, h*h)``.
+    """
+    pixels = _as_images(np.asarray(images, dtype=np.float32))
+    true = as_labels(y_true, len(pixels), "plot_digit_grid y_true")
+    pred = as_labels(y_pred, len(pixels), "plot_digit_grid y_pred")
+    wrong = true != pred
+    order = np.argsort(~wrong, kind="stable")[: max(1, max_images)]
+    cols = min(len(order), 6)
+    rows = math.ceil(len(order) / cols)
+    fig = Figure(figsize=(1.6 * cols, 1.8 * rows + 0.4))
+    fig.suptitle(f"{int(wrong.sum())} of {len(true)} wrong; mistakes first, in red")
+    for slot, row in enumerate(order):
+        ax = fig.add_subplot(rows, cols, slot + 1)
+        ax.imshow(pixels[row], cmap="gray_r")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        colour = MISTAKE if wrong[row] else CORRECT
+        mark = "✗" if wrong[row] else "✓"
+        ax.set_title(f"{mark} true {true[row]} / pred {pred[row]}", color=colour, fontsize=8)
+        for spine in ax.spines.values():
+            spine.set_edgecolor(colour)
+            spine.set_linewidth(3 if wrong[row] else 1)
+    return _save(fig, path)
+
+
+def plot_history(history: Sequence[dict[str, float]], path: Path | str) -> Path:
+    """Loss and accuracy per epoch, training and (when recorded) validation."""
+    if not history:
+        raise SchemaError("history is empty; fit a torch model first", field="history")
+    epochs = [entry.get("epoch", i + 1) for i, entry in enumerate(history)]
+    fig = Figure(figsize=(10, 4))
+    for slot, metric in enumerate(("loss", "accuracy")):
+        ax = fig.add_subplot(1, 2, slot + 1)
+        for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
+            values = [entry[key] for entry in history if key in entry]
+            if len(values) == len(history):
+                ax.plot(epochs, values, marker="o", markersize=3, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(metric.capitalize() + " per epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return _save(fig, path)
+
+
+def _as_images(pixels: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    if pixels.ndim == 4 and pixels.shape[1] == 1:
+        pixels = pixels[:, 0]
+    if pixels.ndim == 2:
+        side = math.isqrt(pixels.shape[1])
+        if side * side != pixels.shape[1]:
+            raise SchemaError(
+                f"rows of {pixels.shape[1]} values are not square images", field="images"
+            )
+        pixels = pixels.reshape(len(pixels), side, side)
+    if pixels.ndim != 3 or len(pixels) == 0:
+        raise SchemaError(f"expected (n, h, w) images, got {pixels.shape}", field="images")
+    return pixels
+
+
+def _save(fig: Figure, path: Path | str) -> Path:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.tight_layout()
+    fig.savefig(target, format="png", dpi=100)
+    return target
