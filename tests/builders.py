@@ -64,3 +64,17 @@ def write_csv(path: Path, rows: int = 20, *, start: int = 0) -> Path:
         lines.append(f"{i},item {i},{i * 1.5},2024-01-{1 + i % 28:02d} 10:00:00,{i % 3}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def write_small_digits(path: Path, *, change_label_of: int | None = None) -> Path:
+    """scikit-learn's 8x8 digits as an .npz with train and test splits: small and learnable."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = np.clip(bunch.images * 16, 0, 255).astype(np.uint8)
+    labels = bunch.target.astype(np.int64)
+    if change_label_of is not None:
+        labels = labels.copy()
+        labels[change_label_of] = (labels[change_label_of] + 1) % 10
+    np.savez(path, x_train=images[:1500], y_train=labels[:1500], x_test=images[1500:], y_test=labels[1500:])
+    return path

@@ -112,3 +112,10 @@ def test_too_many_bad_rows_fail_the_whole_batch(mnist_like: Workspace, tmp_path:
     assert mnist_like.quarantine("digits") == []
     (report,) = mnist_like.quality("digits", summary.batches[1].batch_id)
     assert report.status == "failed" and report.rows_quarantined == 5
+
+
+def test_a_chunk_of_only_duplicates_passes_the_gate(mnist_like: Workspace, tmp_path: Path) -> None:
+    images, labels = digits(40, seed=1)
+    np.savez(tmp_path / "again.npz", images=images, labels=labels)  # other bytes, same rows
+    report = mnist_like.ingest(tmp_path / "again.npz", dataset="digits")
+    assert (report.rows_loaded, report.rows_duplicate, report.rows_quarantined) == (0, 40, 0)

@@ -34,6 +34,8 @@ Check = Callable[[pa.RecordBatch, Contract], tuple[np.ndarray, list[str]] | None
 def check_rows(batch: pa.RecordBatch, contract: Contract) -> list[RowFailure]:
     """Every check's failures; each row is reported by the first check it fails only."""
     failures: list[RowFailure] = []
+    if batch.num_rows == 0:
+        return failures
     taken = np.zeros(batch.num_rows, dtype=bool)
     checks = _IMAGE_CHECKS if contract.kind == "image" else _tabular_checks(contract)
     for name, field, check in checks:
