@@ -19,9 +19,12 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The main job: ingest the bundled MNIST, train the MLP (density 35), evaluate, rank, serve.
 run: install
 	$(HW) ingest data/mnist.pkl.gz --dataset mnist
 	$(HW) datasets
+	$(HW) train --dataset mnist --model mlp --density 35
+	$(HW) leaderboard mnist
 
 # PostgreSQL tests run against this server when it answers (CI insists that it does).
 export HEADWATER_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
@@ -31,6 +34,8 @@ test: install
 
 bench: install
 	$(PY) bench/ingest.py
+	$(PY) bench/train.py
+	$(PY) bench/obfuscate.py --gb 1.0
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench
