@@ -89,13 +89,16 @@ def floor_postgres(path: Path, url: str) -> dict[str, float]:
             start = time.perf_counter()
             # the floor gets the same vectorised encoder: this measures the server, not Python
             body = encode_fixed_width(table.select(["label", "pixels"]), ["bigint", "bytea"])  # type: ignore[attr-defined]
-            with con.transaction(), con.cursor() as cur:
-                with cur.copy(
+            with (
+                con.transaction(),
+                con.cursor() as cur,
+                cur.copy(
                     f'COPY "{schema}".images (label, pixels) FROM STDIN (FORMAT BINARY)'
-                ) as copy:
-                    copy.write(HEADER)
-                    copy.write(body)  # type: ignore[arg-type]
-                    copy.write(TRAILER)
+                ) as copy,
+            ):
+                copy.write(HEADER)
+                copy.write(body)  # type: ignore[arg-type]
+                copy.write(TRAILER)
             load_s = time.perf_counter() - start
         finally:
             con.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -171,8 +174,12 @@ def main() -> None:
 
     results = {name: run_child(name, args.file, args.postgres) for name in SCENARIOS}
     print(f"ingest benchmark: {args.file.name}, {os.cpu_count()} cores\n")
+    header = ("scenario", "rows", "read s", "load s", "total s", "rows/s", "peak MiB")
+    widths = (20, 8, 9, 9, 9, 11, 10)
     print(
-        f"{'scenario':<20}{'rows':>8}{'read s':>9}{'load s':>9}{'total s':>9}{'rows/s':>11}{'peak MiB':>10}"
+        "".join(
+            f"{h:<{w}}" if i == 0 else f"{h:>{w}}" for i, (h, w) in enumerate(zip(header, widths))
+        )
     )
     for name, r in results.items():
         total = r.get("total_s", r.get("read_s", 0) + r["load_s"])
@@ -186,7 +193,8 @@ def main() -> None:
         bare = floor["read_s"] + floor["load_s"]
         print(
             f"{backend:<9} load step {hw['load_s']:.2f} s vs floor {floor['load_s']:.2f} s: "
-            f"{hw['load_s'] / floor['load_s']:.2f}x (target <= 1.5x); whole ingest {hw['total_s']:.2f} s "
+            f"{hw['load_s'] / floor['load_s']:.2f}x (target <= 1.5x); "
+            f"whole ingest {hw['total_s']:.2f} s "
             f"vs bare read+load {bare:.2f} s: {hw['total_s'] / bare:.2f}x (target <= 3x); "
             f"re-ingest {hw['again_s']:.3f} s; peak {hw['peak_rss_mib']:.0f} MiB (target < 1024)"
         )
