@@ -178,7 +178,8 @@ def main() -> None:
     widths = (20, 8, 9, 9, 9, 11, 10)
     print(
         "".join(
-            f"{h:<{w}}" if i == 0 else f"{h:>{w}}" for i, (h, w) in enumerate(zip(header, widths, strict=False))
+            f"{h:<{w}}" if i == 0 else f"{h:>{w}}"
+            for i, (h, w) in enumerate(zip(header, widths, strict=True))
         )
     )
     for name, r in results.items():
