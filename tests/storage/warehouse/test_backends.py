@@ -87,3 +87,26 @@ def test_values_are_bound_parameters(warehouse: Warehouse) -> None:
     hostile = "'); DROP TABLE dim_split; --"
     assert warehouse.fetch_value("SELECT %s", [hostile]) == hostile
     assert warehouse.table_exists("dim_split")
+
+
+def test_threads_each_get_their_own_connection(warehouse: Warehouse) -> None:
+    """A writer thread inside a transaction does not block or leak into readers."""
+    import threading
+
+    warehouse.execute("CREATE TABLE counter (k BIGINT)")
+    inside, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with warehouse.transaction():
+            warehouse.execute("INSERT INTO counter VALUES (%s)", [1])
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert inside.wait(10)
+    seen = [warehouse.fetch_value("SELECT count(*) FROM counter") for _ in range(3)]
+    release.set()
+    thread.join(10)
+    assert seen == [0, 0, 0]
+    assert warehouse.fetch_value("SELECT count(*) FROM counter") == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,13 +45,31 @@ class DuckDBWarehouse(Warehouse):
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._con = duckdb.connect(self.path)
+            self._root = duckdb.connect(self.path)
         except duckdb.Error as exc:
             raise WarehouseError(
                 f"cannot open the DuckDB warehouse {self.path}: {exc}. "
                 "Another headwater process may hold it; DuckDB allows one writer at a time."
             ) from exc
         self._loads = 0
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._guard = threading.Lock()
+
+    @property
+    def _con(self) -> duckdb.DuckDBPyConnection:
+        """This thread's own cursor: DuckDB connections are not shared between threads.
+
+        Cursors of one database see each other's commits (MVCC), so an API thread can
+        read while a training thread records its epochs.
+        """
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cursor is None:
+            with self._guard:
+                cursor = self._root.cursor()
+                self._cursors.append(cursor)
+            self._local.cursor = cursor
+        return cursor
 
     def execute(self, template: str, params: Sequence[Param] = (), **idents: Idents) -> None:
         self.fetch(template, params, **idents)
@@ -75,8 +94,9 @@ class DuckDBWarehouse(Warehouse):
     def load_arrow(self, table: str, data: pa.Table) -> int:
         if data.num_rows == 0:
             return 0
-        self._loads += 1
-        view = f"_hw_load_{self._loads}"
+        with self._guard:
+            self._loads += 1
+            view = f"_hw_load_{self._loads}"
         self._con.register(view, data)
         try:
             self.execute(
@@ -113,4 +133,8 @@ class DuckDBWarehouse(Warehouse):
         )
 
     def close(self) -> None:
-        self._con.close()
+        with self._guard:
+            for cursor in self._cursors:
+                cursor.close()
+            self._cursors.clear()
+            self._root.close()

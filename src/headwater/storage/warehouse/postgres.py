@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -35,16 +36,34 @@ class PostgresWarehouse(Warehouse):
 
     def __init__(self, url: str, *, schema: str | None = None) -> None:
         self.schema = schema or "public"
-        try:
-            self._con = psycopg.connect(url, autocommit=True)
-        except psycopg.Error as exc:
-            raise WarehouseError(
-                f"cannot connect to PostgreSQL at {_redact(url)}: {exc}. "
-                "Check HEADWATER_WAREHOUSE_URL and that the server is running (pg_isready)."
-            ) from exc
-        self.execute("CREATE SCHEMA IF NOT EXISTS {s}", s=self.schema)
-        self.execute("SET search_path TO {s}", s=self.schema)
+        self._url = url
+        self._local = threading.local()
+        self._connections: list[psycopg.Connection[tuple[object, ...]]] = []
+        self._guard = threading.Lock()
         self._types: dict[str, dict[str, str]] = {}
+        self.execute("CREATE SCHEMA IF NOT EXISTS {s}", s=self.schema)
+
+    @property
+    def _con(self) -> psycopg.Connection[tuple[object, ...]]:
+        """This thread's own connection, opened on first use with the schema on its path."""
+        con: psycopg.Connection[tuple[object, ...]] | None = getattr(self._local, "con", None)
+        if con is None:
+            try:
+                con = psycopg.connect(self._url, autocommit=True)
+            except psycopg.Error as exc:
+                raise WarehouseError(
+                    f"cannot connect to PostgreSQL at {_redact(self._url)}: {exc}. "
+                    "Check HEADWATER_WAREHOUSE_URL and that the server is running (pg_isready)."
+                ) from exc
+            con.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {s}; SET search_path TO {s}").format(
+                    s=sql.Identifier(self.schema)
+                )
+            )
+            with self._guard:
+                self._connections.append(con)
+            self._local.con = con
+        return con
 
     def execute(self, template: str, params: Sequence[Param] = (), **idents: Idents) -> None:
         with self._cursor() as cur:
@@ -111,7 +130,10 @@ class PostgresWarehouse(Warehouse):
         )
 
     def close(self) -> None:
-        self._con.close()
+        with self._guard:
+            for con in self._connections:
+                con.close()
+            self._connections.clear()
 
     def _column_types(self, table: str) -> dict[str, str]:
         if table in self._types:
