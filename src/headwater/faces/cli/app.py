@@ -22,6 +22,7 @@ from headwater.faces.cli import (
     learning_commands,
     privacy_commands,
     quality_commands,
+    serve_command,
 )
 
 __all__ = ["app", "main"]
@@ -58,6 +59,7 @@ data_commands.register(app)
 privacy_commands.register(app)
 quality_commands.register(app)
 learning_commands.register(app)
+serve_command.register(app)
 
 
 def exit_code(error: HeadwaterError) -> int:

@@ -1,0 +1,111 @@
+"""The app factory: routers, error handlers, limits and CORS around one shared workspace.
+
+Nothing happens at import: settings are read and the warehouse opened when
+`create_app` runs and its lifespan starts. Tests pass their own `Settings`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+
+import headwater
+from headwater.faces.api.config import ApiConfig
+from headwater.faces.api.limits import BodyLimit, BodySizeLimit
+from headwater.faces.api.problems import document_problems, install_problem_handlers
+from headwater.faces.api.routes import batches, datasets, health, quarantine
+from headwater.faces.api.service import WarehouseService
+from headwater.flows.workspace import Workspace
+from headwater.settings import Settings, get_settings
+
+__all__ = ["ROUTERS", "create_app"]
+
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    datasets.router,
+    batches.router,
+    quarantine.router,
+)
+
+DESCRIPTION = """\
+Datasets, their rows and batches, uploads and their quality reports.
+
+Reads are open unless the server sets HEADWATER_API_READ_REQUIRES_TOKEN. Writes need
+`Authorization: Bearer <HEADWATER_API_TOKEN>`; with no token configured they are off.
+Every error is an RFC 9457 problem (`application/problem+json`).
+"""
+
+
+class HeadwaterAPI(FastAPI):
+    """FastAPI whose OpenAPI document shows errors as the problem details really sent."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = get_openapi(
+                title=self.title,
+                version=self.version,
+                description=self.description,
+                routes=self.routes,
+            )
+            self.openapi_schema = document_problems(schema)
+        return self.openapi_schema
+
+
+def create_app(settings: Settings | None = None, *, config: ApiConfig | None = None) -> FastAPI:
+    """Build the API; its lifespan opens one `Workspace` and closes it at shutdown."""
+    settings = settings or get_settings()
+    config = config or ApiConfig.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = WarehouseService(Workspace(settings), wait_s=config.warehouse_wait_s)
+        try:
+            await anyio.to_thread.run_sync(service.open)
+        except BaseException:
+            service.close()
+            raise
+        app.state.service = service
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(service.close)
+
+    app = HeadwaterAPI(
+        title="Headwater",
+        version=headwater.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    for router in ROUTERS:
+        app.include_router(router)
+    install_problem_handlers(app)
+    app.add_middleware(
+        BodySizeLimit,
+        default=BodyLimit(config.max_request_bytes, "HEADWATER_API_MAX_REQUEST_BYTES"),
+        special=(
+            (
+                re.compile(batches.UPLOAD_PATH_PATTERN),
+                BodyLimit(
+                    config.max_upload_request_bytes,
+                    "HEADWATER_MAX_UPLOAD_BYTES, plus 64 KiB for the multipart envelope",
+                    "upload",
+                ),
+            ),
+        ),
+    )
+    if config.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(config.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    return app

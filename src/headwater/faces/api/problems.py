@@ -1,0 +1,304 @@
+"""The one place errors become HTTP statuses: RFC 9457 problem details.
+
+Every error answer, from the core's `HeadwaterError` tree, from request
+validation, from routing or from the API's own guards, leaves through
+`problem_response` with ``Content-Type: application/problem+json``. A file is
+shown by its name only and absolute paths are cut from messages, so a client
+never learns where the server keeps its data.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from http import HTTPStatus
+from pathlib import PurePosixPath
+from typing import Final
+from urllib.parse import urlparse
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from headwater.errors import (
+    ConfigError,
+    DataError,
+    FormatError,
+    HeadwaterError,
+    IntegrityError,
+    ModelNotFitted,
+    NotFound,
+    QualityCheckFailed,
+    SchemaError,
+    StorageError,
+    UnsafeInput,
+    UploadTooLarge,
+    WarehouseError,
+)
+
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "Problem",
+    "ProblemDetails",
+    "document_problems",
+    "install_problem_handlers",
+    "problem_response",
+    "problem_responses",
+    "problem_type",
+]
+
+log = logging.getLogger("headwater.api")
+
+PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
+
+# Most specific first: the first class an error is an instance of decides.
+STATUS_BY_ERROR: Final[tuple[tuple[type[HeadwaterError], int, str], ...]] = (
+    (UploadTooLarge, 413, "Upload too large"),
+    (UnsafeInput, 422, "Unsafe input"),
+    (SchemaError, 422, "Schema mismatch"),
+    (FormatError, 422, "Unreadable input"),
+    (QualityCheckFailed, 422, "Quality checks failed"),
+    (DataError, 422, "Data refused"),
+    (NotFound, 404, "Not found"),
+    (ConfigError, 422, "Invalid argument"),
+    (WarehouseError, 503, "Warehouse unavailable"),
+    (StorageError, 503, "Storage unavailable"),
+    (IntegrityError, 409, "Integrity check failed"),
+    (ModelNotFitted, 409, "Model not fitted"),
+)
+
+# Statuses whose message could carry SQL, hosts or credentials: the detail stays generic.
+OPAQUE_STATUSES: Final = frozenset({500, 503})
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"/]+/)+([^\s'\"/]+)")
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details, with Headwater's extension members where they apply."""
+
+    type: str = Field(description="URI naming the kind of problem.")
+    title: str = Field(description="Short summary of the kind of problem.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str = Field(description="What went wrong in this request, and how to fix it.")
+    instance: str | None = Field(default=None, description="The request path.")
+    field: str | None = Field(default=None, description="The field or parameter at fault.")
+    row: int | None = Field(default=None, description="The row at fault (0-based data row).")
+    file: str | None = Field(default=None, description="The file at fault, by name only.")
+    limit: int | None = Field(default=None, description="The limit that was passed.")
+    setting: str | None = Field(default=None, description="The setting that sets that limit.")
+
+
+class Problem(Exception):
+    """An answer the API itself refuses with (auth, limits, malformed requests).
+
+    Not part of `headwater.errors`: these are HTTP-level refusals with no meaning
+    outside a face, so they carry their status with them.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        field: str | None = None,
+        limit: int | None = None,
+        setting: str | None = None,
+    ) -> None:
+        self.status, self.title, self.detail = status, title, detail
+        self.headers = dict(headers or {})
+        self.field, self.limit, self.setting = field, limit, setting
+        super().__init__(detail)
+
+
+def problem_type(title: str) -> str:
+    """A stable, non-resolvable URI per kind of problem (RFC 9457 allows a URN)."""
+    return "urn:headwater:problem:" + re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    field: str | None = None,
+    row: int | None = None,
+    file: str | None = None,
+    limit: int | None = None,
+    setting: str | None = None,
+) -> JSONResponse:
+    """The one way an error leaves the API."""
+    body = ProblemDetails(
+        type=problem_type(title),
+        title=title,
+        status=status,
+        detail=detail,
+        instance=instance,
+        field=field,
+        row=row,
+        file=file,
+        limit=limit,
+        setting=setting,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=dict(headers or {}),
+    )
+
+
+def status_of(error: HeadwaterError) -> tuple[int, str]:
+    for kind, status, title in STATUS_BY_ERROR:
+        if isinstance(error, kind):
+            return status, title
+    return 500, "Internal error"
+
+
+def file_name(path: str | None) -> str | None:
+    """The last segment of a path or URL: the only part of a location a client may see."""
+    if not path:
+        return None
+    if "://" in path:
+        path = urlparse(path).path
+    return PurePosixPath(path.replace("\\", "/")).name or None
+
+
+def scrub(text: str) -> str:
+    """Cut absolute server paths down to their last segment."""
+    return _ABSOLUTE_PATH.sub(r"\1", text)
+
+
+def _locate(name: str | None, row: int | None, field: str | None) -> str:
+    where = name or ""
+    if row is not None:
+        where += f":{row}" if where else f"row {row}"
+    if field is not None:
+        where += f" field {field!r}" if where else f"field {field!r}"
+    return f"{where}: " if where else ""
+
+
+def _headwater_problem(request: Request, error: HeadwaterError) -> JSONResponse:
+    status, title = status_of(error)
+    if status in OPAQUE_STATUSES:
+        log.error("%s %s failed: %s", request.method, request.url.path, error, exc_info=error)
+        detail = f"{title.lower()}; the server log has the cause. Try again shortly."
+        return problem_response(status, title, detail, instance=request.url.path)
+    if not isinstance(error, DataError):
+        return problem_response(status, title, scrub(str(error)), instance=request.url.path)
+    name = file_name(error.path)
+    limit = error.limit if isinstance(error, UploadTooLarge) else None
+    return problem_response(
+        status,
+        title,
+        _locate(name, error.row, error.field) + scrub(error.reason),
+        instance=request.url.path,
+        field=error.field,
+        row=error.row,
+        file=name,
+        limit=limit,
+        setting="HEADWATER_MAX_UPLOAD_BYTES" if limit is not None else None,
+    )
+
+
+def _own_problem(request: Request, problem: Problem) -> JSONResponse:
+    return problem_response(
+        problem.status,
+        problem.title,
+        problem.detail,
+        instance=request.url.path,
+        headers=problem.headers,
+        field=problem.field,
+        limit=problem.limit,
+        setting=problem.setting,
+    )
+
+
+def _validation_problem(request: Request, error: RequestValidationError) -> JSONResponse:
+    issues = list(error.errors())
+    parts = []
+    for issue in issues:
+        where = ".".join(str(p) for p in issue.get("loc", ()) if p != "body") or "request"
+        parts.append(f"{where}: {issue.get('msg', 'is invalid')}")
+    loc = issues[0].get("loc", ()) if issues else ()
+    field = str(loc[-1]) if loc else None
+    return problem_response(
+        422,
+        "Invalid request",
+        scrub("; ".join(parts) or "the request is invalid"),
+        instance=request.url.path,
+        field=field,
+    )
+
+
+def _http_problem(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    phrase = HTTPStatus(error.status_code).phrase
+    detail = error.detail if isinstance(error.detail, str) else phrase
+    return problem_response(
+        error.status_code, phrase, detail, instance=request.url.path, headers=error.headers
+    )
+
+
+def _unexpected_problem(request: Request, error: Exception) -> JSONResponse:
+    log.error("%s %s crashed", request.method, request.url.path, exc_info=error)
+    return problem_response(
+        500,
+        "Internal error",
+        "an unexpected error; the server log has the cause",
+        instance=request.url.path,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Register every error handler; the mapping itself is `STATUS_BY_ERROR`."""
+    # Starlette's handler type is loose (Exception); each of ours takes its own subclass.
+    app.add_exception_handler(HeadwaterError, _headwater_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(Problem, _own_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected_problem)
+
+
+def problem_content() -> dict[str, object]:
+    return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
+
+
+def document_problems(schema: dict[str, object]) -> dict[str, object]:
+    """Point every 4xx/5xx response in an OpenAPI document at the problem-details schema.
+
+    FastAPI documents extra responses as ``application/json`` and adds its own
+    422 model; this rewrites them to what the handlers above really send.
+    """
+    components = schema.setdefault("components", {})
+    assert isinstance(components, dict)
+    schemas = components.setdefault("schemas", {})
+    assert isinstance(schemas, dict)
+    schemas["ProblemDetails"] = ProblemDetails.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    paths = schema.get("paths", {})
+    assert isinstance(paths, dict)
+    for operations in paths.values():
+        for operation in operations.values():
+            for code, response in operation.get("responses", {}).items():
+                if code[0] in "45":
+                    response["content"] = problem_content()
+                    response.setdefault("description", HTTPStatus(int(code)).phrase)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return schema
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """The ``responses=`` of a route: each status documented as problem details.
+
+    Content is filled in by `document_problems`, so a route only says which
+    statuses it can answer with.
+    """
+    return {status: {"description": HTTPStatus(status).phrase} for status in statuses}

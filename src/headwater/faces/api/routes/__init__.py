@@ -1,0 +1,1 @@
+"""One router per resource; `headwater.faces.api.app` collects them in `ROUTERS`."""
