@@ -25,16 +25,24 @@ def digits_ws(workspace: Workspace, tmp_path: Path) -> Workspace:
 
 def test_run_is_registered_with_metrics_plots_and_rows(digits_ws: Workspace) -> None:
     seen: list[int] = []
-    run = train(digits_ws, TrainRequest("digits", "mlp", FAST_MLP),
-                on_epoch=lambda e, n, m: seen.append(e))
+    run = train(
+        digits_ws, TrainRequest("digits", "mlp", FAST_MLP), on_epoch=lambda e, n, m: seen.append(e)
+    )
     assert seen == [1, 2, 3, 4]
     assert run.status == "succeeded" and run.params["density"] == 32
     assert 0.5 < float(str(run.metrics["test_accuracy"])) <= 1.0
     detail = run_flows.run_detail(digits_ws, run.run_id)
     assert [e["epoch"] for e in detail.epochs] == [1, 2, 3, 4]
     names = {a.name for a in detail.artifacts}
-    assert {"model.onnx", "weights.safetensors", "features.json", "params.json",
-            "confusion_matrix.png", "predictions.png", "learning_curves.png"} <= names
+    assert {
+        "model.onnx",
+        "weights.safetensors",
+        "features.json",
+        "params.json",
+        "confusion_matrix.png",
+        "predictions.png",
+        "learning_curves.png",
+    } <= names
     assert not any(name.endswith((".pkl", ".joblib")) for name in names)
     roles = {d.role: d for d in detail.data}
     assert roles["test"].row_count == 297
@@ -53,10 +61,14 @@ def test_lineage_survives_a_corrected_label(digits_ws: Workspace, tmp_path: Path
     report = digits_ws.ingest(write_small_digits(fixed, change_label_of=0), dataset="digits")
     assert report.rows_loaded == 1 and report.rows_duplicate == 1796
     second = train(digits_ws, TrainRequest("digits", "logistic"))
-    hashes = {r.run_id: {d.role: d.rows_hash for d in run_flows.run_detail(digits_ws, r.run_id).data}
-              for r in (first, second)}
+    hashes = {
+        r.run_id: {d.role: d.rows_hash for d in run_flows.run_detail(digits_ws, r.run_id).data}
+        for r in (first, second)
+    }
     assert hashes[first.run_id]["train"] != hashes[second.run_id]["train"]
-    assert np.array_equal(registry.run_rows(digits_ws.warehouse, first.run_id, "train"), rows_before)
+    assert np.array_equal(
+        registry.run_rows(digits_ws.warehouse, first.run_id, "train"), rows_before
+    )
     batches = {d.role: d.batch_ids for d in run_flows.run_detail(digits_ws, first.run_id).data}
     assert batches["train"] == [1]
 
@@ -65,8 +77,11 @@ def test_changed_artifact_is_refused(digits_ws: Workspace) -> None:
     run = train(digits_ws, TrainRequest("digits", "logistic"))
     model = run_flows.load_model(digits_ws, run.run_id)
     assert model.classes == [str(d) for d in range(10)]
-    onnx_path = next(a.path for a in run_flows.run_detail(digits_ws, run.run_id).artifacts
-                     if a.name == "model.onnx")
+    onnx_path = next(
+        a.path
+        for a in run_flows.run_detail(digits_ws, run.run_id).artifacts
+        if a.name == "model.onnx"
+    )
     data = bytearray(Path(onnx_path).read_bytes())
     data[-1] ^= 0xFF
     Path(onnx_path).write_bytes(bytes(data))
@@ -109,15 +124,19 @@ def test_tabular_training_and_scoring(workspace: Workspace, tmp_path: Path) -> N
     run = train(workspace, TrainRequest("orders", "random_forest", {"n_estimators": 10}))
     assert run.status == "succeeded"
     out = tmp_path / "scores.csv"
-    assert run_flows.predict_file(workspace, run.run_id, write_csv(tmp_path / "new.csv", 5), out) == 5
+    assert (
+        run_flows.predict_file(workspace, run.run_id, write_csv(tmp_path / "new.csv", 5), out) == 5
+    )
     lines = out.read_text().splitlines()
     assert lines[0] == "row_id,predicted,p_0,p_1,p_2" and len(lines) == 6
 
 
-@pytest.mark.parametrize(("model", "params", "tolerance"),
-                         [("logistic", {}, 0.0), ("mlp", {"epochs": 2}, 1e-4)])
-def test_same_seed_same_metrics(digits_ws: Workspace, model: str, params: dict[str, int],
-                                tolerance: float) -> None:
+@pytest.mark.parametrize(
+    ("model", "params", "tolerance"), [("logistic", {}, 0.0), ("mlp", {"epochs": 2}, 1e-4)]
+)
+def test_same_seed_same_metrics(
+    digits_ws: Workspace, model: str, params: dict[str, int], tolerance: float
+) -> None:
     a, b = (train(digits_ws, TrainRequest("digits", model, params, seed=3)) for _ in range(2))
     for key in ("test_accuracy", "test_macro_f1", "validation_accuracy"):
         assert abs(float(str(a.metrics[key])) - float(str(b.metrics[key]))) <= tolerance

@@ -32,7 +32,7 @@ from headwater.data.features import (
     Pixels,
     Timestamp,
 )
-from headwater.errors import ConfigError, SchemaError
+from headwater.errors import ConfigError, RunNotFound, SchemaError
 from headwater.flows.workspace import Workspace
 from headwater.learning import (
     ESTIMATORS,
@@ -53,7 +53,15 @@ from headwater.storage.lake import sha256_file
 from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse import runs as registry
 
-__all__ = ["EpochFn", "LabelledData", "TrainRequest", "load_split", "new_run_id", "train"]
+__all__ = [
+    "EpochFn",
+    "LabelledData",
+    "TrainRequest",
+    "load_split",
+    "new_run_id",
+    "queue_run",
+    "train",
+]
 
 log = logging.getLogger("headwater.train")
 
@@ -219,21 +227,11 @@ def feature_spec(
     return FeatureSpec(steps)
 
 
-def train(
-    ws: Workspace,
-    request: TrainRequest,
-    *,
-    run_id: str | None = None,
-    on_epoch: EpochFn | None = None,
-) -> registry.RunRow:
-    """Train, evaluate, save and register one run; see the module docstring."""
+def queue_run(ws: Workspace, request: TrainRequest, run_id: str) -> None:
+    """Register a run as ``queued`` after the checks that need no data (name, parameters)."""
     request.check()
     dataset = cat.get_dataset(ws.warehouse, request.dataset)
     estimator = make_estimator(request.model, **{**request.params, "seed": request.seed})
-    run_id = run_id or new_run_id()
-    folder = ws.settings.home / "runs" / run_id
-    mapping = label_mapping(ws, dataset)
-    roles = _roles(ws, dataset, request, mapping)
     registry.create_run(
         ws.warehouse,
         run_id=run_id,
@@ -245,11 +243,35 @@ def train(
         code_version=code_version(),
         now=datetime.now(UTC),
     )
+
+
+def train(
+    ws: Workspace,
+    request: TrainRequest,
+    *,
+    run_id: str | None = None,
+    on_epoch: EpochFn | None = None,
+) -> registry.RunRow:
+    """Train, evaluate, save and register one run; see the module docstring.
+
+    Given the id of a run already queued (`queue_run`), a refusal is recorded on
+    that run as ``failed``; otherwise a run refused before training began leaves
+    no trace in the registry.
+    """
+    queued = run_id is not None and _exists(ws, run_id)
+    run_id = run_id or new_run_id()
+    if not queued:
+        queue_run(ws, request, run_id)
     started = [False]
     try:
+        dataset = cat.get_dataset(ws.warehouse, request.dataset)
+        estimator = make_estimator(request.model, **{**request.params, "seed": request.seed})
+        mapping = label_mapping(ws, dataset)
+        roles = _roles(ws, dataset, request, mapping)
+        folder = ws.settings.home / "runs" / run_id
         _fit_and_score(ws, run_id, estimator, roles, request, folder, on_epoch, started, mapping)
     except (ConfigError, SchemaError) as error:
-        if not started[0]:  # refused before training began: register nothing
+        if not started[0] and not queued:
             _forget(ws, run_id)
         else:
             registry.finish_run(
@@ -262,6 +284,14 @@ def train(
         )
         raise
     return registry.get_run(ws.warehouse, run_id)
+
+
+def _exists(ws: Workspace, run_id: str) -> bool:
+    try:
+        registry.get_run(ws.warehouse, run_id)
+    except RunNotFound:
+        return False
+    return True
 
 
 def _roles(

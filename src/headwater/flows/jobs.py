@@ -1,0 +1,107 @@
+"""Training in the background: a bounded queue and one worker thread per process.
+
+Faces that must answer at once (the API, the web UI) submit a `TrainRequest`
+and get the run id back immediately; the run is registered as ``queued`` before
+`submit` returns, so its status and per-epoch progress can be read from the
+registry straight away. One worker trains at a time: on two cores a second
+concurrent run would only slow both down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from headwater.errors import ConfigError, HeadwaterError
+from headwater.flows.training import EpochFn, TrainRequest, new_run_id, queue_run, train
+from headwater.flows.workspace import Workspace
+
+__all__ = ["QueueFull", "TrainingQueue"]
+
+log = logging.getLogger("headwater.jobs")
+
+
+class QueueFull(ConfigError):
+    """More runs waiting than the queue holds; the caller should retry later (HTTP 429)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"the training queue is full ({limit} runs waiting, HEADWATER_API_TRAINING_QUEUE); "
+            "retry when a run has finished"
+        )
+
+
+@dataclass(frozen=True)
+class _Job:
+    run_id: str
+    request: TrainRequest
+
+
+class TrainingQueue:
+    """Submit runs from any thread; a daemon worker trains them one after another."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        limit: int = 4,
+        on_done: Callable[[str], None] | None = None,
+        on_epoch: Callable[[str, int, int, dict[str, float]], None] | None = None,
+    ) -> None:
+        self._workspace = workspace
+        self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=limit)
+        self._limit = limit
+        self._on_done = on_done
+        self._on_epoch = on_epoch
+        self._worker = threading.Thread(target=self._work, name="headwater-training", daemon=True)
+        self._worker.start()
+
+    def submit(self, request: TrainRequest) -> str:
+        """Check the request, register the run as queued, and return its id at once."""
+        request.check()
+        run_id = new_run_id()
+        if self._jobs.full():
+            raise QueueFull(self._limit)
+        queue_run(self._workspace, request, run_id)
+        try:
+            self._jobs.put_nowait(_Job(run_id, request))
+        except queue.Full as exc:
+            raise QueueFull(self._limit) from exc
+        return run_id
+
+    def pending(self) -> int:
+        return self._jobs.qsize()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop after the current run (queued runs stay 'queued' in the registry)."""
+        with contextlib.suppress(queue.Full):  # full: the worker stops when it drains
+            self._jobs.put_nowait(None)
+        self._worker.join(timeout_s)
+
+    def _epoch_hook(self, run_id: str) -> EpochFn | None:
+        hook = self._on_epoch
+        if hook is None:
+            return None
+
+        def epoch_fn(epoch: int, epochs: int, metrics: dict[str, float]) -> None:
+            hook(run_id, epoch, epochs, metrics)
+
+        return epoch_fn
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            epoch_fn = self._epoch_hook(job.run_id)
+            try:
+                train(self._workspace, job.request, run_id=job.run_id, on_epoch=epoch_fn)
+            except HeadwaterError as error:  # recorded on the run by `train`; keep serving
+                log.warning("run %s failed: %s", job.run_id, error)
+            except Exception:  # a bug must not kill the worker; the run is marked failed
+                log.exception("run %s crashed", job.run_id)
+            finally:
+                if self._on_done is not None:
+                    self._on_done(job.run_id)
