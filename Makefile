@@ -29,8 +29,14 @@ run: install
 # PostgreSQL tests run against this server when it answers (CI insists that it does).
 export HEADWATER_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-test: install
+test: install browser
 	$(PY) -m pytest -n 2 --timeout 600 $(PYTEST_ARGS)
+
+# Browser tests drive Debian's Chromium (Playwright's own download cannot work here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium and chromium-driver for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
 bench: install
 	$(PY) bench/ingest.py
