@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     ingest_chunk_rows: int = Field(
         default=16384, ge=1, le=10_000_000, description="Rows per Arrow batch while loading."
     )
+    duckdb_memory_limit: str = Field(
+        default="1GB",
+        description="DuckDB's memory cap; past it a large load spills to disk instead of growing.",
+    )
     max_show_rows: int = Field(default=1000, ge=1, description="Upper bound for `show --limit`.")
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
     api_token: SecretStr | None = Field(default=None, description="Bearer token; env only.")

@@ -16,7 +16,9 @@ def open_warehouse(settings: Settings) -> Warehouse:
     if url.startswith("duckdb://"):
         from headwater.storage.warehouse.duckdb import DuckDBWarehouse
 
-        warehouse = DuckDBWarehouse(url.removeprefix("duckdb://") or ":memory:")
+        warehouse = DuckDBWarehouse(
+            url.removeprefix("duckdb://") or ":memory:", memory_limit=settings.duckdb_memory_limit
+        )
     else:
         from headwater.storage.warehouse.postgres import PostgresWarehouse
 

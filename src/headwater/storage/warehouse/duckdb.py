@@ -40,12 +40,12 @@ def render(template: str, idents: dict[str, Idents]) -> str:
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, memory_limit: str = "1GB") -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._root = duckdb.connect(self.path)
+            self._root = duckdb.connect(self.path, config={"memory_limit": memory_limit})
         except duckdb.Error as exc:
             raise WarehouseError(
                 f"cannot open the DuckDB warehouse {self.path}: {exc}. "
