@@ -20,12 +20,11 @@ from rich.progress import (
 from rich.table import Table
 
 from headwater.data.ingest import IngestReport, ProgressFn
+from headwater.faces.cli.output import console
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
 
 __all__ = ["register"]
-
-console = Console()
 
 
 def register(app: typer.Typer) -> None:

@@ -21,6 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from headwater.faces.cli.output import console
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
 
@@ -29,8 +30,6 @@ if TYPE_CHECKING:  # the learning stack (torch, onnx) loads only when a command 
     from headwater.flows.training import EpochFn
 
 __all__ = ["register"]
-
-console = Console()
 
 
 def register(app: typer.Typer) -> None:

@@ -7,16 +7,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from headwater.data.quality import Contract
+from headwater.faces.cli.output import console
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
 
 __all__ = ["register"]
 
-console = Console()
 OUTCOME_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 
 
