@@ -47,7 +47,7 @@ class BatchGate:
                     }
                 )
             )
-        quarantined = pa.concat_tables(pieces) if pieces else _EMPTY
+        quarantined = pa.concat_tables(pieces) if pieces else _QUARANTINE_SCHEMA.empty_table()
         return passed, quarantined
 
     def verdict(
@@ -123,12 +123,12 @@ def _row_payload(row: pa.RecordBatch) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-_EMPTY = pa.table(
-    {
-        "source_row": pa.array([], pa.int64()),
-        "check_name": pa.array([], pa.string()),
-        "field": pa.array([], pa.string()),
-        "value_text": pa.array([], pa.string()),
-        "row_payload": pa.array([], pa.binary()),
-    }
+_QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("source_row", pa.int64()),
+        ("check_name", pa.string()),
+        ("field", pa.string()),
+        ("value_text", pa.string()),
+        ("row_payload", pa.binary()),
+    ]
 )

@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from headwater.errors import ConfigError
-from headwater.flows import privacy
 
 __all__ = ["register"]
 
@@ -73,6 +72,8 @@ def obfuscate(
 
     Example: headwater obfuscate s3://bucket/file1.csv --pii-fields name,email --out safe.csv
     """
+    from headwater.flows import privacy  # boto3 loads only when a privacy command runs
+
     parsed = privacy.request_from_options(
         source, _split(pii_fields), mode=mode, modes=_modes(modes), request_json=request
     )
@@ -99,6 +100,8 @@ def scan(
 
     Example: headwater pii scan s3://bucket/new_data/file1.csv --json
     """
+    from headwater.flows import privacy
+
     found = privacy.scan_pii(location, sample_rows=sample_rows, min_share=min_share)
     if as_json:
         typer.echo(json.dumps([suggestion.to_dict() for suggestion in found]))
