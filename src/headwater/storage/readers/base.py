@@ -27,6 +27,7 @@ __all__ = [
     "Source",
     "check_file_name",
     "image_batch",
+    "labelled_image_batches",
     "labels_as_text",
 ]
 
@@ -171,6 +172,21 @@ def image_batch(
         ],
         schema=IMAGE_SCHEMA,
     )
+
+
+def labelled_image_batches(
+    parts: list[tuple[np.ndarray, np.ndarray, str]], *, path: Path, chunk_rows: int
+) -> Iterator[pa.RecordBatch]:
+    """Chunks of (images, labels, split) arrays held in memory, rows numbered across splits."""
+    first = 0
+    for images, labels, split in parts:
+        for start in range(0, len(images), chunk_rows):
+            stop = min(start + chunk_rows, len(images))
+            text = labels_as_text(labels[start:stop], path=path, first_row=first + start)
+            yield image_batch(
+                images[start:stop], text, split=split, first_row=first + start, path=path
+            )
+        first += len(images)
 
 
 def _compact_pixels(pixels: np.ndarray, *, path: Path) -> tuple[np.ndarray, str]:

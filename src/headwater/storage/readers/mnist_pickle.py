@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from headwater.errors import FormatError, SchemaError, UnsafeInput
-from headwater.storage.readers.base import RawFile, Source, image_batch, labels_as_text
+from headwater.storage.readers.base import RawFile, Source, labelled_image_batches
 
 __all__ = ["load_numpy_pickle", "read_mnist_pickle"]
 
@@ -105,15 +105,8 @@ def read_mnist_pickle(path: Path, *, chunk_rows: int) -> Source:
     def batches() -> Iterator[pa.RecordBatch]:
         parts = _check_arrays(load_numpy_pickle(path), path)
         source.total_rows = sum(len(images) for images, _ in parts)
-        first = 0
-        for split, (images, labels) in zip(_SPLITS, parts, strict=True):
-            for start in range(0, len(images), chunk_rows):
-                stop = min(start + chunk_rows, len(images))
-                text = labels_as_text(labels[start:stop], path=path, first_row=first + start)
-                yield image_batch(
-                    images[start:stop], text, split=split, first_row=first + start, path=path
-                )
-            first += len(images)
+        named = [(x, y, split) for (x, y), split in zip(parts, _SPLITS, strict=True)]
+        yield from labelled_image_batches(named, path=path, chunk_rows=chunk_rows)
 
     source = Source(
         name=path.name,

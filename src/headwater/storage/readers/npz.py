@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from headwater.errors import FormatError, SchemaError, UnsafeInput
-from headwater.storage.readers.base import RawFile, Source, image_batch, labels_as_text
+from headwater.storage.readers.base import RawFile, Source, labelled_image_batches
 
 __all__ = ["read_npz"]
 
@@ -38,15 +38,7 @@ def read_npz(path: Path, *, chunk_rows: int) -> Source:
     def batches() -> Iterator[pa.RecordBatch]:
         arrays = _load_arrays(path)
         source.total_rows = sum(len(images) for images, _, _ in arrays)
-        first = 0
-        for images, labels, split in arrays:
-            for start in range(0, len(images), chunk_rows):
-                stop = min(start + chunk_rows, len(images))
-                text = labels_as_text(labels[start:stop], path=path, first_row=first + start)
-                yield image_batch(
-                    images[start:stop], text, split=split, first_row=first + start, path=path
-                )
-            first += len(images)
+        yield from labelled_image_batches(arrays, path=path, chunk_rows=chunk_rows)
 
     source = Source(
         name=path.name,
