@@ -22,7 +22,7 @@ import pyarrow as pa
 from headwater.data.features import FeatureSpec
 from headwater.errors import ConfigError, IntegrityError, NotFound
 from headwater.flows.workspace import Workspace
-from headwater.learning import OnnxPredictor
+from headwater.learning import ESTIMATORS, OnnxPredictor
 from headwater.learning.artifacts import FEATURES_FILE, ONNX_FILE
 from headwater.storage.readers import open_sources
 from headwater.storage.warehouse import catalog as cat
@@ -98,8 +98,13 @@ def leaderboard(ws: Workspace, dataset: str, *, metric: str = "test_accuracy") -
         raise ConfigError(
             f"unknown metric {metric!r}; choose one of {', '.join(LEADERBOARD_METRICS)}"
         )
-    done = [r for r in list_runs(ws, dataset) if r.status == "succeeded"]
+    done = [r for r in list_runs(ws, dataset) if r.status == "succeeded" and _classifies(r)]
     return sorted(done, key=lambda r: float(str(r.metrics.get(metric, -1.0))), reverse=True)
+
+
+def _classifies(run: RunRow) -> bool:
+    """Classifier runs rank and serve; detectors (the autoencoder) are registered beside them."""
+    return run.model in ESTIMATORS
 
 
 def run_detail(ws: Workspace, run_id: str) -> RunDetail:
@@ -121,7 +126,11 @@ def resolve_run(ws: Workspace, dataset: str, alias: str) -> str:
     runs = (
         leaderboard(ws, dataset)
         if alias == "best"
-        else [r for r in reversed(list_runs(ws, dataset)) if r.status == "succeeded"]
+        else [
+            r
+            for r in reversed(list_runs(ws, dataset))
+            if r.status == "succeeded" and _classifies(r)
+        ]
     )
     if alias not in {"best", "latest"}:
         raise NotFound(f"dataset {dataset!r} has no alias {alias!r}; use best, latest or a run id")

@@ -6,6 +6,7 @@ the flows' job. The public names are re-exported here; modules hold the code.
 
 from __future__ import annotations
 
+from headwater.learning.anomaly import AutoencoderDetector, OnnxAnomalyScorer
 from headwater.learning.artifacts import (
     OnnxPredictor,
     export_onnx,
@@ -37,6 +38,7 @@ from headwater.learning.train import EpochCallback
 __all__ = [
     "ESTIMATORS",
     "AdaBoostClassifier",
+    "AutoencoderDetector",
     "CNNClassifier",
     "ClassificationMetrics",
     "CrossValidationReport",
@@ -47,6 +49,7 @@ __all__ = [
     "HoldoutReport",
     "LogisticClassifier",
     "MLPClassifier",
+    "OnnxAnomalyScorer",
     "OnnxPredictor",
     "ParamValue",
     "TorchClassifier",

@@ -1,18 +1,23 @@
-"""`headwater quality`, `quarantine` and `contract`: can this data be trusted, what was held."""
+"""`headwater quality`, `quarantine`, `contract` and `anomalies`: can this data be trusted?"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from headwater.data.quality import Contract
+from headwater.errors import ConfigError
 from headwater.faces.cli.output import console
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
+
+if TYPE_CHECKING:  # the learning stack (torch, onnx) loads only when `anomalies` runs
+    from headwater.flows.anomaly import AnomalyReport
 
 __all__ = ["register"]
 
@@ -23,6 +28,7 @@ def register(app: typer.Typer) -> None:
     app.command()(quality)
     app.command()(quarantine)
     app.command()(contract)
+    app.command()(anomalies)
 
 
 def quality(
@@ -130,3 +136,69 @@ def contract(
     )
     console.print(f"[bold]{dataset}[/] contract, {state}:")
     console.print_json(json.dumps(asdict(found)))
+
+
+def anomalies(
+    dataset: str = typer.Argument(..., help="Dataset name (images)."),
+    train: bool = typer.Option(
+        False, "--train", help="Train an autoencoder detector on the dataset's accepted rows."
+    ),
+    batch: int | None = typer.Option(
+        None, "--batch", help="Score this batch and add the result to its quality report."
+    ),
+    run: str | None = typer.Option(
+        None, "--run", help="Score with this detector run; default the latest."
+    ),
+    epochs: int | None = typer.Option(None, help="Training passes over the rows (10)."),
+    seed: int = typer.Option(0, help="Seed: the same seed and rows give the same detector."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Train an anomaly detector, or flag the rows of a batch it cannot rebuild, worst first.
+
+    Rows scoring above the 99th percentile of the training rows are flagged and
+    recorded in the batch's quality report, with a PNG grid of the worst rows.
+
+    Example: headwater anomalies mnist --train --batch 2
+    """
+    from headwater.flows import anomaly
+    from headwater.flows.runs import run_summary
+
+    if not train and batch is None:
+        raise ConfigError("give --train, --batch ID or both: headwater anomalies mnist --train")
+    out: dict[str, object] = {}
+    with Workspace(get_settings()) as workspace:
+        if train:
+            trained = anomaly.train_detector(workspace, dataset, seed=seed, epochs=epochs)
+            run = trained.run_id
+            out["run"] = run_summary(trained)
+            if not as_json:
+                rows = trained.metrics.get("rows", {})
+                console.print(
+                    f"[green]detector run {trained.run_id}[/] on {dataset}: threshold "
+                    f"{float(str(trained.metrics['threshold'])):.4f}, trained on "
+                    f"{rows.get('train', 0) if isinstance(rows, dict) else 0:,} rows in "
+                    f"{trained.train_seconds or 0:.1f} s"
+                )
+        if batch is not None:
+            report = anomaly.score_batch(workspace, dataset, batch, run_id=run)
+            out["report"] = report.to_dict()
+            if not as_json:
+                _print_anomalies(report)
+    if as_json:
+        typer.echo(json.dumps(out, default=str))
+
+
+def _print_anomalies(report: AnomalyReport) -> None:
+    console.print(
+        f"batch {report.batch_id} of {report.dataset}: [bold]{report.n_flagged:,}[/] of "
+        f"{report.n_rows:,} rows above {report.threshold:.4f} (detector run {report.run_id})"
+    )
+    if report.top:
+        table = Table("rank", "source row", "row id", "score", title="most anomalous first")
+        for rank, row in enumerate(report.top, start=1):
+            table.add_row(str(rank), str(row.source_row), str(row.row_id), f"{row.score:.4f}")
+        console.print(table)
+    if report.n_flagged > len(report.top):
+        console.print(f"  ... and {report.n_flagged - len(report.top):,} more")
+    if report.grid is not None:
+        console.print(f"  grid: {report.grid}")
