@@ -42,6 +42,8 @@ bench: install
 	$(PY) bench/ingest.py
 	$(PY) bench/train.py
 	$(PY) bench/obfuscate.py --gb 1.0
+	$(PY) bench/anomaly.py
+	$(PY) bench/api.py
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench
