@@ -6,6 +6,8 @@ PIP    := $(VENV)/bin/pip
 HW     := $(VENV)/bin/headwater
 STAMP  := $(VENV)/.installed
 export HEADWATER_HOME ?= $(CURDIR)/.headwater
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
 
 .PHONY: install run test bench lint format clean browser
 
@@ -25,6 +27,8 @@ run: install
 	$(HW) datasets
 	$(HW) train --dataset mnist --model mlp --density 35
 	$(HW) leaderboard mnist
+	@echo "serving the API and the web UI at http://$(HOST):$(PORT)  (Ctrl-C stops; writes need HEADWATER_API_TOKEN)"
+	$(HW) serve --host $(HOST) --port $(PORT)
 
 # PostgreSQL tests run against this server when it answers (CI insists that it does).
 export HEADWATER_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
