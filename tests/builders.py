@@ -76,5 +76,11 @@ def write_small_digits(path: Path, *, change_label_of: int | None = None) -> Pat
     if change_label_of is not None:
         labels = labels.copy()
         labels[change_label_of] = (labels[change_label_of] + 1) % 10
-    np.savez(path, x_train=images[:1500], y_train=labels[:1500], x_test=images[1500:], y_test=labels[1500:])
+    np.savez(
+        path,
+        x_train=images[:1500],
+        y_train=labels[:1500],
+        x_test=images[1500:],
+        y_test=labels[1500:],
+    )
     return path

@@ -20,7 +20,16 @@ import headwater
 from headwater.faces.api.config import ApiConfig
 from headwater.faces.api.limits import BodyLimit, BodySizeLimit
 from headwater.faces.api.problems import document_problems, install_problem_handlers
-from headwater.faces.api.routes import batches, datasets, health, quarantine
+from headwater.faces.api.routes import (
+    aliases,
+    batches,
+    datasets,
+    health,
+    leaderboard,
+    models,
+    quarantine,
+    runs,
+)
 from headwater.faces.api.service import WarehouseService
 from headwater.flows.workspace import Workspace
 from headwater.settings import Settings, get_settings
@@ -28,14 +37,19 @@ from headwater.settings import Settings, get_settings
 __all__ = ["ROUTERS", "create_app"]
 
 ROUTERS: tuple[APIRouter, ...] = (
+    models.router,
     health.router,
     datasets.router,
     batches.router,
     quarantine.router,
+    runs.router,
+    leaderboard.router,
+    aliases.router,
 )
 
 DESCRIPTION = """\
-Datasets, their rows and batches, uploads and their quality reports.
+Datasets, their rows and batches, uploads and their quality reports; training runs, their
+leaderboard, and predictions from the served models.
 
 Reads are open unless the server sets HEADWATER_API_READ_REQUIRES_TOKEN. Writes need
 `Authorization: Bearer <HEADWATER_API_TOKEN>`; with no token configured they are off.
@@ -65,7 +79,14 @@ def create_app(settings: Settings | None = None, *, config: ApiConfig | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = WarehouseService(Workspace(settings), wait_s=config.warehouse_wait_s)
+        app.state.workspace = workspace = Workspace(settings)  # shared with the web UI
+        service = WarehouseService(
+            workspace,
+            wait_s=config.warehouse_wait_s,
+            training_queue=config.training_queue,
+            training_threads=config.training_threads,
+            alias_ttl_s=config.alias_ttl_s,
+        )
         try:
             await anyio.to_thread.run_sync(service.open)
         except BaseException:
@@ -86,26 +107,29 @@ def create_app(settings: Settings | None = None, *, config: ApiConfig | None = N
     app.state.config = config
     for router in ROUTERS:
         app.include_router(router)
+    from headwater.faces import web  # here, not at the top: the web UI imports the API's modules
+
+    web.mount(app)
     install_problem_handlers(app)
+    upload_limit = BodyLimit(
+        config.max_upload_request_bytes,
+        "HEADWATER_MAX_UPLOAD_BYTES, plus 64 KiB for the multipart envelope",
+        "upload",
+    )
     app.add_middleware(
         BodySizeLimit,
         default=BodyLimit(config.max_request_bytes, "HEADWATER_API_MAX_REQUEST_BYTES"),
         special=(
-            (
-                re.compile(batches.UPLOAD_PATH_PATTERN),
-                BodyLimit(
-                    config.max_upload_request_bytes,
-                    "HEADWATER_MAX_UPLOAD_BYTES, plus 64 KiB for the multipart envelope",
-                    "upload",
-                ),
-            ),
+            (re.compile(batches.UPLOAD_PATH_PATTERN), upload_limit),
+            (re.compile(models.SCORE_PATH_PATTERN), upload_limit),
+            (re.compile(web.UPLOAD_PATH_PATTERN), upload_limit),
         ),
     )
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(config.cors_origins),
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "PUT"],
             allow_headers=["Authorization", "Content-Type"],
         )
     return app

@@ -8,6 +8,7 @@ never at import time.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -16,16 +17,31 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from headwater.errors import ConfigError
 from headwater.settings import Settings
 
-__all__ = ["MAX_ROWS_PER_REQUEST", "MULTIPART_ENVELOPE_BYTES", "ApiConfig"]
+__all__ = [
+    "MAX_PREDICT_ROWS",
+    "MAX_ROWS_PER_REQUEST",
+    "MULTIPART_ENVELOPE_BYTES",
+    "ApiConfig",
+]
 
 MAX_ROWS_PER_REQUEST = 1000
 """Hard ceiling on rows in one response, whatever the settings say: the schema documents it."""
+
+MAX_PREDICT_ROWS = 10_000
+"""Hard ceiling on rows in one /predict body; larger batches go to /score as a file."""
 
 MULTIPART_ENVELOPE_BYTES = 64 * 1024
 """Room for the multipart boundaries and part headers around an uploaded file."""
 
 MIN_TOKEN_LENGTH = 16
 PLACEHOLDER_PREFIXES = ("changeme", "change-me", "change_me", "changethis", "replace")
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _split_origins(value: object) -> object:
@@ -47,6 +63,10 @@ class _ApiEnvironment(BaseSettings):
     warehouse_wait_s: float | None = None
     upload_idle_timeout_s: float | None = None
     allow_private_urls: bool | None = None
+    training_queue: int | None = None
+    max_predict_rows: int | None = None
+    alias_ttl_s: float | None = None
+    training_threads: int | None = None
 
     _origins = field_validator("cors_origins", mode="before")(_split_origins)
 
@@ -95,6 +115,31 @@ class ApiConfig(BaseModel):
     allow_private_urls: bool = Field(
         default=False,
         description="Let POST /datasets/{name}/sources fetch from loopback and private addresses.",
+    )
+    training_queue: int = Field(
+        default=4,
+        ge=1,
+        le=1000,
+        description="Runs that may wait behind the one training; POST /runs answers 429 past it.",
+    )
+    max_predict_rows: int = Field(
+        default=100,
+        ge=1,
+        le=MAX_PREDICT_ROWS,
+        description="Most rows or images one /predict request may carry; files go to /score.",
+    )
+    training_threads: int = Field(
+        default_factory=lambda: max(1, _usable_cores() - 1),
+        ge=1,
+        le=1024,
+        description="Threads a neural net trains with when the run does not say; one core "
+        "fewer than the process may use, so predictions keep one while a run trains.",
+    )
+    alias_ttl_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=3600,
+        description="How long a best/latest answer is reused before the registry is asked again.",
     )
 
     @field_validator("token")

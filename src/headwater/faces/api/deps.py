@@ -4,11 +4,17 @@ Access is secure by default: write endpoints need ``Authorization: Bearer <token
 matching ``HEADWATER_API_TOKEN`` (compared in constant time), and with no token
 configured they are refused outright rather than left open. Read endpoints are
 open unless ``HEADWATER_API_READ_REQUIRES_TOKEN`` is set.
+
+Every dependency here is ``async def`` although none awaits: FastAPI runs a plain
+``def`` dependency in the thread pool, and four thread hops per request were a
+measurable part of a 1 ms prediction.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -16,18 +22,28 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from headwater.faces.api.config import ApiConfig
 from headwater.faces.api.problems import Problem
-from headwater.faces.api.service import WarehouseService
+from headwater.faces.api.service import RunService, WarehouseService
+from headwater.faces.api.serving import ModelService
 
 __all__ = [
+    "DATASET_NAME_PATTERN",
+    "SERVING_OPENAPI",
     "BatchId",
     "ConfigDep",
     "DatasetName",
+    "ModelRef",
+    "ModelsDep",
     "ReadAccess",
+    "RunId",
+    "RunsDep",
     "ServiceDep",
+    "Serving",
+    "ServingDep",
     "WriteAccess",
 ]
 
 DATASET_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+RUN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -36,14 +52,14 @@ _bearer = HTTPBearer(
 )
 
 
-def get_service(request: Request) -> WarehouseService:
+async def get_service(request: Request) -> WarehouseService:
     service = getattr(request.app.state, "service", None)
     if not isinstance(service, WarehouseService):  # only if the lifespan did not run
         raise RuntimeError("the API's lifespan has not opened the workspace")
     return service
 
 
-def get_config(request: Request) -> ApiConfig:
+async def get_config(request: Request) -> ApiConfig:
     config = getattr(request.app.state, "config", None)
     if not isinstance(config, ApiConfig):
         raise RuntimeError("the API was not built by create_app")
@@ -52,6 +68,18 @@ def get_config(request: Request) -> ApiConfig:
 
 ServiceDep = Annotated[WarehouseService, Depends(get_service)]
 ConfigDep = Annotated[ApiConfig, Depends(get_config)]
+
+
+async def get_runs(service: ServiceDep) -> RunService:
+    return service.runs
+
+
+async def get_models(service: ServiceDep) -> ModelService:
+    return service.models
+
+
+RunsDep = Annotated[RunService, Depends(get_runs)]
+ModelsDep = Annotated[ModelService, Depends(get_models)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
@@ -82,12 +110,12 @@ def _check_token(config: ApiConfig, credentials: HTTPAuthorizationCredentials | 
         )
 
 
-def require_write(config: ConfigDep, credentials: Credentials) -> None:
+async def require_write(config: ConfigDep, credentials: Credentials) -> None:
     """Write endpoints: a configured token, and the request carrying it."""
     _check_token(config, credentials)
 
 
-def require_read(config: ConfigDep, credentials: Credentials) -> None:
+async def require_read(config: ConfigDep, credentials: Credentials) -> None:
     """Read endpoints: open, unless the config asks for the token there too."""
     if config.read_requires_token:
         _check_token(config, credentials)
@@ -95,6 +123,59 @@ def require_read(config: ConfigDep, credentials: Credentials) -> None:
 
 WriteAccess = Annotated[None, Depends(require_write)]
 ReadAccess = Annotated[None, Depends(require_read)]
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What a prediction needs: the models, the limits, the dataset of an alias; access checked."""
+
+    models: ModelService
+    config: ApiConfig
+    dataset: str | None
+
+
+SERVING_OPENAPI: dict[str, object] = {
+    "parameters": [
+        {
+            "name": "dataset",
+            "in": "query",
+            "required": False,
+            "description": "The dataset whose best/latest run to use; needed with an alias.",
+            "schema": {"type": "string", "pattern": DATASET_NAME_PATTERN},
+            "example": "mnist",
+        }
+    ],
+    "security": [{"token": []}],
+}
+"""What `get_serving` reads itself, for the OpenAPI document of the routes that use it."""
+
+_DATASET_NAME = re.compile(DATASET_NAME_PATTERN)
+
+
+async def get_serving(request: Request) -> Serving:
+    """`ReadAccess`, `ConfigDep`, `ModelsDep` and ``?dataset=`` in one dependency.
+
+    FastAPI spends roughly 10-20 µs per dependency and per parameter on every
+    request; a one-row prediction costs about 300 µs in all, and the folded form
+    measured ~15% more predictions per second (bench/api.py). Routes using it add
+    `SERVING_OPENAPI` so the document still shows the parameter and the token.
+    """
+    config = await get_config(request)
+    if config.read_requires_token:
+        _check_token(config, await _bearer(request))
+    dataset = request.query_params.get("dataset")
+    if dataset is not None and not _DATASET_NAME.fullmatch(dataset):
+        raise Problem(
+            422,
+            "Invalid request",
+            f"query.dataset: {dataset[:70]!r} is not a dataset name (lowercase letters, digits "
+            "and _, starting with a letter)",
+            field="dataset",
+        )
+    return Serving((await get_service(request)).models, config, dataset)
+
+
+ServingDep = Annotated[Serving, Depends(get_serving)]
 
 DatasetName = Annotated[
     str,
@@ -106,4 +187,16 @@ DatasetName = Annotated[
 ]
 BatchId = Annotated[
     int, Path(ge=1, le=2**63 - 1, description="Batch id, as listed by the dataset.")
+]
+RunId = Annotated[
+    str,
+    Path(pattern=RUN_ID_PATTERN, description="Run id, as POST /runs or GET /runs gave it."),
+]
+ModelRef = Annotated[
+    str,
+    Path(
+        pattern=RUN_ID_PATTERN,
+        description="A run id, or best / latest of the dataset named by ?dataset=.",
+        examples=["best"],
+    ),
 ]

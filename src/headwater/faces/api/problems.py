@@ -38,6 +38,7 @@ from headwater.errors import (
     UploadTooLarge,
     WarehouseError,
 )
+from headwater.flows.jobs import QueueFull
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
@@ -63,6 +64,7 @@ STATUS_BY_ERROR: Final[tuple[tuple[type[HeadwaterError], int, str], ...]] = (
     (QualityCheckFailed, 422, "Quality checks failed"),
     (DataError, 422, "Data refused"),
     (NotFound, 404, "Not found"),
+    (QueueFull, 429, "Training queue full"),
     (ConfigError, 422, "Invalid argument"),
     (WarehouseError, 503, "Warehouse unavailable"),
     (StorageError, 503, "Storage unavailable"),
@@ -190,6 +192,16 @@ def _headwater_problem(request: Request, error: HeadwaterError) -> JSONResponse:
         log.error("%s %s failed: %s", request.method, request.url.path, error, exc_info=error)
         detail = f"{title.lower()}; the server log has the cause. Try again shortly."
         return problem_response(status, title, detail, instance=request.url.path)
+    if isinstance(error, QueueFull):
+        return problem_response(
+            status,
+            title,
+            str(error),
+            instance=request.url.path,
+            headers={"Retry-After": "30"},
+            limit=error.limit,
+            setting="HEADWATER_API_TRAINING_QUEUE",
+        )
     if not isinstance(error, DataError):
         return problem_response(status, title, scrub(str(error)), instance=request.url.path)
     name = file_name(error.path)

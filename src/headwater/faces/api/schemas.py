@@ -13,25 +13,41 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Literal, Self
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from headwater.data.ingest import BatchReport, IngestReport
 from headwater.data.quality import QualityReport
+from headwater.faces.api.problems import scrub
+from headwater.flows.runs import RunDetail, RunRow, run_summary
+from headwater.flows.training import TrainRequest
 from headwater.flows.workspace import BatchSummary, DatasetSummary
+from headwater.learning import ESTIMATORS
 
 __all__ = [
+    "AliasIn",
+    "AliasOut",
     "BatchOut",
     "DatasetDetailOut",
     "DatasetListOut",
     "DatasetOut",
     "HealthOut",
     "IngestOut",
+    "LeaderboardOut",
+    "PredictIn",
+    "PredictOut",
+    "PredictionOut",
     "QualityCheckOut",
     "QualityReportOut",
     "QuarantineOut",
     "QuarantineRowOut",
     "QuarantineStatus",
+    "RankedRunOut",
     "RowsOut",
+    "RunAcceptedOut",
+    "RunDetailOut",
+    "RunIn",
+    "RunListOut",
+    "RunOut",
     "SourceIn",
 ]
 
@@ -285,3 +301,227 @@ class QuarantineOut(_Out):
             status=status,
             rows=[QuarantineRowOut.model_validate(r) for r in rows],
         )
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+LeaderboardMetric = Literal[
+    "test_accuracy", "test_macro_f1", "validation_accuracy", "cv_mean_accuracy"
+]
+ServedAlias = Literal["best", "latest"]
+
+
+class RunIn(BaseModel):
+    """The parameters of `headwater train`; unset ones take the model's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", examples=["mnist"])
+    model: str = Field(
+        default="mlp", max_length=63, description=f"One of: {', '.join(ESTIMATORS)}."
+    )
+    density: int | None = Field(default=None, ge=1, le=100_000, description="MLP: first layer.")
+    dropout: float | None = Field(default=None, ge=0, lt=1, description="Neural nets: dropout.")
+    l2: float | None = Field(default=None, ge=0, description="MLP: L2 on the second layer.")
+    epochs: int | None = Field(default=None, ge=1, le=10_000, description="Neural nets: passes.")
+    batch_size: int | None = Field(default=None, ge=1, le=1_000_000, description="Rows per step.")
+    learning_rate: float | None = Field(default=None, gt=0, le=10, description="Adam's rate.")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Same seed, same data: same run.")
+    holdout: float | None = Field(
+        default=None, gt=0, lt=1, description="Hold out this fraction of train for validation."
+    )
+    cv: int | None = Field(default=None, ge=2, le=100, description="Also cross-validate, K folds.")
+
+    def to_core(self) -> TrainRequest:
+        params = {
+            name: value
+            for name in ("density", "dropout", "l2", "epochs", "batch_size", "learning_rate")
+            if (value := getattr(self, name)) is not None
+        }
+        return TrainRequest(
+            self.dataset, self.model, params, seed=self.seed, holdout=self.holdout, cv=self.cv
+        )
+
+
+class RunAcceptedOut(_Out):
+    run_id: str
+    status: Literal["queued"] = "queued"
+    url: str = Field(description="Where its status, progress and metrics can be read.")
+
+
+class ProgressOut(_Out):
+    epoch: int | None = None
+    epochs: int | None = None
+    loss: float | None = Field(default=None, description="Training loss of the last epoch.")
+    accuracy: float | None = Field(default=None, description="Training accuracy, last epoch.")
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+
+
+class RunOut(_Out):
+    run_id: str
+    dataset: str
+    model: str
+    params: dict[str, JsonValue]
+    seed: int
+    evaluation: str
+    status: str = Field(description="queued, running, succeeded or failed.")
+    progress: ProgressOut = Field(description="The last finished epoch (neural nets only).")
+    metrics: dict[str, JsonValue] = Field(description="Headline metrics, once it succeeded.")
+    train_seconds: float | None
+    created_at: datetime
+    finished_at: datetime | None
+    error: str | None
+    url: str
+
+    @classmethod
+    def from_core(cls, run: RunRow) -> Self:
+        summary = run_summary(run)
+        progress = {
+            k: _finite(run.progress.get(k)) for k in ProgressOut.model_fields if k in run.progress
+        }
+        return cls(
+            run_id=run.run_id,
+            dataset=run.dataset,
+            model=run.model,
+            params={str(k): _json_value(v) for k, v in run.params.items()},
+            seed=run.seed,
+            evaluation=run.evaluation,
+            status=run.status,
+            progress=ProgressOut.model_validate(progress),
+            metrics=_json_dict(summary["metrics"]),
+            train_seconds=run.train_seconds,
+            created_at=run.created_at,
+            finished_at=run.finished_at,
+            error=scrub(run.error) if run.error else None,
+            url=f"/runs/{run.run_id}",
+        )
+
+
+class RunListOut(_Out):
+    runs: list[RunOut]
+
+
+class DataUsedOut(_Out):
+    role: str = Field(description="train, validation or test.")
+    rows: int
+    batch_ids: list[int]
+
+
+class RunDetailOut(RunOut):
+    all_metrics: dict[str, JsonValue] = Field(
+        description="Every metric recorded: per-class precision and recall, confusion matrix."
+    )
+    epochs: list[dict[str, JsonValue]] = Field(description="Metrics after each epoch.")
+    plots: dict[str, str] = Field(description="Plot name to its URL (PNG).")
+    data: list[DataUsedOut] = Field(description="The rows each role saw, by batch.")
+
+    @classmethod
+    def from_detail(cls, detail: RunDetail) -> Self:
+        run = detail.run
+        return cls(
+            **RunOut.from_core(run).model_dump(),
+            all_metrics=_json_dict(run.metrics),
+            epochs=[_json_dict(e) for e in detail.epochs],
+            plots={name: f"/runs/{run.run_id}/plots/{name}" for name in sorted(detail.plots())},
+            data=[
+                DataUsedOut(role=d.role, rows=d.row_count, batch_ids=list(d.batch_ids))
+                for d in detail.data
+            ],
+        )
+
+
+class RankedRunOut(RunOut):
+    rank: int = Field(ge=1)
+    score: float | None = Field(description="The run's value of the ranking metric.")
+
+
+class LeaderboardOut(_Out):
+    dataset: str
+    metric: LeaderboardMetric
+    runs: list[RankedRunOut]
+
+    @classmethod
+    def from_core(cls, dataset: str, metric: LeaderboardMetric, runs: list[RunRow]) -> Self:
+        return cls(
+            dataset=dataset,
+            metric=metric,
+            runs=[
+                RankedRunOut(
+                    **RunOut.from_core(run).model_dump(),
+                    rank=rank,
+                    score=_finite(run.metrics.get(metric)),
+                )
+                for rank, run in enumerate(runs, start=1)
+            ],
+        )
+
+
+class AliasIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="A succeeded run.")
+
+
+class AliasOut(_Out):
+    dataset: str
+    alias: ServedAlias
+    run_id: str
+
+
+def _finite(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _json_dict(value: object) -> dict[str, JsonValue]:
+    return {str(k): _json_value(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+# -- predictions -----------------------------------------------------------------------------
+
+JsonScalar = str | int | float | bool | None
+
+
+class PredictIn(BaseModel):
+    """Exactly one of: table rows, flat pixel rows, or one base64 PNG."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[dict[str, JsonScalar]] | None = Field(
+        default=None,
+        description="Tabular models: one object per row, column name to value.",
+        examples=[[{"price": 3.5, "name": "item 2"}]],
+    )
+    pixels: list[list[float]] | None = Field(
+        default=None,
+        description="Image models: one flat row-major list per image (784 numbers for 28x28). "
+        "Whole numbers 0..255, or 0..1 floats when no value is above 1.",
+    )
+    image_base64: str | None = Field(
+        default=None,
+        max_length=1_500_000,
+        description="Image models: one PNG of the model's size (28x28 for MNIST), base64.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        given = [k for k in ("rows", "pixels", "image_base64") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "send exactly one of 'rows', 'pixels' or 'image_base64'"
+                + (f"; got {', '.join(given)}" if given else "")
+            )
+        return self
+
+
+class PredictionOut(_Out):
+    label: str = Field(description="The most probable class.")
+    probabilities: dict[str, float] = Field(description="Class to probability; sums to 1.")
+
+
+class PredictOut(_Out):
+    run_id: str = Field(description="The run whose model answered (an alias resolved).")
+    classes: list[str]
+    predictions: list[PredictionOut] = Field(description="One per row or image, in order.")

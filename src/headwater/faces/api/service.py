@@ -1,11 +1,16 @@
-"""The one `Workspace` of an API process, and the lock that makes it safe to share.
+"""The one `Workspace` of an API process, and the services the routes reach it through.
 
-DuckDB lets one process hold its file and a connection must not be used by two
-threads at once; sync endpoints run in a thread pool. So the app opens one
-workspace in its lifespan and every call on it goes through `WarehouseService`,
-which holds a lock for the length of the call. A request that cannot get the
-lock within ``warehouse_wait_s`` is answered 503 with ``Retry-After`` instead of
-piling up threads.
+The warehouse gives each thread its own connection (a DuckDB cursor, a psycopg
+connection), so reads need no lock: they run while a run trains in the
+training thread and while an upload loads. Only loads are serialised, by
+`WarehouseService`'s write lock: two batches landing at once would race on the
+same dataset's dedupe keys, and a load queued behind a slow upload should be
+told to come back (503 with ``Retry-After``) rather than hold a thread for
+minutes.
+
+`WarehouseService.open` also starts the process's one `TrainingQueue` and
+`ModelCache` (as `runs` and `models`): one worker thread trains, and a finished
+run or a moved alias makes the cache look its aliases up again.
 """
 
 from __future__ import annotations
@@ -13,69 +18,179 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
 
 from headwater.data.ingest import IngestReport
 from headwater.data.quality import QualityReport
+from headwater.errors import ConfigError, NotFound
 from headwater.faces.api.problems import Problem
+from headwater.faces.api.serving import ModelService
+from headwater.flows import runs as run_flows
+from headwater.flows.jobs import TrainingQueue
+from headwater.flows.runs import RunDetail, RunRow
+from headwater.flows.serving import ModelCache
+from headwater.flows.training import TrainRequest
 from headwater.flows.workspace import DatasetSummary, Workspace
+from headwater.learning import ESTIMATORS
 
-__all__ = ["WarehouseService"]
+__all__ = ["RunService", "WarehouseService"]
+
+
+class RunService:
+    """Training runs: submitted to the queue, read back from the registry, served by alias."""
+
+    def __init__(
+        self, workspace: Workspace, models: ModelService, *, queue_limit: int, threads: int
+    ) -> None:
+        self._workspace = workspace
+        self._models = models
+        self._threads = threads
+        self._queue = TrainingQueue(
+            workspace, limit=queue_limit, on_done=lambda _run_id: models.invalidate()
+        )
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Let the run in progress finish for up to ``timeout_s``; queued runs stay queued."""
+        self._queue.close(timeout_s)
+
+    def submit(self, request: TrainRequest) -> str:
+        """Registered as ``queued`` before this returns; `QueueFull` (429) when the queue is.
+
+        A neural net trains on ``threads`` threads unless the request says otherwise: on
+        a small machine, torch on every core starves the event loop that answers
+        predictions (its OpenMP threads spin), and the run itself gets slower too.
+        """
+        return self._queue.submit(_with_threads(request, self._threads))
+
+    def runs(self, dataset: str | None) -> list[RunRow]:
+        return run_flows.list_runs(self._workspace, dataset)
+
+    def detail(self, run_id: str) -> RunDetail:
+        return run_flows.run_detail(self._workspace, run_id)
+
+    def plot(self, run_id: str, file_name: str) -> Path:
+        """The file of a PNG the run registered; any other name is 404, whatever is on disk."""
+        plots = run_flows.run_detail(self._workspace, run_id).plots()
+        if file_name not in plots:
+            known = ", ".join(sorted(plots)) or "none yet"
+            raise NotFound(f"run {run_id} has no plot {file_name!r}; it has: {known}")
+        path = Path(plots[file_name])
+        if not path.is_file():
+            raise NotFound(f"run {run_id}: the plot {file_name!r} is registered but missing")
+        return path
+
+    def leaderboard(self, dataset: str, metric: str) -> list[RunRow]:
+        return run_flows.leaderboard(self._workspace, dataset, metric=metric)
+
+    def set_alias(self, dataset: str, alias: str, run_id: str) -> None:
+        """Pin a run of this dataset as the alias; models served by it switch at once."""
+        run = run_flows.run_detail(self._workspace, run_id).run
+        if run.dataset != dataset:
+            raise ConfigError(
+                f"run {run_id} was trained on {run.dataset!r}, not {dataset!r}; "
+                f"set it under /datasets/{run.dataset}/aliases instead"
+            )
+        run_flows.set_alias(self._workspace, run_id, alias)
+        self._models.invalidate()
+
+
+def _with_threads(request: TrainRequest, threads: int) -> TrainRequest:
+    kind = ESTIMATORS.get(request.model)
+    if kind is None or "n_threads" in request.params or "n_threads" not in kind().get_params():
+        return request
+    return replace(request, params={**request.params, "n_threads": threads})
 
 
 class WarehouseService:
-    """Serialises every call on one workspace; owns it and closes it."""
+    """Owns the workspace; reads go straight through, loads take turns behind a lock."""
 
-    def __init__(self, workspace: Workspace, *, wait_s: float) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        wait_s: float,
+        training_queue: int = 4,
+        training_threads: int = 1,
+        alias_ttl_s: float = 2.0,
+    ) -> None:
         self._workspace = workspace
         self._wait_s = wait_s
-        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._training_queue = training_queue
+        self._training_threads = training_threads
+        self._alias_ttl_s = alias_ttl_s
+        self._runs: RunService | None = None
+        self._models: ModelService | None = None
 
     @contextmanager
-    def _held(self) -> Iterator[Workspace]:
-        if not self._lock.acquire(timeout=self._wait_s):
+    def _writing(self) -> Iterator[Workspace]:
+        if not self._write_lock.acquire(timeout=self._wait_s):
             raise Problem(
                 503,
                 "Warehouse busy",
-                f"the warehouse was busy for {self._wait_s:g} s (HEADWATER_API_WAREHOUSE_WAIT_S); "
-                "another load is running. Retry after it finishes.",
+                f"another load held the warehouse for {self._wait_s:g} s "
+                "(HEADWATER_API_WAREHOUSE_WAIT_S); retry after it finishes. Reads are not "
+                "affected.",
                 headers={"Retry-After": str(max(1, round(self._wait_s)))},
                 setting="HEADWATER_API_WAREHOUSE_WAIT_S",
             )
         try:
             yield self._workspace
         finally:
-            self._lock.release()
+            self._write_lock.release()
 
     def open(self) -> int:
-        """Connect (and migrate) now, so a wrong URL stops the server at start; returns datasets."""
-        return self.dataset_count()
+        """Connect (and migrate) now, so a wrong URL stops the server at start; returns datasets.
+
+        The training worker and the model cache start only once the warehouse answered.
+        """
+        count = self.dataset_count()
+        cache = ModelCache(self._workspace, alias_ttl_s=self._alias_ttl_s)
+        self._models = ModelService(cache, alias_ttl_s=self._alias_ttl_s)
+        self._runs = RunService(
+            self._workspace,
+            self._models,
+            queue_limit=self._training_queue,
+            threads=self._training_threads,
+        )
+        return count
 
     def close(self) -> None:
-        with self._lock:
-            self._workspace.close()
+        if self._runs is not None:
+            self._runs.close()
+        self._workspace.close()
+
+    @property
+    def runs(self) -> RunService:
+        if self._runs is None:
+            raise RuntimeError("WarehouseService.open() has not run")
+        return self._runs
+
+    @property
+    def models(self) -> ModelService:
+        if self._models is None:
+            raise RuntimeError("WarehouseService.open() has not run")
+        return self._models
 
     @property
     def dialect(self) -> str:
         return self._workspace.settings.dialect
 
     def dataset_count(self) -> int:
-        with self._held() as workspace:
-            return len(workspace.datasets())
+        return len(self._workspace.datasets())
 
     def datasets(self) -> list[DatasetSummary]:
-        with self._held() as workspace:
-            return workspace.datasets()
+        return self._workspace.datasets()
 
     def dataset(self, name: str) -> DatasetSummary:
-        with self._held() as workspace:
-            return workspace.dataset(name)
+        return self._workspace.dataset(name)
 
     def rows(self, name: str, *, limit: int, offset: int) -> list[dict[str, object]]:
-        with self._held() as workspace:
-            return workspace.rows(name, limit=limit, offset=offset)
+        return self._workspace.rows(name, limit=limit, offset=offset)
 
     def ingest_url(self, url: str, *, dataset: str, label: str | None) -> IngestReport:
-        with self._held() as workspace:
+        with self._writing() as workspace:
             return workspace.ingest(url, dataset=dataset, label=label)
 
     def ingest_stream(
@@ -83,18 +198,16 @@ class WarehouseService:
     ) -> IngestReport:
         """Held for the whole upload, not only the load: the core stages and loads in one call.
 
-        A slow client therefore delays other requests by up to the idle timeout per
-        chunk; a core method that stages without the warehouse would remove that.
+        A slow client therefore delays other loads (never reads) by up to the idle
+        timeout per chunk; a core method that stages without the warehouse would remove that.
         """
-        with self._held() as workspace:
+        with self._writing() as workspace:
             return workspace.ingest_stream(chunks, filename, dataset=dataset, label=label)
 
     def quality(self, dataset: str, batch_id: int) -> QualityReport:
-        with self._held() as workspace:
-            return workspace.quality(dataset, batch_id)[0]
+        return self._workspace.quality(dataset, batch_id)[0]
 
     def quarantine(
         self, dataset: str, *, status: str | None, limit: int
     ) -> list[dict[str, object]]:
-        with self._held() as workspace:
-            return workspace.quarantine(dataset, status=status, limit=limit)
+        return self._workspace.quarantine(dataset, status=status, limit=limit)

@@ -1,0 +1,188 @@
+"""Datasets: the list with ingest forms (upload, URL), and a dataset's "analyze" page."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Annotated, BinaryIO
+from urllib.parse import urlencode
+
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request
+from starlette.datastructures import UploadFile
+from starlette.responses import RedirectResponse, Response
+
+from headwater.data.ingest import IngestReport, dataset_name_for
+from headwater.errors import HeadwaterError
+from headwater.faces.api.deps import DATASET_NAME_PATTERN, DatasetName
+from headwater.faces.api.urls import check_public_url
+from headwater.faces.web.context import Page, PageDep, WebError, WebRoute, describe, json_message
+from headwater.flows import exploration
+
+__all__ = ["router"]
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+CHUNK_BYTES = 1024 * 1024
+HIDDEN_COLUMNS = frozenset({"pixels", "row_hash"})
+"""Shown as thumbnails (pixels) or of no use to a reader (row_hash) in the rows table."""
+
+
+@router.get("/")
+def list_datasets(page: PageDep) -> Response:
+    """Every dataset with its rows, splits and last batch; the ingest forms below."""
+    return page.render(
+        "datasets.html",
+        title="Datasets",
+        section="datasets",
+        datasets=page.service.datasets(),
+        max_upload_bytes=page.config.max_upload_bytes,
+    )
+
+
+def _chunks(source: BinaryIO) -> Iterator[bytes]:
+    while piece := source.read(CHUNK_BYTES):
+        yield piece
+
+
+def _dataset_field(value: object, filename: str) -> str:
+    name = str(value or "").strip()
+    if not name:
+        return dataset_name_for(Path(filename))
+    if not re.fullmatch(DATASET_NAME_PATTERN, name):
+        raise WebError(
+            f"{name[:70]!r} is not a dataset name: use lowercase letters, digits and _, "
+            "starting with a letter (e.g. orders_2024)."
+        )
+    return name
+
+
+def _label_field(value: object) -> str | None:
+    label = str(value or "").strip()
+    return label[:63] or None
+
+
+def _loaded(report: IngestReport) -> str:
+    query = {
+        "loaded": report.rows_loaded,
+        "duplicates": report.rows_duplicate,
+        "quarantined": report.rows_quarantined,
+    }
+    return f"/ui/datasets/{report.dataset}?{urlencode(query)}"
+
+
+def _refused(page: Page, error: Exception, *, form: dict[str, str]) -> Response:
+    """The datasets page again with the message at the top (JSON for the upload script)."""
+    status, message = describe(error)
+    if "application/json" in page.request.headers.get("accept", ""):
+        return json_message({"error": message}, status=status)
+    return page.render(
+        "datasets.html",
+        status=status,
+        title="Datasets",
+        section="datasets",
+        datasets=page.service.datasets(),
+        max_upload_bytes=page.config.max_upload_bytes,
+        error=message,
+        form=form,
+    )
+
+
+@router.post("/ui/datasets/upload")
+async def upload(request: Request, page: PageDep) -> Response:
+    """Load an uploaded file as a new batch; the page script shows the upload's progress."""
+    page.require_write("/")
+    form = await request.form(max_files=1, max_fields=8)
+    upload = form.get("file")
+    fields = {k: str(form.get(k) or "") for k in ("dataset", "label")}
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise WebError("Choose a file to upload first.")
+        filename = upload.filename
+        dataset = _dataset_field(fields["dataset"], filename)
+        label = _label_field(fields["label"])
+        source = upload.file
+
+        def ingest() -> IngestReport:
+            return page.service.ingest_stream(
+                _chunks(source), filename, dataset=dataset, label=label
+            )
+
+        report = await anyio.to_thread.run_sync(ingest)
+    except (HeadwaterError, WebError) as error:
+        return await anyio.to_thread.run_sync(partial(_refused, page, error, form=fields))
+    finally:
+        await form.close()
+    target = _loaded(report)
+    if "application/json" in request.headers.get("accept", ""):
+        return json_message({"redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/ui/datasets/fetch")
+async def fetch(request: Request, page: PageDep) -> Response:
+    """Download an http(s) URL on the server and load it (public addresses only, as the API)."""
+    page.require_write("/")
+    form = await request.form(max_files=0, max_fields=8)
+    fields = {k: str(form.get(k) or "").strip() for k in ("url", "dataset", "label")}
+    url = fields["url"]
+    try:
+        if not url.startswith(("http://", "https://")):
+            raise WebError("Give an http:// or https:// URL of a file to load.")
+        dataset = _dataset_field(fields["dataset"], url.rsplit("/", 1)[-1].split("?")[0])
+        label = _label_field(fields["label"])
+        check_public_url(url, allow_private=page.config.allow_private_urls)
+        report = await anyio.to_thread.run_sync(
+            lambda: page.service.ingest_url(url, dataset=dataset, label=label)
+        )
+    except (HeadwaterError, WebError) as error:
+        return await anyio.to_thread.run_sync(partial(_refused, page, error, form=fields))
+    return RedirectResponse(_loaded(report), status_code=303)
+
+
+RowCount = Annotated[int, Query(ge=1, le=1000, description="How many first rows to show.")]
+
+
+@router.get("/ui/datasets/{name}")
+def analyze(
+    name: DatasetName,
+    page: PageDep,
+    rows: RowCount = 20,
+    loaded: int | None = None,
+    duplicates: int = 0,
+    quarantined: int = 0,
+) -> Response:
+    """Schema, first rows, column summaries, labels, sample images, batches and their quality."""
+    workspace = page.workspace
+    summary = page.service.dataset(name)
+    limit = min(rows, workspace.settings.max_show_rows)
+    first = workspace.rows(name, limit=limit) if summary.rows else []
+    columns = [c for c in (first[0] if first else {}) if c not in HIDDEN_COLUMNS]
+    reports = {r.batch_id: r for r in workspace.quality(name)}
+    distribution = exploration.label_distribution(workspace, name)
+    samples = [
+        (s, "data:image/png;base64," + base64.b64encode(s.png).decode())
+        for s in exploration.sample_images(workspace, name, limit=24)
+    ]
+    notice = None
+    if loaded is not None:
+        notice = f"Loaded {loaded:,} new rows ({duplicates:,} duplicates skipped"
+        notice += f", {quarantined:,} quarantined)." if quarantined else ")."
+    return page.render(
+        "dataset.html",
+        title=f"Dataset {name}",
+        section="datasets",
+        dataset=summary,
+        rows=first,
+        row_columns=columns,
+        row_limit=limit,
+        max_rows=min(1000, workspace.settings.max_show_rows),
+        summaries=exploration.column_summaries(workspace, name),
+        distribution=distribution,
+        samples=samples,
+        reports=reports,
+        notice=notice,
+    )

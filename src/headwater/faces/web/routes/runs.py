@@ -1,0 +1,234 @@
+"""Training: the form, a run's page with live progress, its plots and final metrics.
+
+Progress reaches the page as server-sent events: one ``epoch`` event per epoch
+the registry has recorded (sent one by one even when several landed between two
+looks, so none is skipped), a ``status`` event when the run starts, and a
+``done`` event once it succeeded or failed, after which the page fetches the
+metrics and plots as an HTML fragment. The registry is read, not the training
+thread, so a page opened on another machine, or reloaded, shows the same.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Annotated, Literal
+
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.responses import RedirectResponse, Response
+
+from headwater.errors import HeadwaterError
+from headwater.faces.api.deps import DATASET_NAME_PATTERN, RunId
+from headwater.faces.web.context import Page, PageDep, WebRoute, describe, finite
+from headwater.flows.runs import RunDetail
+from headwater.flows.training import TrainRequest
+from headwater.learning import ESTIMATORS
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/ui", route_class=WebRoute, include_in_schema=False)
+
+NEURAL_PARAMS = ("density", "dropout", "l2", "epochs", "batch_size")
+"""Form fields passed to the estimator when it takes them (sklearn models take none)."""
+MODEL_NAMES = {
+    "mlp": "Multi-layer perceptron (MLP)",
+    "cnn": "Convolutional network (CNN, images)",
+    "logistic": "Logistic regression",
+    "random_forest": "Random forest",
+    "adaboost": "AdaBoost",
+    "hist_gradient_boosting": "Histogram gradient boosting",
+}
+FINISHED = frozenset({"succeeded", "failed"})
+POLL_S = 0.25
+STREAM_S = 15 * 60.0
+"""One event stream lasts at most this long; the browser reconnects and resumes after it."""
+
+
+class TrainForm(BaseModel):
+    """The train form's fields, checked before anything is queued."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    dataset: str = Field(pattern=DATASET_NAME_PATTERN)
+    model: str = "mlp"
+    density: int = Field(default=35, ge=10, le=100)
+    dropout: float = Field(default=0.3, ge=0, lt=1)
+    l2: float = Field(default=0.01, ge=0, le=10)
+    epochs: int = Field(default=30, ge=1, le=1000)
+    batch_size: int = Field(default=128, ge=1, le=65_536)
+    evaluation: Literal["holdout", "cv"] = "holdout"
+    holdout: float = Field(default=0.1, gt=0, lt=1)
+    cv: int = Field(default=5, ge=2, le=20)
+
+    def to_core(self) -> TrainRequest:
+        kind = ESTIMATORS.get(self.model)
+        accepted = kind().get_params() if kind is not None else {}
+        params = {name: getattr(self, name) for name in NEURAL_PARAMS if name in accepted}
+        return TrainRequest(
+            self.dataset,
+            self.model,
+            params,
+            holdout=self.holdout if self.evaluation == "holdout" else None,
+            cv=self.cv if self.evaluation == "cv" else None,
+        )
+
+
+def _defaults() -> dict[str, dict[str, object]]:
+    """Each model's defaults for the form's fields, so switching model resets them."""
+    out: dict[str, dict[str, object]] = {}
+    for name, kind in ESTIMATORS.items():
+        params = kind().get_params()
+        out[name] = {k: params[k] for k in NEURAL_PARAMS if k in params}
+    return out
+
+
+def _form_defaults() -> dict[str, object]:
+    return {name: field.default for name, field in TrainForm.model_fields.items()}
+
+
+def _form_error(error: ValidationError) -> str:
+    parts = []
+    for issue in error.errors():
+        where = ".".join(str(p) for p in issue.get("loc", ()))
+        parts.append(f"{where.replace('_', ' ')}: {issue.get('msg', 'is invalid')}")
+    return "Check the form. " + "; ".join(parts)
+
+
+def _train_page(
+    page: Page, *, values: Mapping[str, object], error: str | None = None, status: int = 200
+) -> Response:
+    datasets = page.service.datasets()
+    return page.render(
+        "train.html",
+        status=status,
+        title="Train a model",
+        section="train",
+        datasets=datasets,
+        models=[(name, MODEL_NAMES.get(name, name)) for name in ESTIMATORS],
+        defaults=json.dumps(_defaults()),
+        values=values,
+        error=error,
+    )
+
+
+@router.get("/train")
+def train_form(page: PageDep, dataset: str | None = None) -> Response:
+    """The train form, with ``?dataset=`` preselected."""
+    return _train_page(page, values={**_form_defaults(), "dataset": dataset})
+
+
+@router.post("/train")
+async def submit(request: Request, page: PageDep) -> Response:
+    """Queue the run and go to its page, which follows the training live."""
+    page.require_write("/ui/train")
+    form = await request.form(max_files=0, max_fields=32)
+    values: dict[str, object] = {k: str(v) for k, v in form.items() if str(v).strip() != ""}
+    try:
+        run_id = await anyio.to_thread.run_sync(
+            page.service.runs.submit, TrainForm.model_validate(values).to_core()
+        )
+    except (ValidationError, HeadwaterError) as error:
+        status, message = (
+            (422, _form_error(error)) if isinstance(error, ValidationError) else describe(error)
+        )
+        shown = {**_form_defaults(), **values}
+        return await anyio.to_thread.run_sync(
+            lambda: _train_page(page, values=shown, error=message, status=status)
+        )
+    return RedirectResponse(f"/ui/runs/{run_id}", status_code=303)
+
+
+def _epochs_of(detail: RunDetail) -> int | None:
+    total = detail.run.progress.get("epochs") or detail.run.params.get("epochs")
+    return int(str(total)) if total is not None else None
+
+
+def _result_context(detail: RunDetail) -> dict[str, object]:
+    metrics = detail.run.metrics
+    plots = sorted(detail.plots())
+    order = {"learning_curves.png": 0, "confusion_matrix.png": 1, "predictions.png": 2}
+    return {
+        "run": detail.run,
+        "detail": detail,
+        "metrics": metrics,
+        "test": metrics.get("test") if isinstance(metrics.get("test"), dict) else None,
+        "plots": sorted(plots, key=lambda p: order.get(p, 9)),
+        "batches": sorted({b for d in detail.data for b in d.batch_ids}),
+    }
+
+
+@router.get("/runs/{run_id}")
+def run_page(run_id: RunId, page: PageDep) -> Response:
+    """A run: parameters, then live progress while it trains, then metrics and plots."""
+    detail = page.service.runs.detail(run_id)
+    live = detail.run.status not in FINISHED
+    return page.render(
+        "run.html",
+        _result_context(detail),
+        title=f"Run {run_id}",
+        section="train",
+        live=live,
+        epochs=[] if live else detail.epochs,
+        total_epochs=_epochs_of(detail),
+    )
+
+
+@router.get("/runs/{run_id}/result")
+def run_result(run_id: RunId, page: PageDep) -> Response:
+    """The metrics and plots section alone, fetched by the page when the run is done."""
+    detail = page.service.runs.detail(run_id)
+    return page.render("run_result.html", _result_context(detail))
+
+
+PlotName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+
+@router.get("/runs/{run_id}/plots/{plot}.png")
+def run_plot(run_id: RunId, plot: PlotName, page: PageDep) -> Response:
+    return FileResponse(page.service.runs.plot(run_id, f"{plot}.png"), media_type="image/png")
+
+
+def _event(kind: str, payload: Mapping[str, object], event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {kind}\ndata: {json.dumps(finite(payload), allow_nan=False)}\n\n"
+
+
+@router.get("/runs/{run_id}/events")
+async def run_events(run_id: RunId, request: Request, page: PageDep) -> Response:
+    """Server-sent events: each recorded epoch once, status changes, then ``done``."""
+    first = await anyio.to_thread.run_sync(page.service.runs.detail, run_id)
+    last_seen = request.headers.get("last-event-id", "")
+    sent = int(last_seen) if last_seen.isdigit() else 0
+
+    async def stream() -> AsyncIterator[str]:
+        nonlocal sent
+        detail, status = first, ""
+        deadline = time.monotonic() + STREAM_S
+        yield "retry: 1000\n\n"
+        while time.monotonic() < deadline and not await request.is_disconnected():
+            run = detail.run
+            if run.status != status:
+                status = run.status
+                yield _event("status", {"status": status, "epochs": _epochs_of(detail)})
+            for epoch in detail.epochs:
+                number = int(str(epoch.get("epoch", 0)))
+                if number > sent:
+                    sent = number
+                    payload = {**epoch, "epochs": _epochs_of(detail)}
+                    yield _event("epoch", payload, event_id=number)
+            if status in FINISHED:
+                yield _event("done", {"status": status, "error": run.error})
+                return
+            await anyio.sleep(POLL_S)
+            detail = await anyio.to_thread.run_sync(page.service.runs.detail, run_id)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

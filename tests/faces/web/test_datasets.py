@@ -1,0 +1,76 @@
+"""The datasets pages over HTTP: URL ingest, the analyze page of a table, refusals as messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from headwater.settings import Settings
+from tests.builders import write_csv
+from tests.faces.api.conftest import TOKEN, file_server  # noqa: F401  (a fixture)
+from tests.faces.web.conftest import Site, _serve
+
+pytestmark = pytest.mark.parametrize("backend", ["duckdb"])
+
+
+@pytest.fixture
+def lab_site(settings: Settings) -> Iterator[Site]:
+    """A server that may fetch from private addresses (the test's own file server)."""
+    yield from _serve(
+        settings.model_copy(update={"api_token": SecretStr(TOKEN)}), allow_private_urls=True
+    )
+
+
+def test_a_url_is_downloaded_loaded_and_analysed(
+    lab_site: Site, file_server: tuple[str, Path]
+) -> None:
+    base, folder = file_server
+    write_csv(folder / "orders.csv", 50)
+    client = lab_site.client()
+    client.post("/ui/login", data={"token": TOKEN})
+    answer = client.post(
+        "/ui/datasets/fetch", data={"url": f"{base}/orders.csv", "label": "label", "dataset": ""}
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/ui/datasets/orders?loaded=50")
+    page = client.get(answer.headers["location"] + "&rows=3")
+    assert page.status_code == 200
+    assert "Loaded 50 new rows" in page.text
+    assert page.text.count("<tr><td>") == 3  # the first three rows
+    assert "<code>price</code>" in page.text and "summary-table" in page.text
+    assert "Rows per label in unassigned" in page.text
+
+
+def test_a_private_url_is_refused_unless_the_server_allows_it(
+    site: Site, file_server: tuple[str, Path]
+) -> None:
+    base, folder = file_server
+    write_csv(folder / "orders.csv", 5)
+    client = site.client()
+    client.post("/ui/login", data={"token": TOKEN})
+    answer = client.post("/ui/datasets/fetch", data={"url": f"{base}/orders.csv"})
+    assert answer.status_code == 422
+    assert "HEADWATER_API_ALLOW_PRIVATE_URLS" in answer.text
+    assert '<p class="message error" role="alert">' in answer.text
+
+
+def test_a_bad_dataset_name_is_a_message(site: Site) -> None:
+    client = site.client()
+    client.post("/ui/login", data={"token": TOKEN})
+    answer = client.post(
+        "/ui/datasets/upload",
+        files={"file": ("orders.csv", b"a,b\n1,2\n")},
+        data={"dataset": "Bad Name!"},
+        headers={"Accept": "application/json"},
+    )
+    assert answer.status_code == 422
+    assert "is not a dataset name" in answer.json()["error"]
+
+
+def test_more_rows_than_allowed_is_refused_by_the_form(site: Site) -> None:
+    answer = site.client().get("/ui/datasets/anything", params={"rows": 5000})
+    assert answer.status_code == 422
+    assert "rows: Input should be less than or equal to 1000" in answer.text
