@@ -191,8 +191,8 @@ def load(url: str, path: str, body: bytes, seconds: float, work: Path) -> Load:
         if "Non-2xx" in out:
             raise RuntimeError(f"{path} answered errors under load:\n{out}")
         rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-        p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-        p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+        p50 = _ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+        p99 = _ms(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
         return Load(rate, p50, p99)
     host, port = url.removeprefix("http://").split(":")
     done = subprocess.run(
