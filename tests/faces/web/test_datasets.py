@@ -74,3 +74,20 @@ def test_more_rows_than_allowed_is_refused_by_the_form(site: Site) -> None:
     answer = site.client().get("/ui/datasets/anything", params={"rows": 5000})
     assert answer.status_code == 422
     assert "rows: Input should be less than or equal to 1000" in answer.text
+
+
+def test_uploads_take_the_upload_limit_not_the_small_request_limit(
+    site: Site, tmp_path: Path
+) -> None:
+    big = write_csv(tmp_path / "orders.csv", 40_000)
+    assert big.stat().st_size > 1024 * 1024  # over HEADWATER_API_MAX_REQUEST_BYTES
+    client = site.client()
+    client.post("/ui/login", data={"token": TOKEN})
+    answer = client.post(
+        "/ui/datasets/upload",
+        files={"file": ("orders.csv", big.read_bytes())},
+        data={"label": "label"},
+        headers={"Accept": "application/json"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["redirect"].startswith("/ui/datasets/orders?loaded=40000")

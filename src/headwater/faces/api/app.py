@@ -6,6 +6,7 @@ Nothing happens at import: settings are read and the warehouse opened when
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -93,6 +94,10 @@ def create_app(settings: Settings | None = None, *, config: ApiConfig | None = N
             service.close()
             raise
         app.state.service = service
+        # What start-up imported (torch, ONNX Runtime, pyarrow: ~400k objects) lives as long
+        # as the process; frozen, it is no longer walked by every full collection, which
+        # otherwise stalls every thread, predictions included, while a run allocates.
+        gc.freeze()
         try:
             yield
         finally:
