@@ -28,7 +28,7 @@ import numpy.typing as npt
 from headwater.data.features import FeatureSpec, Pixels
 from headwater.data.quality import CheckOutcome, QualityReport
 from headwater.errors import ConfigError, IntegrityError, NotFound, SchemaError
-from headwater.flows.training import EpochFn, code_version, new_run_id
+from headwater.flows.training import EpochFn, code_version, new_run_id, record_success
 from headwater.flows.workspace import Workspace
 from headwater.learning.anomaly import (
     AutoencoderDetector,
@@ -222,24 +222,15 @@ def _fit_and_register(
         captions=[f"row id {k}" for k in learn.keys.tolist()],
     )
     hashes[grid.name] = sha256_file(grid)
-    with wh.transaction():
-        registry.record_data(wh, run_id, "train", learn.keys, learn.batch_ids)
-        registry.record_artifacts(
-            wh,
-            run_id,
-            [
-                registry.ArtifactRow(name, str(folder / name), sha, (folder / name).stat().st_size)
-                for name, sha in sorted(hashes.items())
-            ],
-        )
-        registry.finish_run(
-            wh,
-            run_id,
-            status="succeeded",
-            now=datetime.now(UTC),
-            metrics=metrics,
-            train_seconds=seconds,
-        )
+    record_success(
+        ws,
+        run_id,
+        rows={"train": (learn.keys, learn.batch_ids)},
+        folder=folder,
+        hashes=hashes,
+        metrics=metrics,
+        seconds=seconds,
+    )
     log.info("run %s: detector threshold %.4f in %.1f s", run_id, detector.threshold_, seconds)
 
 

@@ -7,7 +7,6 @@ disk is refused with an error naming the run and the file.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from collections.abc import Iterator
@@ -20,10 +19,10 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from headwater.data.features import FeatureSpec
-from headwater.errors import ConfigError, IntegrityError, NotFound
+from headwater.errors import ConfigError, NotFound
 from headwater.flows.workspace import Workspace
 from headwater.learning import ESTIMATORS, OnnxPredictor
-from headwater.learning.artifacts import FEATURES_FILE, ONNX_FILE
+from headwater.learning.artifacts import FEATURES_FILE, ONNX_FILE, read_verified
 from headwater.storage.readers import open_sources
 from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse import runs as registry
@@ -167,16 +166,7 @@ class ServedModel:
 
 
 def _verified(run_id: str, artifact: registry.ArtifactRow) -> bytes:
-    path = Path(artifact.path)
-    if not path.is_file():
-        raise IntegrityError(f"run {run_id}: artifact {path} is missing")
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != artifact.sha256:
-        raise IntegrityError(
-            f"run {run_id}: {path} changed on disk since it was registered "
-            f"(sha256 differs); retrain the run or restore the file"
-        )
-    return data
+    return read_verified(Path(artifact.path), artifact.sha256, run_id)
 
 
 def load_model(ws: Workspace, run_id: str) -> ServedModel:

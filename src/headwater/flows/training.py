@@ -60,6 +60,7 @@ __all__ = [
     "load_split",
     "new_run_id",
     "queue_run",
+    "record_success",
     "train",
 ]
 
@@ -385,9 +386,34 @@ def _fit_and_score(
     if cv_report is not None:
         final["cv_mean_accuracy"] = cv_report["mean_accuracy"]
         final["cv"] = cv_report
+    record_success(
+        ws,
+        run_id,
+        rows={role: (data.row_keys, data.batch_ids) for role, data in roles.items()},
+        folder=folder,
+        hashes=hashes,
+        metrics=final,
+        seconds=seconds,
+    )
+    log.info("run %s: test accuracy %.4f in %.1f s", run_id, test_metrics["accuracy"], seconds)
+    return final
+
+
+def record_success(
+    ws: Workspace,
+    run_id: str,
+    *,
+    rows: Mapping[str, tuple[npt.NDArray[np.int64], list[int]]],
+    folder: Path,
+    hashes: Mapping[str, str],
+    metrics: JsonDict,
+    seconds: float,
+) -> None:
+    """In one transaction: the exact rows per role, the hashed artifacts, the final metrics."""
+    wh = ws.warehouse
     with wh.transaction():
-        for role, data in roles.items():
-            registry.record_data(wh, run_id, role, data.row_keys, data.batch_ids)
+        for role, (keys, batch_ids) in rows.items():
+            registry.record_data(wh, run_id, role, keys, batch_ids)
         registry.record_artifacts(
             wh,
             run_id,
@@ -401,11 +427,9 @@ def _fit_and_score(
             run_id,
             status="succeeded",
             now=datetime.now(UTC),
-            metrics=final,
+            metrics=metrics,
             train_seconds=seconds,
         )
-    log.info("run %s: test accuracy %.4f in %.1f s", run_id, test_metrics["accuracy"], seconds)
-    return final
 
 
 def feature_spec_for(ws: Workspace, dataset_name: str, train_set: LabelledData) -> FeatureSpec:

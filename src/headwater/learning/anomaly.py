@@ -36,7 +36,6 @@ from typing import Self
 import numpy as np
 import numpy.typing as npt
 import onnx
-import onnxruntime as ort
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -52,8 +51,9 @@ from headwater.learning.artifacts import (
     PARAMS_FILE,
     WEIGHTS_FILE,
     _quiet_exporter,
-    _read_verified,
+    read_verified,
     sha256_bytes,
+    verified_session,
 )
 from headwater.learning.base import (
     FloatArray,
@@ -426,8 +426,8 @@ def load_detector(
     for name in (PARAMS_FILE, WEIGHTS_FILE):
         if name not in hashes:
             raise ConfigError(f"hashes has no entry for {name}; pass what save_detector returned")
-    params_bytes = _read_verified(base / PARAMS_FILE, hashes[PARAMS_FILE], run_id)
-    weights = _read_verified(base / WEIGHTS_FILE, hashes[WEIGHTS_FILE], run_id)
+    params_bytes = read_verified(base / PARAMS_FILE, hashes[PARAMS_FILE], run_id)
+    weights = read_verified(base / WEIGHTS_FILE, hashes[WEIGHTS_FILE], run_id)
     try:
         meta = json.loads(params_bytes)
         if meta.get("format") != FORMAT:
@@ -458,15 +458,7 @@ class OnnxAnomalyScorer:
     ) -> None:
         self.path = Path(path)
         self.run_id = run_id
-        data = _read_verified(self.path, expected_sha256, run_id)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                data, sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped Fail/InvalidGraph
-            raise FormatError(f"ONNX Runtime cannot load the model: {exc}", path=self.path) from exc
+        self._session = verified_session(self.path, expected_sha256, run_id)
         meta = self._session.get_modelmeta().custom_metadata_map
         if THRESHOLD_KEY not in meta:
             raise FormatError(f"model has no {THRESHOLD_KEY} metadata", path=self.path)

@@ -58,8 +58,10 @@ __all__ = [
     "OnnxPredictor",
     "export_onnx",
     "load_torch_estimator",
+    "read_verified",
     "save_model",
     "sha256_bytes",
+    "verified_session",
 ]
 
 ONNX_FILE = "model.onnx"
@@ -225,7 +227,7 @@ def _hist_boosting_converter(scope: object, operator: object, container: object)
 # -- loading ---------------------------------------------------------------------------------
 
 
-def _read_verified(path: Path, expected_sha256: str, run_id: str | None) -> bytes:
+def read_verified(path: Path, expected_sha256: str, run_id: str | None = None) -> bytes:
     """The file's bytes, after checking they hash to ``expected_sha256``."""
     try:
         data = path.read_bytes()
@@ -235,6 +237,19 @@ def _read_verified(path: Path, expected_sha256: str, run_id: str | None) -> byte
     if actual != expected_sha256.lower():
         raise ArtifactTampered(path, expected=expected_sha256, actual=actual, run_id=run_id)
     return data
+
+
+def verified_session(
+    path: Path, expected_sha256: str, run_id: str | None = None
+) -> ort.InferenceSession:
+    """An ONNX Runtime session over the very bytes whose sha256 was just checked."""
+    data = read_verified(path, expected_sha256, run_id)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped Fail/InvalidGraph
+        raise FormatError(f"ONNX Runtime cannot load the model: {exc}", path=path) from exc
 
 
 class OnnxPredictor:
@@ -250,15 +265,7 @@ class OnnxPredictor:
     ) -> None:
         self.path = Path(path)
         self.run_id = run_id
-        data = _read_verified(self.path, expected_sha256, run_id)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                data, sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped Fail/InvalidGraph
-            raise FormatError(f"ONNX Runtime cannot load the model: {exc}", path=self.path) from exc
+        self._session = verified_session(self.path, expected_sha256, run_id)
         meta = self._session.get_modelmeta().custom_metadata_map
         if CLASSES_KEY not in meta:
             raise FormatError(f"model has no {CLASSES_KEY} metadata", path=self.path)
@@ -288,8 +295,8 @@ def load_torch_estimator(
     for name in (PARAMS_FILE, WEIGHTS_FILE):
         if name not in hashes:
             raise ConfigError(f"hashes has no entry for {name}; pass what save_model returned")
-    params_bytes = _read_verified(base / PARAMS_FILE, hashes[PARAMS_FILE], run_id)
-    weights = _read_verified(base / WEIGHTS_FILE, hashes[WEIGHTS_FILE], run_id)
+    params_bytes = read_verified(base / PARAMS_FILE, hashes[PARAMS_FILE], run_id)
+    weights = read_verified(base / WEIGHTS_FILE, hashes[WEIGHTS_FILE], run_id)
     try:
         meta = json.loads(params_bytes)
         cls = ESTIMATORS[meta["estimator"]]
