@@ -163,3 +163,42 @@ def test_show_limit_is_bounded(workspace: Workspace, tmp_path: Path, limit: int)
     workspace.ingest(write_csv(tmp_path / "orders.csv", 3))
     with pytest.raises(ConfigError, match="limit must be between 1 and 1000"):
         workspace.rows("orders", limit=limit)
+
+
+def test_concurrent_ingests_of_overlapping_files_load_each_row_once(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Two writers race on one dataset; the per-dataset lock keeps the duplicate check honest."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    write_idx_pair(tmp_path, "train", 10, seed=3)
+    workspace.ingest(tmp_path / "train-images-idx3-ubyte.gz", dataset="digits")
+    paths = []
+    for name, n in (("a", 3000), ("b", 3500)):  # both start with the same 3,000 images
+        folder = tmp_path / name
+        folder.mkdir()
+        paths.append(write_idx_pair(folder, "train", n, seed=3)[0])
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda p: workspace.ingest(p, dataset="digits"), paths))
+    loaded = sorted(r.rows_loaded for r in reports)
+    assert sum(loaded) == 3490  # 3,500 distinct images, 10 of them already there
+    assert workspace.dataset("digits").rows == 3500
+    distinct = workspace.warehouse.fetch_value("SELECT count(DISTINCT row_hash) FROM fact_image")
+    assert distinct == 3500
+
+
+def test_the_same_file_ingested_twice_at_once_loads_once(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    write_idx_pair(tmp_path, "train", 10, seed=4)
+    workspace.ingest(tmp_path / "train-images-idx3-ubyte.gz", dataset="digits")
+    folder = tmp_path / "more"
+    folder.mkdir()
+    path = write_idx_pair(folder, "train", 3000, seed=5)[0]
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda _: workspace.ingest(path, dataset="digits"), range(2)))
+    assert sorted(r.unchanged for r in reports) == [False, True]
+    assert len({r.batches[0].batch_id for r in reports}) == 1
+    assert workspace.dataset("digits").rows == 3010

@@ -188,6 +188,14 @@ def _ingest_source(
     return report
 
 
+class _LoadedMeanwhile(Exception):
+    """The same bytes were committed by another writer while this one waited for the lock."""
+
+    def __init__(self, batch: int) -> None:
+        super().__init__(batch)
+        self.batch = batch
+
+
 class _BatchLoader:
     """Loads one source as one batch; state lives here only for the length of `run`."""
 
@@ -224,6 +232,13 @@ class _BatchLoader:
         try:
             with self.wh.transaction():
                 dataset = self.existing or self._create_dataset(first.schema)
+                # one writer per dataset from here on: the duplicate check below and the
+                # load after it must see the same rows (there is no unique index to catch it)
+                self.wh.hold_lock("dataset", dataset.key)
+                if self.existing is not None:
+                    done = cat.succeeded_batch(self.wh, dataset.key, print_)
+                    if done is not None:
+                        raise _LoadedMeanwhile(done)
                 self.gate = self._gate(dataset, batch_key, first)
                 seen = cat.existing_row_hashes(self.wh, dataset) if self.existing else set()
                 for batch in chain([first], batches):
@@ -251,6 +266,10 @@ class _BatchLoader:
                 else:
                     staged.discard()
                 log.info("batch %d: %d rows loaded, committing", batch_key, self.loaded)
+        except _LoadedMeanwhile as loaded:
+            staged.discard()
+            log.info("%s: loaded by another writer as batch %d", self.source.name, loaded.batch)
+            return BatchReport(self.source.name, loaded.batch, "unchanged")
         except BaseException as error:
             staged.discard()
             if published:

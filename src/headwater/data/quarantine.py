@@ -63,8 +63,6 @@ def release(
                 field=first.field,
             )
     hashes = image_row_hashes(batch) if dataset.kind == "image" else tabular_row_hashes(batch)
-    if hashes[0].as_py() in cat.existing_row_hashes(wh, dataset):
-        raise ConfigError(f"quarantined row {quarantine_id} is already in the dataset; drop it")
     now = datetime.now(UTC)
     rows = fact_rows(
         wh, dataset, batch, hashes, np.array([row.source_row], np.int64), row.batch_id, now
@@ -75,8 +73,11 @@ def release(
         / f"part-q{quarantine_id}.parquet"
     )
     staged = lake.staging / f"release-{quarantine_id}.parquet"
-    pq.write_table(rows.curated, staged)
     with wh.transaction():
+        wh.hold_lock("dataset", dataset.key)
+        if hashes[0].as_py() in cat.existing_row_hashes(wh, dataset):
+            raise ConfigError(f"quarantined row {quarantine_id} is already in the dataset; drop it")
+        pq.write_table(rows.curated, staged)
         wh.load_arrow(dataset.fact_table, rows.fact)
         qs.decide(
             wh, quarantine_id, "released", note=note or ("forced" if force else None), now=now

@@ -11,6 +11,7 @@ import pytest
 from headwater.errors import WarehouseError
 from headwater.settings import Settings
 from headwater.storage.warehouse import Warehouse, open_warehouse
+from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse.migrations import MIGRATIONS, migrate
 
 
@@ -110,3 +111,105 @@ def test_threads_each_get_their_own_connection(warehouse: Warehouse) -> None:
     thread.join(10)
     assert seen == [0, 0, 0]
     assert warehouse.fetch_value("SELECT count(*) FROM counter") == 1
+
+
+def test_hold_lock_makes_a_second_writer_wait_for_the_first_to_commit(
+    warehouse: Warehouse,
+) -> None:
+    import threading
+    import time
+
+    first_holds, order = threading.Event(), []
+
+    def first() -> None:
+        with warehouse.transaction():
+            warehouse.hold_lock("dataset", 7)
+            first_holds.set()
+            time.sleep(0.3)
+            order.append("first commits")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert first_holds.wait(10)
+    with warehouse.transaction():
+        warehouse.hold_lock("dataset", 7)
+        order.append("second holds")
+    thread.join(10)
+    assert order == ["first commits", "second holds"]
+
+
+def test_hold_lock_on_another_key_does_not_wait(warehouse: Warehouse) -> None:
+    import threading
+
+    first_holds, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with warehouse.transaction():
+            warehouse.hold_lock("dataset", 1)
+            first_holds.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert first_holds.wait(10)
+    with warehouse.transaction():
+        warehouse.hold_lock("dataset", 2)  # would hang until the timeout if keys were shared
+        warehouse.hold_lock("dataset", 2)  # taking it twice in one transaction is fine
+        done_while_first_holds = not release.is_set()
+    release.set()
+    thread.join(10)
+    assert done_while_first_holds
+
+
+def test_hold_lock_outside_a_transaction_is_refused(warehouse: Warehouse) -> None:
+    with pytest.raises(WarehouseError, match="needs an open transaction"):
+        warehouse.hold_lock("dataset", 1)
+
+
+def test_migration_4_drops_the_row_hash_unique_index_and_keeps_the_rows(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headwater.storage.warehouse import migrations
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:3])
+    fact = (
+        "INSERT INTO fact_image (dataset_key, batch_key, split_key, label_key, source_row, "
+        "height, width, channels, pixel_dtype, pixels, row_hash, ingested_at) "
+        "VALUES (1, 1, 0, 1, %s, 1, 1, 1, 'uint8', %s, 'same', now())"
+    )
+    orders = pa.schema([("id", pa.int64()), ("price", pa.float64())])
+    with open_warehouse(settings) as wh:
+        wh.execute(fact, [0, b"\x01"])
+        with pytest.raises(WarehouseError):  # version 3 refuses the second copy
+            wh.execute(fact, [1, b"\x01"])
+        now = datetime.now(UTC)
+        dataset = cat.create_dataset(
+            wh, "orders", kind="tabular", label_column=None, schema=orders, now=now
+        )
+        cat.create_tabular_fact_table(wh, dataset.fact_table, orders)
+        wh.load_arrow(dataset.fact_table, _order_rows(now))
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
+    with open_warehouse(settings) as wh:
+        assert wh.fetch_value("SELECT max(version) FROM schema_migrations") == 4
+        assert wh.fetch("SELECT source_row, pixels FROM fact_image") == [(0, b"\x01")]
+        wh.execute(fact, [1, b"\x01"])  # the loader, not an index, keeps duplicates out now
+        keys = [r[0] for r in wh.fetch("SELECT image_key FROM fact_image ORDER BY image_key")]
+        assert len(keys) == 2 and keys[0] < keys[1]  # the key default survived the rebuild
+        rows = wh.fetch("SELECT id, price, hw_row_key FROM fact_orders ORDER BY id")
+        assert [r[:2] for r in rows] == [(1, 2.5), (2, 4.0)]
+        wh.load_arrow("fact_orders", _order_rows(datetime.now(UTC)))  # defaults still work
+        assert wh.fetch_value("SELECT count(DISTINCT hw_row_key) FROM fact_orders") == 4
+
+
+def _order_rows(now: datetime) -> pa.Table:
+    return pa.table(
+        {
+            "hw_batch_key": [1, 1],
+            "hw_split_key": pa.array([0, 0], pa.int16()),
+            "hw_source_row": [0, 1],
+            "hw_row_hash": ["a", "b"],
+            "hw_ingested_at": pa.array([now, now], pa.timestamp("us", tz="UTC")),
+            "id": [1, 2],
+            "price": [2.5, 4.0],
+        }
+    )

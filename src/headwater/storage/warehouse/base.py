@@ -59,6 +59,14 @@ class Warehouse(ABC):
         """Commit everything inside on success; roll all of it back on any exception."""
 
     @abstractmethod
+    def hold_lock(self, scope: str, key: int) -> None:
+        """Wait for, then hold until the current transaction ends, the one lock on (scope, key).
+
+        Writers of one dataset take it so that the duplicate check and the load that
+        follows it see the same rows, across threads and (on PostgreSQL) processes.
+        """
+
+    @abstractmethod
     def column_type(self, arrow_type: pa.DataType) -> str:
         """The SQL type this backend stores an Arrow type as."""
 

@@ -164,7 +164,7 @@ def create_tabular_fact_table(wh: Warehouse, table: str, schema: pa.Schema) -> N
         "CREATE TABLE {table} ("
         "hw_row_key BIGINT PRIMARY KEY DEFAULT nextval('seq_row'), "
         "hw_batch_key BIGINT NOT NULL, hw_split_key SMALLINT NOT NULL, "
-        'hw_source_row BIGINT NOT NULL, hw_row_hash TEXT COLLATE "C" NOT NULL UNIQUE, '
+        'hw_source_row BIGINT NOT NULL, hw_row_hash TEXT COLLATE "C" NOT NULL, '
         "hw_ingested_at TIMESTAMPTZ NOT NULL" + user + ")",
         table=table,
         **holes,

@@ -55,6 +55,7 @@ class DuckDBWarehouse(Warehouse):
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._guard = threading.Lock()
+        self._named_locks: dict[tuple[str, int], threading.Lock] = {}
 
     @property
     def _con(self) -> duckdb.DuckDBPyConnection:
@@ -112,6 +113,7 @@ class DuckDBWarehouse(Warehouse):
     @contextmanager
     def transaction(self) -> Iterator[None]:
         self._con.begin()
+        self._local.held = []
         try:
             yield
         except BaseException:
@@ -119,6 +121,21 @@ class DuckDBWarehouse(Warehouse):
             raise
         else:
             self._con.commit()
+        finally:
+            for lock in self._local.held:
+                lock.release()
+            self._local.held = None
+
+    def hold_lock(self, scope: str, key: int) -> None:
+        # DuckDB lets one process write a file, so a lock within this process suffices
+        held: list[threading.Lock] | None = getattr(self._local, "held", None)
+        if held is None:
+            raise WarehouseError("hold_lock needs an open transaction: it ends with it")
+        with self._guard:
+            lock = self._named_locks.setdefault((scope, key), threading.Lock())
+        if lock not in held:
+            lock.acquire()
+            held.append(lock)
 
     def column_type(self, arrow_type: pa.DataType) -> str:
         return arrow_sql_type(arrow_type, blob="BLOB", double="DOUBLE")

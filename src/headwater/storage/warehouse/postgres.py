@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -116,6 +117,14 @@ class PostgresWarehouse(Warehouse):
                 yield
         except psycopg.Error as exc:
             raise WarehouseError(f"PostgreSQL could not commit: {exc}") from exc
+
+    def hold_lock(self, scope: str, key: int) -> None:
+        if self._con.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            raise WarehouseError("hold_lock needs an open transaction: it ends with it")
+        # advisory locks take two int4 ids: one for the scope, one for the key
+        scope_id = zlib.crc32(scope.encode()) - 2**31
+        key_id = (key % 2**32) - 2**31
+        self.execute("SELECT pg_advisory_xact_lock(%s::int4, %s::int4)", [scope_id, key_id])
 
     def column_type(self, arrow_type: pa.DataType) -> str:
         return arrow_sql_type(arrow_type, blob="BYTEA", double="DOUBLE PRECISION")
