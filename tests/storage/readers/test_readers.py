@@ -109,3 +109,41 @@ def test_ordinary_names_pass(name: str) -> None:
 def test_hostile_names_fail(name: str) -> None:
     with pytest.raises(UnsafeInput):
         check_file_name(name)
+
+
+def _json_records(n: int) -> str:
+    return ",\n".join(f'{{"id": {i}, "name": "user {i}", "score": {i / 4}}}' for i in range(n))
+
+
+def test_json_array_streams_in_chunks_with_one_schema(tmp_path: Path) -> None:
+    path = tmp_path / "people.json"
+    path.write_text("[" + _json_records(2500) + "]")
+    (source,) = open_sources(path, chunk_rows=1000)
+    batches = list(source.read())
+    assert [b.num_rows for b in batches] == [1000, 1000, 500]
+    assert len({b.schema for b in batches}) == 1
+    assert batches[2].column("id")[-1].as_py() == 2499
+    assert batches[2].column("score")[-1].as_py() == 2499 / 4
+
+
+def test_json_array_cut_short_names_the_record(tmp_path: Path) -> None:
+    path = tmp_path / "cut.json"
+    path.write_text("[" + _json_records(30) + ', {"id": 30, "na')
+    (source,) = open_sources(path, chunk_rows=8)
+    with pytest.raises(FormatError, match=r"cut\.json:30: not valid JSON"):
+        list(source.read())
+
+
+def test_json_array_whose_types_change_midway_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "drift.json"
+    path.write_text("[" + _json_records(10) + ', {"id": "eleven", "name": "x", "score": 1.0}]')
+    (source,) = open_sources(path, chunk_rows=5)
+    with pytest.raises(SchemaError, match=r"drift\.json.*'id'"):
+        list(source.read())
+
+
+def test_json_array_of_non_objects_names_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "numbers.json"
+    path.write_text('[{"id": 1}, 2]')
+    with pytest.raises(SchemaError, match=r"numbers\.json:1: record is int"):
+        open_sources(path, chunk_rows=8)  # the first chunk is read to learn the columns

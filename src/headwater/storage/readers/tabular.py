@@ -8,11 +8,11 @@ its row and column, the way Arrow's CSV reader finds it.
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import ijson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
@@ -188,9 +188,7 @@ def read_json(
 
     def batches() -> Iterator[pa.RecordBatch]:
         if is_array:
-            table = _json_array(path)
-            for batch in table.to_batches(max_chunksize=chunk_rows):
-                yield conform(batch, schema, path=path)
+            yield from _json_array(path, chunk_rows, schema)
             return
         try:
             options = pajson.ReadOptions(block_size=max(1 << 16, min(chunk_rows * 256, 64 << 20)))
@@ -211,23 +209,45 @@ def read_json(
     )
 
 
-def _json_array(path: Path) -> pa.Table:
-    try:
-        records = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        line = getattr(exc, "lineno", None)
-        raise FormatError(f"not valid JSON ({exc})", path=path, row=line) from exc
-    if not isinstance(records, list) or not records:
+def _json_array(path: Path, chunk_rows: int, schema: pa.Schema | None) -> Iterator[pa.RecordBatch]:
+    """A JSON array of records, parsed incrementally (ijson) so that it streams like JSON Lines.
+
+    The first chunk's types stand for the whole file, as Arrow's JSON Lines reader does.
+    """
+    row = 0
+    chunk: list[dict[str, object]] = []
+    with path.open("rb") as handle:
+        try:
+            for record in ijson.items(handle, "item", use_float=True):
+                if not isinstance(record, dict):
+                    raise SchemaError(
+                        f"record is {type(record).__name__}, expected an object",
+                        path=path,
+                        row=row,
+                    )
+                chunk.append(record)
+                row += 1
+                if len(chunk) == chunk_rows:
+                    batch = _records(chunk, path=path, first_row=row - len(chunk))
+                    schema = schema or batch.schema
+                    yield conform(batch, schema, path=path)
+                    chunk = []
+        except ijson.JSONError as exc:
+            raise FormatError(f"not valid JSON ({exc})", path=path, row=row) from exc
+    if chunk:
+        batch = _records(chunk, path=path, first_row=row - len(chunk))
+        yield conform(batch, schema, path=path)
+    elif row == 0:
         raise FormatError("expected a non-empty JSON array of records", path=path)
-    for index, record in enumerate(records):
-        if not isinstance(record, dict):
-            raise SchemaError(
-                f"record is {type(record).__name__}, expected an object", path=path, row=index
-            )
+
+
+def _records(records: list[dict[str, object]], *, path: Path, first_row: int) -> pa.RecordBatch:
     try:
-        return pa.Table.from_pylist(records)
+        return pa.RecordBatch.from_pylist(records)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise SchemaError(f"records do not share one type per field ({exc})", path=path) from exc
+        raise SchemaError(
+            f"records do not share one type per field ({exc})", path=path, row=first_row
+        ) from exc
 
 
 def read_parquet(
