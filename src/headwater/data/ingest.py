@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.data.dedupe import SeenRows, hash_keys
 from headwater.data.facts import curated_schema, fact_rows
 from headwater.data.hashing import fingerprint, image_row_hashes, tabular_row_hashes
 from headwater.data.quality import BatchGate, Contract, QualityReport, infer_contract
@@ -240,7 +241,9 @@ class _BatchLoader:
                     if done is not None:
                         raise _LoadedMeanwhile(done)
                 self.gate = self._gate(dataset, batch_key, first)
-                seen = cat.existing_row_hashes(self.wh, dataset) if self.existing else set()
+                seen = SeenRows()
+                if self.existing is not None:
+                    seen = SeenRows(hash_keys(cat.existing_row_hashes(self.wh, dataset)))
                 for batch in chain([first], batches):
                     self._load_batch(batch, dataset, batch_key, seen, staged)
                 report = self._verdict(dataset)
@@ -361,7 +364,7 @@ class _BatchLoader:
         batch: pa.RecordBatch,
         dataset: cat.DatasetRow,
         batch_key: int,
-        seen: set[str],
+        seen: SeenRows,
         staged: StagedParquet,
     ) -> None:
         first_row = self.read
@@ -372,7 +375,7 @@ class _BatchLoader:
         else:
             self._check_labels(batch, dataset, first_row)
             hashes = tabular_row_hashes(batch)
-        keep = _first_sightings(hashes, seen)
+        keep = seen.first_sightings(hash_keys(hashes))
         self.duplicates += batch.num_rows - int(keep.sum())
         batch, hashes, source_rows = _take(batch, hashes, source_rows, keep)
         passed, quarantined = self.gate.split(batch, source_rows)
@@ -461,13 +464,3 @@ def _take(
         return batch, hashes, rows
     mask = pa.array(keep)
     return batch.filter(mask), hashes.filter(mask), rows[keep]
-
-
-def _first_sightings(hashes: pa.Array, seen: set[str]) -> np.ndarray:
-    """True for each row whose hash neither the dataset nor an earlier row of this batch holds."""
-    keep = np.zeros(len(hashes), dtype=bool)
-    for i, digest in enumerate(hashes.to_pylist()):
-        if digest not in seen:
-            seen.add(digest)
-            keep[i] = True
-    return keep

@@ -75,7 +75,7 @@ def release(
     staged = lake.staging / f"release-{quarantine_id}.parquet"
     with wh.transaction():
         wh.hold_lock("dataset", dataset.key)
-        if hashes[0].as_py() in cat.existing_row_hashes(wh, dataset):
+        if cat.holds_row(wh, dataset, str(hashes[0].as_py())):
             raise ConfigError(f"quarantined row {quarantine_id} is already in the dataset; drop it")
         pq.write_table(rows.curated, staged)
         wh.load_arrow(dataset.fact_table, rows.fact)

@@ -29,6 +29,7 @@ __all__ = [
     "existing_row_hashes",
     "find_dataset",
     "get_dataset",
+    "holds_row",
     "label_keys",
     "list_batches",
     "list_datasets",
@@ -184,12 +185,30 @@ def succeeded_batch(wh: Warehouse, dataset_key: int, fingerprint: str) -> int | 
     return None if value is None else int(str(value))
 
 
-def existing_row_hashes(wh: Warehouse, dataset: DatasetRow) -> set[str]:
+def existing_row_hashes(wh: Warehouse, dataset: DatasetRow) -> pa.ChunkedArray:
+    """Every row hash the dataset holds, as one Arrow column (hex strings)."""
     if dataset.kind == "image":
-        rows = wh.fetch("SELECT row_hash FROM fact_image WHERE dataset_key = %s", [dataset.key])
+        table = wh.fetch_arrow(
+            "SELECT row_hash FROM fact_image WHERE dataset_key = %s", [dataset.key]
+        )
     else:
-        rows = wh.fetch("SELECT hw_row_hash FROM {t}", t=dataset.fact_table)
-    return {str(r[0]) for r in rows}
+        table = wh.fetch_arrow("SELECT hw_row_hash FROM {t}", t=dataset.fact_table)
+    if table.num_columns == 0:
+        return pa.chunked_array([], pa.string())
+    return table.column(0)
+
+
+def holds_row(wh: Warehouse, dataset: DatasetRow, row_hash: str) -> bool:
+    if dataset.kind == "image":
+        found = wh.fetch_value(
+            "SELECT 1 FROM fact_image WHERE dataset_key = %s AND row_hash = %s LIMIT 1",
+            [dataset.key, row_hash],
+        )
+    else:
+        found = wh.fetch_value(
+            "SELECT 1 FROM {t} WHERE hw_row_hash = %s LIMIT 1", [row_hash], t=dataset.fact_table
+        )
+    return found is not None
 
 
 def label_keys(wh: Warehouse, dataset_key: int, labels: Iterable[str]) -> dict[str, int]:
