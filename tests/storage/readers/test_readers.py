@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -82,6 +83,49 @@ def test_npz_with_splits(tmp_path: Path) -> None:
     (source,) = open_sources(tmp_path / "d.npz", chunk_rows=100)
     splits = [s for b in source.read() for s in b.column("split").to_pylist()]
     assert splits == ["train"] * 6 + ["test"] * 4
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed], ids=["stored", "deflated"])
+def test_npz_streams_rows_in_chunks(tmp_path: Path, save: Any) -> None:
+    images, labels = digits(25, seed=4)
+    save(tmp_path / "d.npz", x_train=images, y_train=labels)
+    (source,) = open_sources(tmp_path / "d.npz", chunk_rows=10)
+    batches = list(source.read())
+    assert [b.num_rows for b in batches] == [10, 10, 5] and source.total_rows == 25
+    assert batches[2].column("pixels")[4].as_py() == images[24].tobytes()
+    assert batches[1].column("label").to_pylist() == [str(v) for v in labels[10:20]]
+
+
+def test_npz_in_fortran_order_reads_the_same_rows(tmp_path: Path) -> None:
+    images, labels = digits(7, seed=5)
+    np.savez(tmp_path / "f.npz", x=np.asfortranarray(images), y=labels)
+    (source,) = open_sources(tmp_path / "f.npz", chunk_rows=3)
+    pixels = [p for b in source.read() for p in b.column("pixels").to_pylist()]
+    assert pixels == [image.tobytes() for image in images]
+
+
+def test_npz_whose_header_claims_more_rows_than_it_holds(tmp_path: Path) -> None:
+    """A header claiming 10^12 images is caught from the member's size, before any read."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": (10**12, 28, 28)}
+    )
+    with zipfile.ZipFile(tmp_path / "liar.npz", "w") as archive:
+        archive.writestr("x.npy", header.getvalue() + bytes(784 * 3))
+        buffer = io.BytesIO()
+        np.save(buffer, np.arange(3))
+        archive.writestr("y.npy", buffer.getvalue())
+    with pytest.raises(FormatError, match=r"liar\.npz: array 'x' claims shape \(1000000000000"):
+        next(open_sources(tmp_path / "liar.npz", chunk_rows=10)[0].read())
+
+
+def test_npz_of_python_objects_is_refused_unread(tmp_path: Path) -> None:
+    np.savez(tmp_path / "o.npz", x=np.array([{"a": 1}], dtype=object), y=np.array([1]))
+    with pytest.raises(UnsafeInput, match=r"o\.npz: array 'x' holds Python objects"):
+        next(open_sources(tmp_path / "o.npz", chunk_rows=10)[0].read())
 
 
 def test_float_pixels_that_are_not_k_over_255_stay_float(tmp_path: Path) -> None:

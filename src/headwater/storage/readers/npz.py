@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,12 +34,13 @@ _LAYOUTS: tuple[tuple[tuple[str, str, str], ...], ...] = (
 
 
 def read_npz(path: Path, *, chunk_rows: int) -> Source:
-    """A lazy source: arrays are only decompressed when rows are read."""
+    """A lazy source: image rows are decompressed chunk by chunk as they are read."""
 
     def batches() -> Iterator[pa.RecordBatch]:
-        arrays = _load_arrays(path)
-        source.total_rows = sum(len(images) for images, _, _ in arrays)
-        yield from labelled_image_batches(arrays, path=path, chunk_rows=chunk_rows)
+        with _open_archive(path) as archive:
+            arrays = _arrays(archive, path)
+            source.total_rows = sum(len(images) for images, _, _ in arrays)
+            yield from labelled_image_batches(arrays, path=path, chunk_rows=chunk_rows)
 
     source = Source(
         name=path.name,
@@ -50,34 +52,103 @@ def read_npz(path: Path, *, chunk_rows: int) -> Source:
     return source
 
 
-def _load_arrays(path: Path) -> list[tuple[np.ndarray, np.ndarray, str]]:
+def _open_archive(path: Path) -> zipfile.ZipFile:
     try:
-        archive = np.load(path, allow_pickle=False)
-        names = set(archive.files)
+        return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise FormatError(f"not a readable .npz archive ({exc})", path=path) from exc
-    parts = _pick_layout(names, path)
+
+
+def _arrays(archive: zipfile.ZipFile, path: Path) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    members = {name.removesuffix(".npy"): name for name in archive.namelist()}
     arrays: list[tuple[np.ndarray, np.ndarray, str]] = []
-    for images_key, labels_key, split in parts:
-        try:
-            images, labels = archive[images_key], archive[labels_key]
-        except ValueError as exc:  # object arrays need pickle, which we refuse
-            raise UnsafeInput(
-                f"array {images_key!r} or {labels_key!r} holds Python objects; "
-                "only numeric arrays are read",
-                path=path,
-            ) from exc
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise FormatError(f"the archive is truncated or corrupt ({exc})", path=path) from exc
+    for images_key, labels_key, split in _pick_layout(set(members), path):
+        images = _NpyRows(archive, members[images_key], path)
+        labels = _NpyRows(archive, members[labels_key], path).read_all()
         if len(images) != len(labels):
             raise SchemaError(
                 f"{images_key} has {len(images)} rows but {labels_key} has {len(labels)}",
                 path=path,
                 field=labels_key,
             )
-        arrays.append((images, labels, split))
-
+        arrays.append((images, labels, split))  # type: ignore[arg-type]
     return arrays
+
+
+class _NpyRows:
+    """The rows of one ``.npy`` member, decompressed in order as they are sliced.
+
+    ``np.load`` would inflate a whole array before the first row is used; this
+    reads the header (never a pickle: object dtypes are refused), checks that
+    the member really holds the bytes the header claims, then hands out rows as
+    ``labelled_image_batches`` asks for them, front to back.
+    """
+
+    def __init__(self, archive: zipfile.ZipFile, member: str, path: Path) -> None:
+        self.path, self.name = path, member.removesuffix(".npy")
+        try:
+            self._handle = archive.open(member)
+            version = np.lib.format.read_magic(self._handle)
+            header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = header(self._handle)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+            raise FormatError(
+                f"array {self.name!r} is not a readable .npy member ({exc})", path=path
+            ) from exc
+        if dtype.hasobject:
+            raise UnsafeInput(
+                f"array {self.name!r} holds Python objects; only numeric arrays are read",
+                path=path,
+            )
+        if not shape:
+            raise SchemaError(f"array {self.name!r} is a scalar, expected rows", path=path)
+        self.shape, self.dtype, self._fortran = shape, dtype, fortran
+        self._row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        claimed = shape[0] * self._row_bytes
+        held = archive.getinfo(member).file_size - self._handle.tell()
+        if claimed != held:
+            raise FormatError(
+                f"array {self.name!r} claims shape {shape} ({claimed:,} bytes) "
+                f"but the archive holds {held:,} bytes for it",
+                path=path,
+            )
+        self._next = 0
+        self._whole: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        start, stop, _ = rows.indices(len(self))
+        if start != self._next:
+            raise RuntimeError(f"{self.name}: rows are read in order, asked for {start}")
+        if self._fortran:  # column-major: no row is contiguous, so read it whole once
+            if self._whole is None:
+                self._whole = self.read_all()
+            self._next = stop
+            return self._whole[start:stop]
+        data = self._read((stop - start) * self._row_bytes)
+        self._next = stop
+        return np.frombuffer(data, dtype=self.dtype).reshape((stop - start, *self.shape[1:]))
+
+    def read_all(self) -> np.ndarray:
+        values = np.frombuffer(self._read(len(self) * self._row_bytes), dtype=self.dtype)
+        return values.reshape(self.shape, order="F" if self._fortran else "C")
+
+    def _read(self, size: int) -> bytes:
+        try:
+            data = self._handle.read(size)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+            raise FormatError(
+                f"array {self.name!r} is truncated or corrupt ({exc})", path=self.path
+            ) from exc
+        if len(data) != size:
+            raise FormatError(f"array {self.name!r} is truncated", path=self.path)
+        return data
 
 
 def _pick_layout(names: set[str], path: Path) -> list[tuple[str, str, str]]:
