@@ -182,3 +182,30 @@ def test_many_rows_are_transformed_without_row_loops() -> None:
     X = FeatureSpec([Numeric("x"), Categorical("c")]).fit_transform(table)
     assert X.shape == (n, 4)
     np.testing.assert_allclose(X[:, 1:].sum(axis=1), 1.0)
+
+
+def test_fit_in_chunks_learns_what_fit_on_everything_learns() -> None:
+    rng = np.random.default_rng(7)
+    amounts = rng.normal(50, 12, 1000)
+    amounts[::17] = np.nan
+    table = pa.table(
+        {
+            "amount": amounts,
+            "country": [["uk", "fr", "de", None][i % 4] for i in range(1000)],
+            "at": pa.array([dt.datetime(2024, 1, 1 + i % 28) for i in range(1000)]),
+        }
+    )
+    steps = [Numeric("amount"), Categorical("country"), Timestamp("at")]
+    whole = FeatureSpec(steps).fit(table)
+    pieces = [table.slice(0, 1), table.slice(1, 400), table.slice(401, 0), table.slice(401)]
+    chunked = FeatureSpec(steps).fit_chunks(pieces)
+    assert chunked.learned_[1] == whole.learned_[1]
+    for key in ("mean", "std"):
+        assert chunked.learned_[0][key] == pytest.approx(whole.learned_[0][key], rel=1e-12)
+    assert np.allclose(chunked.transform(table), whole.transform(table), atol=1e-6)
+
+
+def test_fit_in_chunks_with_no_rows_names_the_column() -> None:
+    empty = pa.table({"amount": pa.array([None, None], pa.float64())})
+    with pytest.raises(SchemaError, match="amount"):
+        FeatureSpec([Numeric("amount")]).fit_chunks([empty, empty.slice(0, 0)])

@@ -23,7 +23,7 @@ The output is always a ``float32`` matrix, ready for any estimator.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -111,9 +111,17 @@ class FeatureSpec:
 
     def fit(self, data: pa.Table | npt.NDArray[np.generic]) -> FeatureSpec:
         """Learn means, categories or the image shape from training data; returns self."""
+        return self.fit_chunks([data])
+
+    def fit_chunks(self, chunks: Iterable[pa.Table | npt.NDArray[np.generic]]) -> FeatureSpec:
+        """`fit` over training data that arrives in pieces, so it never has to fit in memory.
+
+        Means and stds are merged exactly (Chan et al.'s pairwise update), categories
+        are a union: the result is the one `fit` gives on all the rows at once.
+        """
         self._check_steps()
         if self._is_image_spec():
-            images = _require_array(data)
+            images = _require_array(next(iter(chunks), np.zeros((0, 0))))
             if images.ndim not in (2, 3) or len(images) == 0:
                 raise SchemaError(
                     f"images must be a non-empty (n, h, w) or (n, h*w) array, got {images.shape}",
@@ -122,8 +130,12 @@ class FeatureSpec:
             shape: Learned = {"shape": [int(d) for d in images.shape[1:]]}
             self.learned_: list[Learned] = [shape]
         else:
-            table = _require_table(data)
-            self.learned_ = [_fit_column(step, table) for step in self.steps]
+            fitters = [_ColumnFit(step) for step in self.steps]
+            for chunk in chunks:
+                table = _require_table(chunk)
+                for fitter in fitters:
+                    fitter.add(table)
+            self.learned_ = [fitter.learned() for fitter in fitters]
         self.feature_names_out_ = self._names()
         return self
 
@@ -241,24 +253,49 @@ class FeatureSpec:
 # -- per-step work ---------------------------------------------------------------------------
 
 
-def _fit_column(step: FeatureStep, table: pa.Table) -> Learned:
-    if isinstance(step, Numeric):
-        values = _numeric(table, step.column)
-        if np.isnan(values).all():
-            raise SchemaError(
-                "numeric column has no non-null values to learn a mean from", field=step.column
-            )
-        mean = float(np.nanmean(values))
-        std = float(np.nanstd(values))
-        return {"mean": mean, "std": std if std > 0 else 1.0}
-    if isinstance(step, Categorical):
-        strings = _strings(table, step.column)
-        categories = sorted(str(v) for v in pc.unique(strings).drop_null().to_pylist())
-        return {"categories": categories}
-    if isinstance(step, Timestamp):
-        _timestamps(table, step.column)
+class _ColumnFit:
+    """What one table step learns, gathered a chunk at a time."""
+
+    def __init__(self, step: FeatureStep) -> None:
+        if isinstance(step, Pixels):
+            raise ConfigError("Pixels is not a table step")
+        self.step = step
+        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+        self.categories: set[str] = set()
+
+    def add(self, table: pa.Table) -> None:
+        step = self.step
+        if isinstance(step, Numeric):
+            values = _numeric(table, step.column)
+            values = values[~np.isnan(values)]
+            if len(values) == 0:
+                return
+            mean = float(values.mean())
+            m2 = float(((values - mean) ** 2).sum())
+            total = self.count + len(values)
+            delta = mean - self.mean
+            self.mean += delta * len(values) / total
+            self.m2 += m2 + delta * delta * self.count * len(values) / total
+            self.count = total
+        elif isinstance(step, Categorical):
+            values = pc.unique(_strings(table, step.column)).drop_null().to_pylist()
+            self.categories.update(str(v) for v in values)
+        elif isinstance(step, Timestamp):
+            _timestamps(table, step.column)
+
+    def learned(self) -> Learned:
+        step = self.step
+        if isinstance(step, Numeric):
+            if self.count == 0:
+                raise SchemaError(
+                    "numeric column has no non-null values to learn a mean from",
+                    field=step.column,
+                )
+            std = float(np.sqrt(self.m2 / self.count))
+            return {"mean": self.mean, "std": std if std > 0 else 1.0}
+        if isinstance(step, Categorical):
+            return {"categories": sorted(self.categories)}
         return {}
-    raise ConfigError(f"{type(step).__name__} is not a table step")
 
 
 def _transform_column(step: FeatureStep, learned: Learned, table: pa.Table) -> FloatMatrix:

@@ -50,6 +50,16 @@ class Warehouse(ABC):
         """Run a query and return its rows as an Arrow table."""
 
     @abstractmethod
+    def stream_arrow(
+        self, template: str, params: Sequence[Param] = (), *, batch_rows: int, **idents: Idents
+    ) -> Iterator[pa.RecordBatch]:
+        """Run a query and hand its rows over in record batches, never all at once.
+
+        The query runs on a connection of its own, so the caller may use the warehouse
+        while it reads; it sees what was committed when the query started.
+        """
+
+    @abstractmethod
     def load_arrow(self, table: str, data: pa.Table) -> int:
         """Append ``data`` to ``table`` in bulk (columns matched by name); return rows written."""
 

@@ -8,8 +8,8 @@ file's Arrow schema; Headwater's own columns there start with ``hw_``.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -30,6 +30,7 @@ __all__ = [
     "find_dataset",
     "get_dataset",
     "holds_row",
+    "image_chunks",
     "label_keys",
     "list_batches",
     "list_datasets",
@@ -38,7 +39,9 @@ __all__ = [
     "record_raw_files",
     "sample_rows",
     "split_counts",
+    "split_index",
     "succeeded_batch",
+    "tabular_chunks",
 ]
 
 SPLIT_KEYS = {"train": 1, "validation": 2, "test": 3, "unassigned": 4}
@@ -365,62 +368,163 @@ class ImageArrays:
     pixels: np.ndarray
     labels: list[str | None]
     batch_ids: list[int]
+    batch_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """The batch of each row (``batch_ids`` is their sorted set)."""
+
+    def take(self, mask: np.ndarray) -> ImageArrays:
+        keys = self.batch_keys[mask]
+        return ImageArrays(
+            row_keys=self.row_keys[mask],
+            pixels=self.pixels[mask],
+            labels=[label for label, keep in zip(self.labels, mask, strict=True) if keep],
+            batch_ids=sorted({int(b) for b in np.unique(keys)}),
+            batch_keys=keys,
+        )
 
 
 def image_arrays(
     wh: Warehouse, dataset: DatasetRow, split: str, *, batch_ids: list[int] | None = None
 ) -> ImageArrays:
-    """All images of one split as one array (n, h, w, c), in row-key order.
+    """All images of one split as one array (n, h, w, c), in row-key order."""
+    chunks = list(image_chunks(wh, dataset, split, chunk_rows=65536))
+    if batch_ids is not None:
+        chunks = [c.take(np.isin(c.batch_keys, batch_ids)) for c in chunks]
+    chunks = [c for c in chunks if len(c.row_keys)]
+    if not chunks:
+        return ImageArrays(np.zeros(0, np.int64), np.zeros((0, 0, 0, 0), np.uint8), [], [])
+    keys = np.concatenate([c.row_keys for c in chunks])
+    return ImageArrays(
+        row_keys=keys,
+        pixels=np.concatenate([c.pixels for c in chunks]) if len(chunks) > 1 else chunks[0].pixels,
+        labels=[label for c in chunks for label in c.labels],
+        batch_ids=sorted({int(b) for c in chunks for b in c.batch_keys}),
+        batch_keys=np.concatenate([c.batch_keys for c in chunks]),
+    )
 
-    Pixel bytes are viewed straight out of Arrow's buffer, so the only copy is
-    the one the database driver makes.
+
+def image_chunks(
+    wh: Warehouse, dataset: DatasetRow, split: str, *, chunk_rows: int
+) -> Iterator[ImageArrays]:
+    """The images of one split in row-key order, a bounded chunk at a time.
+
+    Pixel bytes are viewed straight out of Arrow's buffer, so the only copy is the
+    one the database driver makes. Every chunk must share the first one's shape.
     """
-    table = wh.fetch_arrow(
+    shape: dict[str, object] | None = None
+    for batch in wh.stream_arrow(
         "SELECT f.image_key, f.batch_key, l.label, f.height, f.width, f.channels, "
         "f.pixel_dtype, f.pixels FROM fact_image f "
         "LEFT JOIN dim_label l ON l.label_key = f.label_key "
         "WHERE f.dataset_key = %s AND f.split_key = %s ORDER BY f.image_key",
         [dataset.key, SPLIT_KEYS[split]],
-    )
-    if batch_ids is not None:
-        table = table.filter(pc.is_in(table.column("batch_key"), pa.array(batch_ids, pa.int64())))
-    n = table.num_rows
-    if n == 0:
-        return ImageArrays(np.zeros(0, np.int64), np.zeros((0, 0, 0, 0), np.uint8), [], [])
-    distinct = {k: table.column(k).unique().to_pylist() for k in _SHAPE_COLUMNS}
-    if any(len(values) != 1 for values in distinct.values()):
-        raise SchemaError(
-            f"split {split!r} of {dataset.name!r} mixes image sizes or pixel types "
-            f"({distinct}); train on images of one size",
-            field="pixels",
-        )
-    height, width, channels = (int(distinct[k][0]) for k in ("height", "width", "channels"))
-    dtypes = set(distinct["pixel_dtype"])
-    dtype = np.dtype(dtypes.pop())
-    pixels_column = table.column("pixels").combine_chunks()
+        batch_rows=chunk_rows,
+    ):
+        if batch.num_rows == 0:
+            continue
+        distinct = {k: pc.unique(batch.column(k)).to_pylist() for k in _SHAPE_COLUMNS}
+        if any(len(values) != 1 for values in distinct.values()) or (
+            shape is not None and {k: v[0] for k, v in distinct.items()} != shape
+        ):
+            raise SchemaError(
+                f"split {split!r} of {dataset.name!r} mixes image sizes or pixel types "
+                f"({distinct}); train on images of one size",
+                field="pixels",
+            )
+        shape = {k: v[0] for k, v in distinct.items()}
+        yield _image_chunk(batch, shape)
+
+
+def _image_chunk(batch: pa.RecordBatch, shape: dict[str, object]) -> ImageArrays:
+    n = batch.num_rows
+    height, width, channels = (int(str(shape[k])) for k in ("height", "width", "channels"))
+    dtype = np.dtype(str(shape["pixel_dtype"]))
+    pixels_column = batch.column("pixels")
     data = np.frombuffer(pixels_column.buffers()[2], dtype=np.uint8)
     start = int(np.frombuffer(pixels_column.buffers()[1], dtype=np.int32)[pixels_column.offset])
     row_bytes = height * width * channels * dtype.itemsize
     pixels = data[start : start + n * row_bytes].view(dtype).reshape(n, height, width, channels)
+    batch_keys = batch.column("batch_key").to_numpy(zero_copy_only=False).astype(np.int64)
     return ImageArrays(
-        row_keys=table.column("image_key").to_numpy().astype(np.int64),
+        row_keys=batch.column("image_key").to_numpy(zero_copy_only=False).astype(np.int64),
         pixels=pixels,
-        labels=table.column("label").to_pylist(),
-        batch_ids=sorted(set(table.column("batch_key").to_pylist())),
+        labels=batch.column("label").to_pylist(),
+        batch_ids=sorted({int(b) for b in np.unique(batch_keys)}),
+        batch_keys=batch_keys,
+    )
+
+
+@dataclass(frozen=True)
+class SplitIndex:
+    """Which rows one split holds, without their features: keys, labels and batches."""
+
+    row_keys: np.ndarray
+    labels: pa.Array
+    batch_keys: np.ndarray
+
+
+def split_index(wh: Warehouse, dataset: DatasetRow, split: str) -> SplitIndex:
+    """Row keys (ascending), labels as text and batch keys of one split; no features."""
+    if dataset.kind == "image":
+        table = wh.fetch_arrow(
+            "SELECT f.image_key AS row_key, f.batch_key, l.label FROM fact_image f "
+            "LEFT JOIN dim_label l ON l.label_key = f.label_key "
+            "WHERE f.dataset_key = %s AND f.split_key = %s ORDER BY f.image_key",
+            [dataset.key, SPLIT_KEYS[split]],
+        )
+    elif dataset.label_column is None:
+        table = wh.fetch_arrow(
+            "SELECT hw_row_key AS row_key, hw_batch_key AS batch_key, NULL AS label FROM {t} "
+            "WHERE hw_split_key = %s ORDER BY hw_row_key",
+            [SPLIT_KEYS[split]],
+            t=dataset.fact_table,
+        )
+    else:
+        table = wh.fetch_arrow(
+            "SELECT hw_row_key AS row_key, hw_batch_key AS batch_key, {label} AS label FROM {t} "
+            "WHERE hw_split_key = %s ORDER BY hw_row_key",
+            [SPLIT_KEYS[split]],
+            t=dataset.fact_table,
+            label=dataset.label_column,
+        )
+    if table.num_rows == 0:
+        return SplitIndex(np.zeros(0, np.int64), pa.array([], pa.string()), np.zeros(0, np.int64))
+    return SplitIndex(
+        row_keys=table.column("row_key").to_numpy().astype(np.int64),
+        labels=pc.cast(table.column("label"), pa.string()).combine_chunks(),
+        batch_keys=table.column("batch_key").to_numpy().astype(np.int64),
     )
 
 
 def tabular_rows(wh: Warehouse, dataset: DatasetRow, split: str) -> pa.Table:
     """One split of a tabular dataset: its user columns plus ``hw_row_key`` and ``hw_batch_key``."""
+    batches = list(tabular_chunks(wh, dataset, split, chunk_rows=65536))
+    if not batches:
+        return _tabular_empty(dataset)
+    return pa.Table.from_batches(batches)
+
+
+def tabular_chunks(
+    wh: Warehouse, dataset: DatasetRow, split: str, *, chunk_rows: int
+) -> Iterator[pa.RecordBatch]:
+    """The rows of one split of a tabular dataset in row-key order, a bounded chunk at a time."""
     if dataset.schema is None:
         raise SchemaError(f"dataset {dataset.name!r} is not tabular")
-    return wh.fetch_arrow(
+    for batch in wh.stream_arrow(
         "SELECT hw_row_key, hw_batch_key, {cols} FROM {t} WHERE hw_split_key = %s "
         "ORDER BY hw_row_key",
         [SPLIT_KEYS[split]],
+        batch_rows=chunk_rows,
         t=dataset.fact_table,
         cols=dataset.schema.names,
-    )
+    ):
+        if batch.num_rows:
+            yield batch
+
+
+def _tabular_empty(dataset: DatasetRow) -> pa.Table:
+    assert dataset.schema is not None
+    system = pa.schema([("hw_row_key", pa.int64()), ("hw_batch_key", pa.int64())])
+    return pa.schema(list(system) + list(dataset.schema)).empty_table()
 
 
 def sample_rows(wh: Warehouse, dataset: DatasetRow, *, limit: int, offset: int = 0) -> pa.Table:

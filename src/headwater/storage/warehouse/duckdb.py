@@ -92,6 +92,21 @@ class DuckDBWarehouse(Warehouse):
         except duckdb.Error as exc:
             raise WarehouseError(f"DuckDB refused a query: {exc}") from exc
 
+    def stream_arrow(
+        self, template: str, params: Sequence[Param] = (), *, batch_rows: int, **idents: Idents
+    ) -> Iterator[pa.RecordBatch]:
+        query = render(template, idents)
+        with self._guard:
+            cursor = self._root.cursor()
+        try:
+            relation = cursor.sql(query, params=list(params) or None)
+            if relation is not None:
+                yield from relation.to_arrow_reader(batch_rows)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB refused a query: {exc}") from exc
+        finally:
+            cursor.close()
+
     def load_arrow(self, table: str, data: pa.Table) -> int:
         if data.num_rows == 0:
             return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+import uuid
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -49,21 +50,26 @@ class PostgresWarehouse(Warehouse):
         """This thread's own connection, opened on first use with the schema on its path."""
         con: psycopg.Connection[tuple[object, ...]] | None = getattr(self._local, "con", None)
         if con is None:
-            try:
-                con = psycopg.connect(self._url, autocommit=True)
-            except psycopg.Error as exc:
-                raise WarehouseError(
-                    f"cannot connect to PostgreSQL at {_redact(self._url)}: {exc}. "
-                    "Check HEADWATER_WAREHOUSE_URL and that the server is running (pg_isready)."
-                ) from exc
-            con.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {s}; SET search_path TO {s}").format(
-                    s=sql.Identifier(self.schema)
-                )
-            )
+            con = self._connect()
             with self._guard:
                 self._connections.append(con)
             self._local.con = con
+        return con
+
+    def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
+        """A new autocommit connection with the warehouse schema on its search path."""
+        try:
+            con = psycopg.connect(self._url, autocommit=True)
+        except psycopg.Error as exc:
+            raise WarehouseError(
+                f"cannot connect to PostgreSQL at {_redact(self._url)}: {exc}. "
+                "Check HEADWATER_WAREHOUSE_URL and that the server is running (pg_isready)."
+            ) from exc
+        con.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {s}; SET search_path TO {s}").format(
+                s=sql.Identifier(self.schema)
+            )
+        )
         return con
 
     def execute(self, template: str, params: Sequence[Param] = (), **idents: Idents) -> None:
@@ -81,11 +87,26 @@ class PostgresWarehouse(Warehouse):
         with self._con.cursor(binary=True) as cur:  # bytea arrives raw, not hex-encoded
             self._run(cur, template, params, idents)
             names = [d.name for d in cur.description or []]
-            rows = cur.fetchall()
-        columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-        return pa.table(
-            {name: pa.array(list(col)) for name, col in zip(names, columns, strict=True)}
-        )
+            return pa.table(_columns(names, cur.fetchall()))
+
+    def stream_arrow(
+        self, template: str, params: Sequence[Param] = (), *, batch_rows: int, **idents: Idents
+    ) -> Iterator[pa.RecordBatch]:
+        # a server-side cursor lives in a transaction: give it a connection of its own
+        con = self._connect()
+        try:
+            with (
+                con.transaction(),
+                con.cursor(name=f"hw_stream_{uuid.uuid4().hex[:12]}", binary=True) as cur,
+            ):
+                self._run(cur, template, params, idents)
+                while rows := cur.fetchmany(batch_rows):
+                    names = [d.name for d in cur.description or []]
+                    yield pa.RecordBatch.from_pydict(_columns(names, rows))
+        except psycopg.Error as exc:
+            raise WarehouseError(f"PostgreSQL refused a query: {exc}") from exc
+        finally:
+            con.close()
 
     def load_arrow(self, table: str, data: pa.Table) -> int:
         if data.num_rows == 0:
@@ -171,6 +192,12 @@ class PostgresWarehouse(Warehouse):
             cur.execute(compose(template, idents), list(params) or None)
         except psycopg.Error as exc:
             raise WarehouseError(f"PostgreSQL refused a statement: {exc}") from exc
+
+
+def _columns(names: list[str], rows: list[tuple[object, ...]]) -> dict[str, pa.Array]:
+    """Rows from the driver, turned into Arrow columns."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    return {name: pa.array(list(col)) for name, col in zip(names, columns, strict=True)}
 
 
 def _as_csv(data: pa.Table) -> bytes:
