@@ -239,15 +239,15 @@ def mnist_run(home: Path, epochs: int) -> tuple[str, Path]:
 
 def mnist_test_images(home: Path) -> np.ndarray:
     """The 10,000 MNIST test images as uint8 (n, 28, 28), read back from the warehouse."""
-    from headwater.flows.training import load_split
     from headwater.flows.workspace import Workspace
     from headwater.settings import Settings
     from headwater.storage.warehouse import catalog
 
     with Workspace(Settings(home=home)) as ws:
-        split = load_split(ws, catalog.get_dataset(ws.warehouse, "mnist"), "test", None)
-        assert split is not None
-        images = np.asarray(split.X)
+        arrays = catalog.image_arrays(
+            ws.warehouse, catalog.get_dataset(ws.warehouse, "mnist"), "test"
+        )
+        images = arrays.pixels[..., 0]
     if images.dtype.kind == "f":
         images = np.rint(images * 255)
     return images.astype(np.uint8)

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         default="1GB",
         description="DuckDB's memory cap; past it a large load spills to disk instead of growing.",
     )
+    train_memory_mb: int = Field(
+        default=2048,
+        ge=0,
+        description="Feature matrices of a training run larger than this are memory-mapped "
+        "from the run's cache folder instead of held in memory (0: always).",
+    )
     max_show_rows: int = Field(default=1000, ge=1, description="Upper bound for `show --limit`.")
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
     api_token: SecretStr | None = Field(default=None, description="Bearer token; env only.")

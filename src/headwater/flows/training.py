@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import subprocess
 import time
 import uuid
@@ -21,18 +22,16 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
 import headwater
-from headwater.data.features import (
-    Categorical,
-    FeatureSpec,
-    FeatureStep,
-    Numeric,
-    Pixels,
-    Timestamp,
-)
 from headwater.errors import ConfigError, RunNotFound, SchemaError
+from headwater.flows.training_data import (
+    RoleRows,
+    feature_matrices,
+    fit_feature_spec,
+    label_mapping,
+    roles_for,
+)
 from headwater.flows.workspace import Workspace
 from headwater.learning import (
     ESTIMATORS,
@@ -42,7 +41,6 @@ from headwater.learning import (
     TorchClassifier,
     classification_metrics,
     cross_validate,
-    holdout_split,
     make_estimator,
     plot_confusion_matrix,
     plot_digit_grid,
@@ -55,9 +53,7 @@ from headwater.storage.warehouse import runs as registry
 
 __all__ = [
     "EpochFn",
-    "LabelledData",
     "TrainRequest",
-    "load_split",
     "new_run_id",
     "queue_run",
     "record_success",
@@ -99,24 +95,6 @@ class TrainRequest:
             raise ConfigError(f"--seed must be 0 or more, got {self.seed}")
 
 
-@dataclass
-class LabelledData:
-    """Rows of one role (train, validation, test) with the keys and batches they came from."""
-
-    X: npt.NDArray[np.generic] | pa.Table
-    y: npt.NDArray[np.int64]
-    row_keys: npt.NDArray[np.int64]
-    batch_ids: list[int]
-
-    def take(self, rows: npt.NDArray[np.int64]) -> LabelledData:
-        X = self.X.take(pa.array(rows)) if isinstance(self.X, pa.Table) else self.X[rows]
-        keys = self.row_keys[rows]
-        return LabelledData(X, self.y[rows], keys, self.batch_ids)
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -135,97 +113,6 @@ def code_version() -> str:
         return done.stdout.strip() or headwater.__version__
     except (OSError, subprocess.SubprocessError):
         return headwater.__version__
-
-
-def load_split(
-    ws: Workspace, dataset: cat.DatasetRow, split: str, labels: dict[str, int] | None
-) -> LabelledData | None:
-    """One split of a dataset as features and integer labels, or None when it is empty."""
-    if dataset.kind == "image":
-        arrays = cat.image_arrays(ws.warehouse, dataset, split)
-        if len(arrays.row_keys) == 0:
-            return None
-        pixels = arrays.pixels
-        X = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
-        return LabelledData(
-            X, _encode(arrays.labels, labels, dataset), arrays.row_keys, arrays.batch_ids
-        )
-    table = cat.tabular_rows(ws.warehouse, dataset, split)
-    if table.num_rows == 0:
-        return None
-    label_column = dataset.label_column
-    if label_column is None:
-        raise SchemaError(
-            f"dataset {dataset.name!r} has no label column; ingest it with --label COLUMN",
-            field="label",
-        )
-    raw = [None if v is None else str(v) for v in table.column(label_column).to_pylist()]
-    keys = table.column("hw_row_key").to_numpy().astype(np.int64)
-    batches = sorted(set(table.column("hw_batch_key").to_pylist()))
-    features = table.drop_columns(["hw_row_key", "hw_batch_key", label_column])
-    return LabelledData(features, _encode(raw, labels, dataset), keys, batches)
-
-
-def _encode(
-    raw: list[str | None], mapping: dict[str, int] | None, dataset: cat.DatasetRow
-) -> npt.NDArray[np.int64]:
-    texts = [v for v in raw if v is not None]
-    if len(texts) != len(raw):
-        raise SchemaError(f"dataset {dataset.name!r} has rows without a label", field="label")
-    if mapping is None:
-        return np.array([int(v) for v in texts], dtype=np.int64)
-    unknown = sorted({v for v in texts if v not in mapping})
-    if unknown:
-        raise SchemaError(
-            f"labels {unknown[:5]} appear only outside the training split", field="label"
-        )
-    return np.array([mapping[v] for v in texts], dtype=np.int64)
-
-
-def label_mapping(ws: Workspace, dataset: cat.DatasetRow) -> dict[str, int] | None:
-    """None when labels are whole numbers (kept as they are); else text label -> code."""
-    if dataset.kind == "image":
-        texts = [
-            str(r[0])
-            for r in ws.warehouse.fetch(
-                "SELECT label FROM dim_label WHERE dataset_key = %s", [dataset.key]
-            )
-        ]
-    else:
-        table = cat.tabular_rows(ws.warehouse, dataset, "train") if dataset.label_column else None
-        texts = (
-            []
-            if table is None
-            else sorted({str(v) for v in table.column(dataset.label_column).to_pylist()})
-        )
-    if all(t.lstrip("-").isdigit() for t in texts):
-        return None
-    return {label: code for code, label in enumerate(sorted(texts))}
-
-
-def feature_spec(
-    dataset: cat.DatasetRow, sample: npt.NDArray[np.generic] | pa.Table
-) -> FeatureSpec:
-    """Pixels for images; per column for tables: numbers standardised, text one-hot, times split."""
-    if dataset.kind == "image" or not isinstance(sample, pa.Table):
-        return FeatureSpec([Pixels()])
-    steps: list[FeatureStep] = []
-    for f in sample.schema:
-        if f.name == "split":
-            continue
-        if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type):
-            steps.append(Timestamp(f.name))
-        elif (
-            pa.types.is_integer(f.type)
-            or pa.types.is_floating(f.type)
-            or pa.types.is_boolean(f.type)
-        ):
-            steps.append(Numeric(f.name))
-        elif pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
-            steps.append(Categorical(f.name))
-    if not steps:
-        raise SchemaError(f"dataset {dataset.name!r} has no usable feature columns")
-    return FeatureSpec(steps)
 
 
 def queue_run(ws: Workspace, request: TrainRequest, run_id: str) -> None:
@@ -268,9 +155,15 @@ def train(
         dataset = cat.get_dataset(ws.warehouse, request.dataset)
         estimator = make_estimator(request.model, **{**request.params, "seed": request.seed})
         mapping = label_mapping(ws, dataset)
-        roles = _roles(ws, dataset, request, mapping)
+        roles = roles_for(ws, dataset, mapping, holdout=request.holdout, seed=request.seed)
         folder = ws.settings.home / "runs" / run_id
-        _fit_and_score(ws, run_id, estimator, roles, request, folder, on_epoch, started, mapping)
+        cache = ws.settings.home / "cache" / run_id
+        try:
+            _fit_and_score(
+                ws, run_id, estimator, roles, request, folder, cache, on_epoch, started, mapping
+            )
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
     except (ConfigError, SchemaError) as error:
         if not started[0] and not queued:
             _forget(ws, run_id)
@@ -295,46 +188,24 @@ def _exists(ws: Workspace, run_id: str) -> bool:
     return True
 
 
-def _roles(
-    ws: Workspace, dataset: cat.DatasetRow, request: TrainRequest, mapping: dict[str, int] | None
-) -> dict[str, LabelledData]:
-    """train / validation / test, from the dataset's own splits or held out of the train split."""
-    splits = {
-        s: load_split(ws, dataset, s, mapping)
-        for s in ("train", "validation", "test", "unassigned")
-    }
-    pool = splits["train"] or splits["unassigned"]
-    if pool is None:
-        raise SchemaError(
-            f"dataset {dataset.name!r} has no train (or unassigned) rows to learn from"
-        )
-    test = splits["test"]
-    if test is None:  # no test split: hold 20% of the pool out for it, seeded
-        cut = holdout_split(pool.y, fraction=0.2, seed=request.seed)
-        pool, test = pool.take(cut.train), pool.take(cut.test)
-    validation = splits["validation"]
-    if request.holdout is not None or validation is None:
-        cut = holdout_split(pool.y, fraction=request.holdout or 0.1, seed=request.seed)
-        pool, validation = pool.take(cut.train), pool.take(cut.test)
-    return {"train": pool, "validation": validation, "test": test}
-
-
 def _fit_and_score(
     ws: Workspace,
     run_id: str,
     estimator: Estimator,
-    roles: dict[str, LabelledData],
+    roles: dict[str, RoleRows],
     request: TrainRequest,
     folder: Path,
+    cache: Path,
     on_epoch: EpochFn | None,
     started: list[bool],
     mapping: dict[str, int] | None,
 ) -> JsonDict:
     wh = ws.warehouse
+    dataset = cat.get_dataset(wh, request.dataset)
     train_set, val_set, test_set = roles["train"], roles["validation"], roles["test"]
-    spec = feature_spec_for(ws, request.dataset, train_set)
-    X_train = spec.fit(train_set.X).transform(train_set.X)
-    X_val, X_test = spec.transform(val_set.X), spec.transform(test_set.X)
+    spec = fit_feature_spec(ws, dataset, train_set)
+    features = feature_matrices(ws, dataset, roles, spec, cache)
+    X_train, X_val, X_test = features["train"], features["validation"], features["test"]
     cv_report: JsonDict | None = None
     if request.cv:
         cv_report = cross_validate(
@@ -374,7 +245,9 @@ def _fit_and_score(
     if mapping is not None:
         (folder / "labels.json").write_text(json.dumps({str(v): k for k, v in mapping.items()}))
         hashes["labels.json"] = sha256_file(folder / "labels.json")
-    hashes.update(_plots(folder, estimator, test_set, X_test, test_pred, test_scores))
+    hashes.update(
+        _plots(folder, estimator, dataset.kind == "image", test_set, X_test, test_pred, test_scores)
+    )
     final: JsonDict = {
         "test_accuracy": test_metrics["accuracy"],
         "test_macro_f1": test_metrics["macro_f1"],
@@ -432,22 +305,18 @@ def record_success(
         )
 
 
-def feature_spec_for(ws: Workspace, dataset_name: str, train_set: LabelledData) -> FeatureSpec:
-    dataset = cat.get_dataset(ws.warehouse, dataset_name)
-    return feature_spec(dataset, train_set.X)
-
-
 def _plots(
     folder: Path,
     estimator: Estimator,
-    test_set: LabelledData,
+    images: bool,
+    test_set: RoleRows,
     X_test: npt.NDArray[np.float32],
     test_pred: npt.NDArray[np.int64],
     test: ClassificationMetrics,
 ) -> dict[str, str]:
     """Confusion matrix, sample digits (mistakes first) and learning curves, as PNG."""
     written = [plot_confusion_matrix(test.confusion, test.labels, folder / "confusion_matrix.png")]
-    if not isinstance(test_set.X, pa.Table):
+    if images:
         written.append(plot_digit_grid(X_test, test_set.y, test_pred, folder / "predictions.png"))
     history = getattr(estimator, "history_", None)
     if history:

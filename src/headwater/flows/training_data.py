@@ -1,0 +1,255 @@
+"""The rows a run learns from, and their features, read from the warehouse in chunks.
+
+A run first settles *which* rows play each role (train, validation, test) from the
+row keys and labels alone: 8 bytes a row plus its label, never the pixels or the
+columns. Only then are features made, one chunk of a split at a time, straight into
+one float32 matrix per role. That matrix lives in memory while the run fits within
+``Settings.train_memory_mb``, and in a memory-mapped file under the run's cache
+folder past it, so a dataset larger than memory trains: the operating system keeps
+in memory what fits and pages in the rest as the training loop asks for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from headwater.data.features import (
+    Categorical,
+    FeatureSpec,
+    FeatureStep,
+    Numeric,
+    Pixels,
+    Timestamp,
+)
+from headwater.errors import SchemaError
+from headwater.flows.workspace import Workspace
+from headwater.learning import holdout_split
+from headwater.storage.warehouse import catalog as cat
+
+__all__ = [
+    "RoleRows",
+    "feature_matrices",
+    "feature_spec",
+    "fit_feature_spec",
+    "label_mapping",
+    "roles_for",
+    "split_rows",
+]
+
+SPLITS = ("train", "validation", "test", "unassigned")
+CHUNK_ROWS = 16384
+
+Raw: TypeAlias = npt.NDArray[np.generic] | pa.Table
+"""A chunk of rows before the feature transform: images (n, h, w[, c]) or a table."""
+
+
+@dataclass(frozen=True)
+class RoleRows:
+    """The rows of one role, in training order: the split they live in, keys, labels, batches."""
+
+    split: str
+    row_keys: npt.NDArray[np.int64]
+    y: npt.NDArray[np.int64]
+    batch_keys: npt.NDArray[np.int64]
+
+    def take(self, rows: npt.NDArray[np.int64]) -> RoleRows:
+        return RoleRows(self.split, self.row_keys[rows], self.y[rows], self.batch_keys[rows])
+
+    @property
+    def batch_ids(self) -> list[int]:
+        return [int(b) for b in np.unique(self.batch_keys)]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def split_rows(
+    ws: Workspace, dataset: cat.DatasetRow, split: str, mapping: dict[str, int] | None
+) -> RoleRows | None:
+    """One split's keys and integer labels, or None when the split is empty."""
+    if dataset.kind == "tabular" and dataset.label_column is None:
+        raise SchemaError(
+            f"dataset {dataset.name!r} has no label column; ingest it with --label COLUMN",
+            field="label",
+        )
+    index = cat.split_index(ws.warehouse, dataset, split)
+    if len(index.row_keys) == 0:
+        return None
+    return RoleRows(
+        split, index.row_keys, _encode(index.labels, mapping, dataset), index.batch_keys
+    )
+
+
+def _encode(
+    labels: pa.Array, mapping: dict[str, int] | None, dataset: cat.DatasetRow
+) -> npt.NDArray[np.int64]:
+    if labels.null_count:
+        raise SchemaError(f"dataset {dataset.name!r} has rows without a label", field="label")
+    if mapping is None:
+        return np.asarray(pc.cast(labels, pa.int64()).to_numpy(), dtype=np.int64)
+    known = pa.array(list(mapping), pa.string())
+    index = pc.index_in(labels, value_set=known)
+    if index.null_count:
+        unknown = pc.unique(labels.filter(pc.is_null(index))).to_pylist()
+        raise SchemaError(
+            f"labels {sorted(unknown)[:5]} appear only outside the training split", field="label"
+        )
+    codes = np.array(list(mapping.values()), dtype=np.int64)
+    encoded: npt.NDArray[np.int64] = codes[index.to_numpy(zero_copy_only=False)]
+    return encoded
+
+
+def label_mapping(ws: Workspace, dataset: cat.DatasetRow) -> dict[str, int] | None:
+    """None when labels are whole numbers (kept as they are); else text label -> code."""
+    if dataset.kind == "image":
+        texts = [
+            str(r[0])
+            for r in ws.warehouse.fetch(
+                "SELECT label FROM dim_label WHERE dataset_key = %s", [dataset.key]
+            )
+        ]
+    elif dataset.label_column is None:
+        texts = []
+    else:
+        labels = cat.split_index(ws.warehouse, dataset, "train").labels
+        texts = sorted(str(v) for v in pc.unique(labels).drop_null().to_pylist())
+    if all(t.lstrip("-").isdigit() for t in texts):
+        return None
+    return {label: code for code, label in enumerate(sorted(texts))}
+
+
+def roles_for(
+    ws: Workspace,
+    dataset: cat.DatasetRow,
+    mapping: dict[str, int] | None,
+    *,
+    holdout: float | None,
+    seed: int,
+) -> dict[str, RoleRows]:
+    """train / validation / test, from the dataset's own splits or held out of the train split."""
+    splits = {s: split_rows(ws, dataset, s, mapping) for s in SPLITS}
+    pool = splits["train"] or splits["unassigned"]
+    if pool is None:
+        raise SchemaError(
+            f"dataset {dataset.name!r} has no train (or unassigned) rows to learn from"
+        )
+    test = splits["test"]
+    if test is None:  # no test split: hold 20% of the pool out for it, seeded
+        cut = holdout_split(pool.y, fraction=0.2, seed=seed)
+        pool, test = pool.take(cut.train), pool.take(cut.test)
+    validation = splits["validation"]
+    if holdout is not None or validation is None:
+        cut = holdout_split(pool.y, fraction=holdout or 0.1, seed=seed)
+        pool, validation = pool.take(cut.train), pool.take(cut.test)
+    return {"train": pool, "validation": validation, "test": test}
+
+
+def feature_spec(dataset: cat.DatasetRow) -> FeatureSpec:
+    """Pixels for images; per column for tables: numbers standardised, text one-hot, times split."""
+    if dataset.kind == "image" or dataset.schema is None:
+        return FeatureSpec([Pixels()])
+    steps: list[FeatureStep] = []
+    for f in dataset.schema:
+        if f.name in {"split", dataset.label_column}:
+            continue
+        if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type):
+            steps.append(Timestamp(f.name))
+        elif (
+            pa.types.is_integer(f.type)
+            or pa.types.is_floating(f.type)
+            or pa.types.is_boolean(f.type)
+        ):
+            steps.append(Numeric(f.name))
+        elif pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+            steps.append(Categorical(f.name))
+    if not steps:
+        raise SchemaError(f"dataset {dataset.name!r} has no usable feature columns")
+    return FeatureSpec(steps)
+
+
+def fit_feature_spec(ws: Workspace, dataset: cat.DatasetRow, train: RoleRows) -> FeatureSpec:
+    """The dataset's feature spec, fitted on the training rows only, a chunk at a time."""
+    chunks = (raw for _, raw, _ in _role_chunks(ws, dataset, {"train": train}))
+    try:
+        return feature_spec(dataset).fit_chunks(chunks)
+    finally:
+        chunks.close()  # an image spec reads one chunk; let the query go
+
+
+def feature_matrices(
+    ws: Workspace,
+    dataset: cat.DatasetRow,
+    roles: dict[str, RoleRows],
+    spec: FeatureSpec,
+    cache: Path,
+) -> dict[str, npt.NDArray[np.float32]]:
+    """Each role's rows through ``spec``, in the role's order; see the module docstring."""
+    width = len(spec.feature_names_out_)
+    needed = 4 * width * sum(len(rows) for rows in roles.values())
+    on_disk = needed > ws.settings.train_memory_mb * 1024 * 1024
+    out: dict[str, npt.NDArray[np.float32]] = {}
+    for role, rows in roles.items():
+        if on_disk:
+            cache.mkdir(parents=True, exist_ok=True)
+            out[role] = np.lib.format.open_memmap(
+                cache / f"{role}.npy", mode="w+", dtype=np.float32, shape=(len(rows), width)
+            )
+        else:
+            out[role] = np.empty((len(rows), width), dtype=np.float32)
+    for split in sorted({rows.split for rows in roles.values()}):
+        sharing = {role: rows for role, rows in roles.items() if rows.split == split}
+        for role, raw, positions in _role_chunks(ws, dataset, sharing):
+            out[role][positions] = spec.transform(raw)
+    return out
+
+
+def _role_chunks(
+    ws: Workspace, dataset: cat.DatasetRow, roles: dict[str, RoleRows]
+) -> Iterator[tuple[str, Raw, npt.NDArray[np.int64]]]:
+    """Stream the one split these roles share: (role, its rows of a chunk, their places in it)."""
+    (split,) = {rows.split for rows in roles.values()}
+    lookups = {role: _KeyLookup(rows.row_keys) for role, rows in roles.items()}
+    for keys, raw in _split_chunks(ws, dataset, split):
+        for role, lookup in lookups.items():
+            hit, positions = lookup.find(keys)
+            if hit.any():
+                rows = raw.filter(pa.array(hit)) if isinstance(raw, pa.Table) else raw[hit]
+                yield role, rows, positions
+
+
+class _KeyLookup:
+    """Where each of a role's row keys sits in the role's order, answered for a chunk of keys."""
+
+    def __init__(self, keys: npt.NDArray[np.int64]) -> None:
+        self.order = np.argsort(keys, kind="stable")
+        self.sorted = keys[self.order]
+
+    def find(
+        self, keys: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+        at = np.minimum(np.searchsorted(self.sorted, keys), max(len(self.sorted) - 1, 0))
+        hit = self.sorted[at] == keys if len(self.sorted) else np.zeros(len(keys), dtype=bool)
+        return hit, self.order[at[hit]]
+
+
+def _split_chunks(
+    ws: Workspace, dataset: cat.DatasetRow, split: str
+) -> Iterator[tuple[npt.NDArray[np.int64], Raw]]:
+    """(row keys, features before the transform) of one split, a chunk at a time."""
+    if dataset.kind == "image":
+        for chunk in cat.image_chunks(ws.warehouse, dataset, split, chunk_rows=CHUNK_ROWS):
+            pixels = chunk.pixels
+            yield chunk.row_keys, pixels[..., 0] if pixels.shape[-1] == 1 else pixels
+        return
+    drop = ["hw_row_key", "hw_batch_key", dataset.label_column]
+    for batch in cat.tabular_chunks(ws.warehouse, dataset, split, chunk_rows=CHUNK_ROWS):
+        keys = batch.column("hw_row_key").to_numpy(zero_copy_only=False).astype(np.int64)
+        yield keys, pa.Table.from_batches([batch]).drop_columns(drop)
