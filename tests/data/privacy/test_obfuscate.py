@@ -18,6 +18,7 @@ from headwater.data.privacy import (
     open_destination,
 )
 from headwater.data.privacy.modes import MASK
+from headwater.errors import FormatError
 from headwater.settings import Settings
 from tests.data.privacy.checks import assert_no_values_leak, assert_obfuscated, load_rows
 from tests.data.privacy.conftest import Bucket, Store
@@ -174,6 +175,13 @@ def test_json_keeps_absent_keys_absent_and_nested_values(tmp_path: Path) -> None
     ]
 
 
+def test_json_array_with_a_non_object_names_its_index(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.json"
+    path.write_text('[{"email": "a@b.com"}, {"email": "c@d.com"}, 3]')
+    with pytest.raises(FormatError, match=r"mixed\.json: .*found a int at index 2"):
+        obfuscate(_request(str(path), ["email"]))
+
+
 def test_json_file_holding_json_lines_is_read_as_lines(tmp_path: Path) -> None:
     path = tmp_path / "lines.json"
     path.write_text('{"a": 1, "email": "x@y.com"}\n{"a": 2, "email": "z@y.com"}\n')
@@ -181,7 +189,7 @@ def test_json_file_holding_json_lines_is_read_as_lines(tmp_path: Path) -> None:
     assert out == '{"a": 1, "email": "***"}\n{"a": 2, "email": "***"}\n'
 
 
-@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
 def test_streams_in_many_small_chunks(
     fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -193,6 +201,7 @@ def test_streams_in_many_small_chunks(
     whole = obfuscate(_request(str(path), PII_FIELDS))
     monkeypatch.setattr(formats, "CSV_BLOCK_BYTES", 4096)
     monkeypatch.setattr(json_records, "LINES_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(json_records, "ARRAY_CHUNK_RECORDS", 7)
     sink = io.BytesIO()
 
     report = obfuscate_to(_request(str(path), PII_FIELDS), sink)

@@ -2,12 +2,13 @@
 
 Why not Arrow here: Arrow's JSON reader gives every record every key (absent
 becomes null), widens types across records and refuses a type change between
-blocks; each of those would change what a record says. So the C ``json`` parser
-keeps each record exactly as written (key order, nesting, absent keys, numbers),
-and only the PII fields are lifted into Arrow arrays for the vectorised modes.
+blocks; each of those would change what a record says. So a JSON parser in C
+(``json`` for lines, ijson for arrays) keeps each record as written (key order,
+nesting, absent keys, numbers), and only the PII fields are lifted into Arrow
+arrays for the vectorised modes.
 
-JSON Lines stream in blocks of whole lines. A JSON array has to be parsed whole
-(its end closes it), so it is held in memory; use JSON Lines for very large data.
+JSON Lines stream in blocks of whole lines; a JSON array streams through an
+incremental parser, a chunk of records at a time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import BinaryIO, Literal
 
+import ijson
 import pyarrow as pa
 
 from headwater.data.privacy.formats import ReplayStream
@@ -92,7 +94,7 @@ def _require_objects(records: list[object], path: str) -> None:
 def record_chunks(
     stream: BinaryIO, path: str, layout: JsonLayout, *, block_bytes: int | None = None
 ) -> Iterator[list[Record]]:
-    """Records in chunks: blocks of whole lines for JSON Lines, slices of a parsed array."""
+    """Records in chunks: blocks of whole lines for JSON Lines, runs of an array's records."""
     block_bytes = block_bytes or LINES_BLOCK_BYTES
     if layout == "array":
         yield from _array_chunks(stream, path)
@@ -123,21 +125,29 @@ def record_chunks(
 
 
 def _array_chunks(stream: BinaryIO, path: str) -> Iterator[list[Record]]:
+    """An array parsed incrementally (ijson's C parser), so its size never has to fit in memory.
+
+    Numbers arrive as Python ints and floats, exactly as ``json.loads`` gives them.
+    """
+    chunk: list[Record] = []
+    index = 0
     try:
-        decoded = json.loads(stream.read().decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise FormatError(f"not UTF-8 text: {exc.reason}", path=path) from exc
-    except json.JSONDecodeError as exc:
-        raise FormatError(
-            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", path=path
-        ) from exc
-    if not isinstance(decoded, list):
-        raise FormatError(
-            f"expected an array of records, found a JSON {type(decoded).__name__}", path=path
-        )
-    _require_objects(decoded, path)
-    for start in range(0, len(decoded), ARRAY_CHUNK_RECORDS):
-        yield decoded[start : start + ARRAY_CHUNK_RECORDS]
+        for record in ijson.items(stream, "item", use_float=True):
+            if not isinstance(record, dict):
+                raise FormatError(
+                    f"every record must be a JSON object; found a {type(record).__name__} "
+                    f"at index {index}",
+                    path=path,
+                )
+            chunk.append(record)
+            index += 1
+            if len(chunk) == ARRAY_CHUNK_RECORDS:
+                yield chunk
+                chunk = []
+    except (ijson.JSONError, UnicodeDecodeError) as exc:
+        raise FormatError(f"malformed JSON after record {index}: {exc}", path=path) from exc
+    if chunk:
+        yield chunk
 
 
 def value_text(value: object) -> str | None:
