@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import re
 import struct
 from pathlib import Path
 
@@ -33,6 +34,25 @@ def test_truncated_gzip(workspace: Workspace, tmp_path: Path) -> None:
         workspace.ingest(cut)
     assert caught.value.path == str(cut)
     assert_nothing_written(workspace)
+
+
+@pytest.mark.parametrize("name", ["cut.csv.gz", "cut.jsonl.gz"])
+def test_truncated_gzip_of_text(workspace: Workspace, tmp_path: Path, name: str) -> None:
+    """Cut both in the head Headwater sniffs and past it, where Arrow meets the end."""
+    line = "id,name,label\n" if name.endswith(".csv.gz") else ""
+    row = (
+        "{i},item {i},{label}\n"
+        if name.endswith(".csv.gz")
+        else '{{"id": {i}, "label": {label}}}\n'
+    )
+    text = line + "".join(row.format(i=i, label=i % 3) for i in range(200_000))
+    whole = gzip.compress(text.encode())
+    for cut in (40, len(whole) - 64):
+        path = tmp_path / name
+        path.write_bytes(whole[:cut])
+        with pytest.raises(FormatError, match=re.escape(name) + ": .*(truncated|corrupt)"):
+            workspace.ingest(path)
+        assert_nothing_written(workspace)
 
 
 def test_wrong_schema_in_npz(workspace: Workspace, tmp_path: Path) -> None:

@@ -191,3 +191,43 @@ def test_json_array_of_non_objects_names_the_row(tmp_path: Path) -> None:
     path.write_text('[{"id": 1}, 2]')
     with pytest.raises(SchemaError, match=r"numbers\.json:1: record is int"):
         open_sources(path, chunk_rows=8)  # the first chunk is read to learn the columns
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("semi.csv", 'id;name;price\n1;"a; b";2,5\n2;c;3\n'),
+        ("tabs.txt", "id\tname\tprice\n1\ta, b\t2.5\n2\tc\t3\n"),
+        ("pipes.csv", "id|name|price\n1|a, b|2.5\n2|c|3\n"),
+        ("plain.tsv", "id\tname\tprice\n1\ta\t2.5\n2\tc\t3\n"),
+        ("commas.csv", 'id,name,price\n1,"a; b",2.5\n2,c,3\n'),
+    ],
+)
+def test_csv_delimiter_is_sniffed_not_assumed(tmp_path: Path, name: str, text: str) -> None:
+    (tmp_path / name).write_text(text)
+    (source,) = open_sources(tmp_path / name, chunk_rows=10)
+    batch = next(source.read())
+    assert batch.schema.names == ["id", "name", "price"]
+    assert batch.column("id").to_pylist() == [1, 2]
+
+
+def test_one_column_csv_stays_one_column(tmp_path: Path) -> None:
+    (tmp_path / "one.csv").write_text("name\nalice\nbob\n")
+    (source,) = open_sources(tmp_path / "one.csv", chunk_rows=10)
+    assert next(source.read()).column("name").to_pylist() == ["alice", "bob"]
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("orders.csv.gz", "id,label\n1,0\n2,1\n"),
+        ("orders.jsonl.gz", '{"id": 1, "label": 0}\n{"id": 2, "label": 1}\n'),
+        ("orders.json.gz", '[{"id": 1, "label": 0}, {"id": 2, "label": 1}]'),
+    ],
+)
+def test_gzipped_text_files_are_read(tmp_path: Path, name: str, text: str) -> None:
+    (tmp_path / name).write_bytes(gzip.compress(text.encode()))
+    (source,) = open_sources(tmp_path / name, chunk_rows=10)
+    batch = next(source.read())
+    assert batch.column("id").to_pylist() == [1, 2]
+    assert source.files[0].media_type == "application/gzip"

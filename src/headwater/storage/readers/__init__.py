@@ -16,7 +16,10 @@ from headwater.storage.readers.tabular import read_csv, read_json, read_parquet
 
 __all__ = ["IMAGE_SCHEMA", "RawFile", "Source", "check_file_name", "open_sources"]
 
-SUPPORTED = ".pkl(.gz), IDX (-idx3-ubyte[.gz]), .npz, .csv, .json, .jsonl, .parquet, or a folder"
+SUPPORTED = (
+    ".pkl(.gz), IDX (-idx3-ubyte[.gz]), .npz, .csv/.tsv(.gz), .json/.jsonl(.gz), .parquet, "
+    "or a folder"
+)
 
 
 def open_sources(
@@ -43,9 +46,10 @@ def open_sources(
         return [read_idx_pair(images, labels, split, chunk_rows=chunk_rows)]
     if name.endswith(".npz"):
         return [read_npz(path, chunk_rows=chunk_rows)]
-    if name.endswith((".csv", ".tsv", ".txt")):
+    text_name = name.removesuffix(".gz")
+    if text_name.endswith((".csv", ".tsv", ".txt")):
         return [read_csv(path, chunk_rows=chunk_rows, schema=schema, label=label)]
-    if name.endswith((".json", ".jsonl", ".ndjson")):
+    if text_name.endswith((".json", ".jsonl", ".ndjson")):
         return [read_json(path, chunk_rows=chunk_rows, schema=schema, label=label)]
     if name.endswith((".parquet", ".pq")):
         return [read_parquet(path, chunk_rows=chunk_rows, schema=schema, label=label)]

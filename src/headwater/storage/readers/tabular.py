@@ -8,9 +8,14 @@ its row and column, the way Arrow's CSV reader finds it.
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import re
+import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import ijson
 import pyarrow as pa
@@ -28,10 +33,20 @@ _SNIFF_BYTES = 64 * 1024
 _PICKLE = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
+def open_text(path: Path) -> BinaryIO:
+    """The file's bytes, decompressed when its name ends in ``.gz``."""
+    if path.name.lower().endswith(".gz"):
+        return cast(BinaryIO, gzip.open(path, "rb"))  # GzipFile is a BufferedIOBase
+    return path.open("rb")
+
+
 def sniff_text(path: Path, *, what: str) -> bytes:
     """Refuse an empty file, or binary bytes (a pickle, a zip, a gzip) in a file named as text."""
-    with path.open("rb") as handle:
-        head = handle.read(_SNIFF_BYTES)
+    try:
+        with open_text(path) as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FormatError(f"the gzip stream is truncated or corrupt ({exc})", path=path) from exc
     if not head.strip():
         raise FormatError(f"the file is empty; a {what} file needs a header and rows", path=path)
     if head.startswith(_PICKLE):
@@ -46,6 +61,27 @@ def sniff_text(path: Path, *, what: str) -> bytes:
         if exc.start < len(head) - 4:  # a multibyte character cut at the sniff boundary is fine
             raise FormatError(f"the file is not UTF-8 text (byte {exc.start})", path=path) from exc
     return head
+
+
+def sniff_delimiter(path: Path, head: bytes) -> str:
+    """``\\t`` for .tsv; else the one of , ; | tab that splits the first lines alike and most.
+
+    A semicolon file read as comma-separated would load as one wide text column
+    without a word of complaint, so the delimiter is never just assumed.
+    """
+    stem = path.name.lower().removesuffix(".gz")
+    if stem.endswith(".tsv"):
+        return "\t"
+    lines = head.decode("utf-8", errors="replace").splitlines()
+    if len(lines) > 1 and not head.endswith((b"\n", b"\r")):
+        lines = lines[:-1]  # the sniffed head may end mid-line
+    sample = lines[:20]
+    best, best_fields = ",", 1
+    for delimiter in (",", "\t", ";", "|"):
+        counts = {len(row) for row in csv.reader(sample, delimiter=delimiter) if row}
+        if len(counts) == 1 and (fields := counts.pop()) > best_fields:
+            best, best_fields = delimiter, fields
+    return best
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema | None, *, path: Path) -> pa.RecordBatch:
@@ -84,39 +120,61 @@ def check_columns(have: list[str], schema: pa.Schema | None, *, path: Path) -> N
 
 
 def read_csv(path: Path, *, chunk_rows: int, schema: pa.Schema | None, label: str | None) -> Source:
-    sniff_text(path, what="CSV")
+    head = sniff_text(path, what="CSV")
     block_size = max(1 << 16, min(chunk_rows * 256, 64 << 20))
     read_options = pacsv.ReadOptions(block_size=block_size)
+    parse_options = pacsv.ParseOptions(delimiter=sniff_delimiter(path, head))
     convert = pacsv.ConvertOptions(
         column_types=dict(zip(schema.names, schema.types, strict=True)) if schema else None,
         strings_can_be_null=True,
     )
-    names = _header(path)
+    options = _CsvOptions(read_options, parse_options)
+    names = _header(path, parse_options.delimiter)
     try:
-        pacsv.open_csv(path, read_options=read_options, convert_options=convert)
-    except pa.ArrowInvalid as exc:
-        raise _csv_error(exc, path, names, schema, read_options) from exc
+        pacsv.open_csv(
+            path, read_options=read_options, parse_options=parse_options, convert_options=convert
+        )
+    except (pa.ArrowInvalid, OSError, EOFError) as exc:
+        raise _csv_error(exc, path, names, schema, options) from exc
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            reader = pacsv.open_csv(path, read_options=read_options, convert_options=convert)
+            reader = pacsv.open_csv(
+                path,
+                read_options=read_options,
+                parse_options=parse_options,
+                convert_options=convert,
+            )
             for batch in reader:
                 yield conform(batch, schema, path=path)
-        except pa.ArrowInvalid as exc:
-            raise _csv_error(exc, path, names, schema, read_options) from exc
+        except (pa.ArrowInvalid, OSError, EOFError) as exc:
+            raise _csv_error(exc, path, names, schema, options) from exc
 
     return Source(
         name=path.name,
         kind="tabular",
-        files=[RawFile(path, "data", "text/csv")],
+        files=[RawFile(path, "data", _media_type(path, "text/csv"))],
         read=batches,
         label_column=_label(label, names, path, schema),
     )
 
 
-def _header(path: Path) -> list[str]:
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-        return next(csv.reader(handle), [])
+@dataclass(frozen=True)
+class _CsvOptions:
+    read: pacsv.ReadOptions
+    parse: pacsv.ParseOptions
+
+
+def _media_type(path: Path, plain: str) -> str:
+    return "application/gzip" if path.name.lower().endswith(".gz") else plain
+
+
+def _header(path: Path, delimiter: str) -> list[str]:
+    with (
+        open_text(path) as raw,
+        io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as handle,
+    ):
+        return next(csv.reader(handle, delimiter=delimiter), [])
 
 
 def _csv_error(
@@ -124,14 +182,14 @@ def _csv_error(
     path: Path,
     names: list[str],
     schema: pa.Schema | None,
-    read_options: pacsv.ReadOptions,
+    options: _CsvOptions,
 ) -> Exception:
     text = str(exc)
     if m := _CSV_CELL.search(text):
         col = int(m["col"])
         field = names[col] if col < len(names) else f"#{col}"
         wanted = schema.field(field).type if schema is not None and field in schema.names else None
-        row = _first_bad_row(path, field, wanted, read_options) if wanted is not None else None
+        row = _first_bad_row(path, field, wanted, options) if wanted is not None else None
         detail = text.split(":", 1)[-1].strip()
         where = f" (line {row + 2} of the file)" if row is not None else ""
         return SchemaError(
@@ -142,12 +200,12 @@ def _csv_error(
         )
     if "Empty CSV file" in text:
         return FormatError("the file is empty; a CSV file needs a header and rows", path=path)
+    if isinstance(exc, OSError | EOFError):
+        return FormatError(f"the file is truncated or corrupt ({text})", path=path)
     return FormatError(f"not a readable CSV file ({text})", path=path)
 
 
-def _first_bad_row(
-    path: Path, field: str, wanted: pa.DataType, read_options: pacsv.ReadOptions
-) -> int | None:
+def _first_bad_row(path: Path, field: str, wanted: pa.DataType, options: _CsvOptions) -> int | None:
     """The 0-based data row of the first value in ``field`` that does not convert to ``wanted``.
 
     Arrow names the column but not the row; read that column as text and bisect
@@ -157,7 +215,9 @@ def _first_bad_row(
         include_columns=[field], column_types={field: pa.string()}, strings_can_be_null=True
     )
     offset = 0
-    for batch in pacsv.open_csv(path, read_options=read_options, convert_options=convert):
+    for batch in pacsv.open_csv(
+        path, read_options=options.read, parse_options=options.parse, convert_options=convert
+    ):
         column = batch.column(0)
         if not _casts(column, wanted):
             low, high = 0, len(column)  # invariant: the first bad value lies in [low, high)
@@ -194,6 +254,8 @@ def read_json(
             options = pajson.ReadOptions(block_size=max(1 << 16, min(chunk_rows * 256, 64 << 20)))
             for batch in pajson.open_json(path, read_options=options):
                 yield conform(batch, schema, path=path)
+        except (OSError, EOFError) as exc:
+            raise FormatError(f"the file is truncated or corrupt ({exc})", path=path) from exc
         except pa.ArrowInvalid as exc:
             raise FormatError(f"not valid JSON Lines ({exc})", path=path) from exc
 
@@ -203,7 +265,7 @@ def read_json(
     return Source(
         name=path.name,
         kind="tabular",
-        files=[RawFile(path, "data", "application/json")],
+        files=[RawFile(path, "data", _media_type(path, "application/json"))],
         read=batches,
         label_column=_label(label, first.schema.names, path, schema),
     )
@@ -216,7 +278,7 @@ def _json_array(path: Path, chunk_rows: int, schema: pa.Schema | None) -> Iterat
     """
     row = 0
     chunk: list[dict[str, object]] = []
-    with path.open("rb") as handle:
+    with open_text(path) as handle:
         try:
             for record in ijson.items(handle, "item", use_float=True):
                 if not isinstance(record, dict):
@@ -232,7 +294,7 @@ def _json_array(path: Path, chunk_rows: int, schema: pa.Schema | None) -> Iterat
                     schema = schema or batch.schema
                     yield conform(batch, schema, path=path)
                     chunk = []
-        except ijson.JSONError as exc:
+        except (ijson.JSONError, OSError, EOFError, zlib.error) as exc:
             raise FormatError(f"not valid JSON ({exc})", path=path, row=row) from exc
     if chunk:
         batch = _records(chunk, path=path, first_row=row - len(chunk))
