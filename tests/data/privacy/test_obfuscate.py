@@ -18,7 +18,7 @@ from headwater.data.privacy import (
     open_destination,
 )
 from headwater.data.privacy.modes import MASK
-from headwater.errors import FormatError
+from headwater.errors import FormatError, SchemaError
 from headwater.settings import Settings
 from tests.data.privacy.checks import assert_no_values_leak, assert_obfuscated, load_rows
 from tests.data.privacy.conftest import Bucket, Store
@@ -240,3 +240,36 @@ def test_stream_into_an_all_or_nothing_destination(
 
     assert report.rows == len(people["name"])
     assert store.read(destination) == obfuscate(_request(source, PII_FIELDS))
+
+
+def test_json_nested_fields_by_dotted_path(tmp_path: Path) -> None:
+    records = [
+        {
+            "id": 1,
+            "customer": {"name": "Alice Smith", "email": "alice@example.com", "tier": "gold"},
+            "contacts": [{"phone": "07700 900123", "kind": "home"}, {"kind": "none"}],
+        },
+        {"id": 2, "customer": {"tier": "silver"}, "contacts": []},
+        {"id": 3, "customer.email": "flat@example.com", "customer": None},
+    ]
+    path = tmp_path / "orders.json"
+    path.write_text(json.dumps(records))
+    fields = ["customer.email", "customer.name", "contacts.phone"]
+    out = json.loads(obfuscate(_request(str(path), fields)))
+    assert out == [
+        {
+            "id": 1,
+            "customer": {"name": MASK, "email": MASK, "tier": "gold"},
+            "contacts": [{"phone": MASK, "kind": "home"}, {"kind": "none"}],
+        },
+        {"id": 2, "customer": {"tier": "silver"}, "contacts": []},
+        {"id": 3, "customer.email": MASK, "customer": None},  # the literal key wins
+    ]
+    assert b"alice@example.com" not in obfuscate(_request(str(path), fields))
+
+
+def test_json_nested_path_in_no_record_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "orders.jsonl"
+    path.write_text('{"customer": {"email": "a@b.com"}}\n')
+    with pytest.raises(SchemaError, match=r"'customer\.phone' in no record.*dotted path"):
+        obfuscate(_request(str(path), ["customer.phone"]))

@@ -160,25 +160,45 @@ def value_text(value: object) -> str | None:
 def obfuscate_records(
     records: list[Record], plan: Mapping[str, Mode], *, key: bytes | None, seen: set[str]
 ) -> None:
-    """Apply the plan to top-level fields in place; records lacking a field keep lacking it.
+    """Apply the plan in place; a record lacking a field keeps lacking it.
 
-    `seen` collects the PII fields met, so the caller can refuse a field that is in
-    no record of the whole file.
+    A field is a top-level key, or a dotted path into nested objects
+    (``customer.email``); a path that meets a list applies to each object in it
+    (``contacts.phone`` covers every contact). A top-level key that itself holds
+    a dot wins over the path. `seen` collects the PII fields met, so the caller
+    can refuse a field that is in no record of the whole file.
     """
     for name, mode in plan.items():
-        holders = [record for record in records if name in record]
+        holders = [holder for record in records for holder in _holders(record, name)]
         if not holders:
             continue
         seen.add(name)
         if mode == "drop":
-            for record in holders:
-                del record[name]
+            for container, field in holders:
+                del container[field]
             continue
-        texts = pa.array([value_text(record[name]) for record in holders], type=pa.string())
-        for record, value in zip(
+        texts = pa.array([value_text(c[field]) for c, field in holders], type=pa.string())
+        for (container, field), value in zip(
             holders, apply_mode(texts, mode, key=key).to_pylist(), strict=True
         ):
-            record[name] = value
+            container[field] = value
+
+
+def _holders(record: Record, name: str) -> list[tuple[Record, str]]:
+    """The (object, key) pairs that hold field ``name`` in one record."""
+    if name in record:
+        return [(record, name)]
+    if "." not in name:
+        return []
+    *path, last = name.split(".")
+    level: list[object] = [record]
+    for part in path:
+        level = [
+            item
+            for value in (node[part] for node in level if isinstance(node, dict) and part in node)
+            for item in (value if isinstance(value, list) else [value])
+        ]
+    return [(node, last) for node in level if isinstance(node, dict) and last in node]
 
 
 class JsonLinesWriter:

@@ -156,8 +156,8 @@ def _json_to(request: ObfuscationRequest, sink: BinaryIO, key: bytes | None, *, 
     if missing:
         raise SchemaError(
             f"PII field{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
-            f"in no record of the file ({rows:,} records); check the spelling (top-level "
-            "keys only)",
+            f"in no record of the file ({rows:,} records); check the spelling (a top-level "
+            "key, or a dotted path such as customer.email)",
             path=request.source,
             field=missing[0],
         )
