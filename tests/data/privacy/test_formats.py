@@ -20,13 +20,16 @@ from headwater.errors import FormatError
         ("a.jsonl", "jsonl"),
         ("a.ndjson", "jsonl"),
         ("s3://b/k/a.parquet", "parquet"),
+        ("s3://b/k/a.csv.gz", "csv"),
+        ("a.tsv", "csv"),
+        ("a.JSONL.GZ", "jsonl"),
     ],
 )
 def test_format_by_extension(location: str, expected: str) -> None:
     assert format_of(location) == expected
 
 
-@pytest.mark.parametrize("location", ["people.xlsx", "s3://bucket/noext", "a.csv.gz"])
+@pytest.mark.parametrize("location", ["people.xlsx", "s3://bucket/noext", "a.gz"])
 def test_other_extensions_are_refused_listing_the_known_ones(location: str) -> None:
     with pytest.raises(FormatError, match=r"\.parquet") as caught:
         format_of(location)
@@ -73,3 +76,8 @@ def test_bom_is_not_part_of_the_first_column_name() -> None:
 def test_duplicate_header_is_refused() -> None:
     with pytest.raises(FormatError, match="'name'"):
         open_csv(io.BytesIO(b"name,name\n1,2\n"), "dup.csv")
+
+
+def test_gzipped_parquet_is_refused_with_the_reason() -> None:
+    with pytest.raises(FormatError, match="Parquet compresses its own pages"):
+        format_of("s3://b/a.parquet.gz")

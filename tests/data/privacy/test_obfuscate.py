@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
 import io
 import json
 import re
@@ -273,3 +275,56 @@ def test_json_nested_path_in_no_record_is_named(tmp_path: Path) -> None:
     path.write_text('{"customer": {"email": "a@b.com"}}\n')
     with pytest.raises(SchemaError, match=r"'customer\.phone' in no record.*dotted path"):
         obfuscate(_request(str(path), ["customer.phone"]))
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("people.csv", 'id;name;city\n1;"Smith; Alice";Paris\n2;Bob;"Rome; IT"\n'),
+        ("people.tsv", "id\tname\tcity\n1\tAlice, Smith\tParis\n2\tBob\tRome\n"),
+        ("people.csv", "id|name|city\n1|Alice|Paris\n2|Bob|Rome\n"),
+    ],
+)
+def test_csv_keeps_its_own_delimiter(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    delimiter = text[2]
+    out = obfuscate(_request(str(path), ["name"])).decode()
+    rows = list(csv.reader(out.splitlines(), delimiter=delimiter))
+    originals = list(csv.reader(text.splitlines(), delimiter=delimiter))
+    assert rows[0] == ["id", "name", "city"]
+    assert [r[1] for r in rows[1:]] == [MASK, MASK]
+    assert [r[2] for r in rows[1:]] == [r[2] for r in originals[1:]]
+    assert out.splitlines()[2].endswith(text.splitlines()[2].rsplit(delimiter, 1)[-1])
+
+
+@pytest.mark.parametrize("name", ["people.csv.gz", "people.jsonl.gz", "people.json.gz"])
+def test_gzipped_source_gives_gzipped_output(tmp_path: Path, name: str) -> None:
+    plain = tmp_path / name.removesuffix(".gz")
+    if name.startswith("people.csv"):
+        plain.write_text("id,email\n1,a@b.com\n2,c@d.com\n")
+    elif ".jsonl" in name:
+        plain.write_text('{"id": 1, "email": "a@b.com"}\n{"id": 2, "email": "c@d.com"}\n')
+    else:
+        plain.write_text('[{"id": 1, "email": "a@b.com"}, {"id": 2, "email": "c@d.com"}]')
+    zipped = tmp_path / name
+    zipped.write_bytes(gzip.compress(plain.read_bytes()))
+    out = obfuscate(_request(str(zipped), ["email"]))
+    assert gzip.decompress(out) == obfuscate(_request(str(plain), ["email"]))
+    assert b"a@b.com" not in gzip.decompress(out)
+
+
+def test_truncated_gzip_source_writes_nothing(tmp_path: Path) -> None:
+    from headwater.data.privacy import open_destination
+
+    body = "".join(f"{i},user{i}@example.com\n" for i in range(50_000))
+    whole = gzip.compress(("id,email\n" + body).encode())
+    source = tmp_path / "people.csv.gz"
+    source.write_bytes(whole[: len(whole) // 2])
+    target = tmp_path / "safe.csv.gz"
+    with (
+        pytest.raises(FormatError, match=r"people\.csv\.gz: .*(truncated|corrupt)"),
+        open_destination(str(target)) as sink,
+    ):
+        obfuscate_to(_request(str(source), ["email"]), sink)
+    assert not target.exists()

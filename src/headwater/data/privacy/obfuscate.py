@@ -8,9 +8,12 @@ format, the key, the fields) runs before the first byte is written.
 
 from __future__ import annotations
 
+import gzip
 import io
 import logging
-from collections.abc import Mapping
+import zlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -19,6 +22,7 @@ from headwater.data.privacy.formats import (
     Format,
     ParquetWriter,
     format_of,
+    gzipped,
     open_csv,
     open_parquet,
 )
@@ -32,7 +36,7 @@ from headwater.data.privacy.json_records import (
 from headwater.data.privacy.modes import obfuscate_batch, output_schema, pseudonym_key
 from headwater.data.privacy.request import Mode, ObfuscationRequest, parse_request
 from headwater.data.privacy.sources import open_source
-from headwater.errors import ConfigError, SchemaError
+from headwater.errors import ConfigError, FormatError, SchemaError
 from headwater.settings import Settings
 
 __all__ = ["ObfuscationReport", "obfuscate", "obfuscate_to"]
@@ -85,15 +89,31 @@ def obfuscate_to(
     parsed = _as_request(request)
     kind = format_of(parsed.source)
     key = pseudonym_key(settings) if "pseudonym" in parsed.plan().values() else None
-    if kind == "csv":
-        rows = _csv_to(parsed, sink, key)
-    elif kind == "parquet":
-        rows = _parquet_to(parsed, sink, key)
-    else:
-        rows = _json_to(parsed, sink, key, lines=kind == "jsonl")
+    with _same_compression(parsed.source, sink) as out:
+        try:
+            if kind == "csv":
+                rows = _csv_to(parsed, out, key)
+            elif kind == "parquet":
+                rows = _parquet_to(parsed, out, key)
+            else:
+                rows = _json_to(parsed, out, key, lines=kind == "jsonl")
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise FormatError(
+                f"the gzip stream is truncated or corrupt ({exc})", path=parsed.source
+            ) from exc
     report = ObfuscationReport(source=parsed.source, format=kind, rows=rows, modes=parsed.plan())
     log.info("%s", report.summary())
     return report
+
+
+@contextmanager
+def _same_compression(source: str, sink: BinaryIO) -> Iterator[BinaryIO]:
+    """Gzip the output of a gzipped source (closing the gzip stream leaves `sink` open)."""
+    if not gzipped(source):
+        yield sink
+        return
+    with gzip.GzipFile(fileobj=sink, mode="wb", mtime=0) as zipped:
+        yield zipped  # type: ignore[misc]  # GzipFile writes bytes like any BinaryIO
 
 
 def obfuscate(request: RequestLike, *, settings: Settings | None = None) -> bytes:
@@ -115,7 +135,9 @@ def _csv_to(request: ObfuscationRequest, sink: BinaryIO, key: bytes | None) -> i
         _require_fields(source.header, request)
         plan = request.plan()
         schema = output_schema(source.schema, plan)
-        writer = CsvWriter(sink, schema.names, line_terminator=source.line_terminator)
+        writer = CsvWriter(
+            sink, schema.names, line_terminator=source.line_terminator, delimiter=source.delimiter
+        )
         rows = 0
         for batch in source.batches():
             writer.write_batch(obfuscate_batch(batch, plan, key=key, schema=schema))

@@ -8,6 +8,7 @@ consumer never picks up half an obfuscated file.
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import tempfile
@@ -46,7 +47,10 @@ def same_location(first: str, second: str) -> bool:
 
 @contextmanager
 def open_source(location: str, *, seekable: bool = False) -> Iterator[BinaryIO]:
-    """Open a source for reading; `seekable` asks for random access (Parquet footers)."""
+    """Open a source for reading, gunzipped when its name ends in ``.gz``.
+
+    `seekable` asks for random access (Parquet footers).
+    """
     if is_s3(location):
         stream: IO[bytes] = open_s3_reader(parse_s3_url(location), seekable=seekable)
     else:
@@ -60,6 +64,12 @@ def open_source(location: str, *, seekable: bool = False) -> Iterator[BinaryIO]:
         except IsADirectoryError as exc:
             raise ConfigError(f"{location}: is a folder; name a file inside it") from exc
     with stream:
+        if location.split("?", 1)[0].lower().endswith(".gz"):
+            if seekable:
+                raise ConfigError(f"{location}: a gzip stream cannot be read at random")
+            with gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:
+                yield unzipped  # type: ignore[misc]  # GzipFile reads bytes like any BinaryIO
+            return
         yield stream  # type: ignore[misc]  # BufferedReader and IO[bytes] both satisfy BinaryIO
 
 

@@ -14,7 +14,7 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import BinaryIO, cast
 
 import ijson
@@ -63,7 +63,7 @@ def sniff_text(path: Path, *, what: str) -> bytes:
     return head
 
 
-def sniff_delimiter(path: Path, head: bytes) -> str:
+def sniff_delimiter(path: PurePath, head: bytes) -> str:
     """``\\t`` for .tsv; else the one of , ; | tab that splits the first lines alike and most.
 
     A semicolon file read as comma-separated would load as one wide text column
