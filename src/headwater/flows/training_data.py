@@ -44,7 +44,7 @@ __all__ = [
     "split_rows",
 ]
 
-SPLITS = ("train", "validation", "test", "unassigned")
+SPLITS = tuple(cat.SPLIT_KEYS)  # train, validation, test, unassigned
 CHUNK_ROWS = 16384
 
 Raw: TypeAlias = npt.NDArray[np.generic] | pa.Table
