@@ -18,6 +18,7 @@ to guess which of a thousand rows broke a load.
     │   ├── SchemaError          wrong columns, wrong types, NaN where a label belongs
     │   └── QualityCheckFailed   a batch whose quality checks failed as a whole
     ├── WarehouseError           the database refused or could not be reached
+    │   └── WriteConflict        another writer changed the same rows at once; retry
     ├── StorageError             object storage (S3) failed or could not be reached
     ├── ModelNotFitted           predict or save called on an estimator before fit
     └── IntegrityError           stored bytes that no longer match their recorded hash
@@ -49,6 +50,7 @@ __all__ = [
     "UnsafeInput",
     "UploadTooLarge",
     "WarehouseError",
+    "WriteConflict",
 ]
 
 
@@ -160,6 +162,10 @@ class QualityCheckFailed(DataError):
 
 class WarehouseError(HeadwaterError):
     """The warehouse could not be reached, or refused a statement."""
+
+
+class WriteConflict(WarehouseError):
+    """Another writer changed the same rows at the same time; doing the work again can succeed."""
 
 
 class StorageError(HeadwaterError):

@@ -202,3 +202,21 @@ def test_the_same_file_ingested_twice_at_once_loads_once(
     assert sorted(r.unchanged for r in reports) == [False, True]
     assert len({r.batches[0].batch_id for r in reports}) == 1
     assert workspace.dataset("digits").rows == 3010
+
+
+def test_two_ingests_that_create_one_new_dataset_at_once_both_land(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Both race to create the dataset; the one that loses adds its file to the winner's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = []
+    for name, seed in (("a", 6), ("b", 7)):
+        folder = tmp_path / name
+        folder.mkdir()
+        paths.append(write_idx_pair(folder, "train", 2000, seed=seed)[0])
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda p: workspace.ingest(p, dataset="digits"), paths))
+    assert sorted(r.rows_loaded for r in reports) == [2000, 2000]
+    summary = workspace.dataset("digits")
+    assert summary.rows == 4000 and len(summary.batches) == 2

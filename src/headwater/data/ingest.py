@@ -35,7 +35,13 @@ from headwater.data.dedupe import SeenRows, hash_keys
 from headwater.data.facts import curated_schema, fact_rows
 from headwater.data.hashing import fingerprint, image_row_hashes, tabular_row_hashes
 from headwater.data.quality import BatchGate, Contract, QualityReport, infer_contract
-from headwater.errors import ConfigError, FormatError, QualityCheckFailed, SchemaError
+from headwater.errors import (
+    ConfigError,
+    FormatError,
+    QualityCheckFailed,
+    SchemaError,
+    WriteConflict,
+)
 from headwater.storage import lake as lake_module
 from headwater.storage.lake import Lake, StagedParquet
 from headwater.storage.readers import Source, open_sources
@@ -56,6 +62,9 @@ log = logging.getLogger("headwater.ingest")
 
 ProgressFn = Callable[[str, int, int | None], None]
 """Called as (what, rows done, rows in total or None) while a batch loads."""
+
+_ATTEMPTS = 3
+"""Loads of one source tried at most, when concurrent writers conflict (`WriteConflict`)."""
 
 _DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -175,18 +184,32 @@ def _ingest_source(
     started = time.perf_counter()
     shas = [(f.role, lake_module.sha256_file(f.path)) for f in source.files]
     print_ = fingerprint(shas)
-    existing = cat.find_dataset(warehouse, name)
-    if existing is not None:
-        done = cat.succeeded_batch(warehouse, existing.key, print_)
-        if done is not None:
-            log.info("%s: unchanged, already loaded as batch %d", source.name, done)
-            return BatchReport(
-                source.name, done, "unchanged", seconds=time.perf_counter() - started
-            )
-    loader = _BatchLoader(source, name, warehouse, lake, existing, progress)
-    report = loader.run(shas, print_, origin or str(source.primary.path.resolve()))
-    report.seconds = time.perf_counter() - started
-    return report
+    for attempt in range(1, _ATTEMPTS + 1):
+        existing = cat.find_dataset(warehouse, name)
+        if existing is not None:
+            done = cat.succeeded_batch(warehouse, existing.key, print_)
+            if done is not None:
+                log.info("%s: unchanged, already loaded as batch %d", source.name, done)
+                return BatchReport(
+                    source.name, done, "unchanged", seconds=time.perf_counter() - started
+                )
+        loader = _BatchLoader(source, name, warehouse, lake, existing, progress)
+        try:
+            report = loader.run(shas, print_, origin or str(source.primary.path.resolve()))
+        except WriteConflict as conflict:
+            # another ingest created the dataset or recorded a shared raw file first; it has
+            # committed, so the next attempt sees its rows and counts them as duplicates
+            if attempt == _ATTEMPTS:
+                raise WriteConflict(
+                    f"{source.name}: other ingests into dataset {name!r} kept committing "
+                    f"the same rows first ({_ATTEMPTS} attempts); nothing of this file was "
+                    "loaded, run the ingest again"
+                ) from conflict
+            log.info("%s: %s; loading again (attempt %d)", source.name, conflict, attempt + 1)
+            continue
+        report.seconds = time.perf_counter() - started
+        return report
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 class _LoadedMeanwhile(Exception):

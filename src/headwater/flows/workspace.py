@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -86,11 +87,15 @@ class Workspace:
         self.settings = settings
         self.lake = Lake(settings.lake_root)
         self._warehouse: Warehouse | None = None
+        self._opening = threading.Lock()
 
     @property
     def warehouse(self) -> Warehouse:
+        """Opened (and migrated) on first use, once, however many threads ask at the same time."""
         if self._warehouse is None:
-            self._warehouse = open_warehouse(self.settings)
+            with self._opening:
+                if self._warehouse is None:
+                    self._warehouse = open_warehouse(self.settings)
         return self._warehouse
 
     def close(self) -> None:

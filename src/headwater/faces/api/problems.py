@@ -37,6 +37,7 @@ from headwater.errors import (
     UnsafeInput,
     UploadTooLarge,
     WarehouseError,
+    WriteConflict,
 )
 from headwater.flows.jobs import QueueFull
 
@@ -66,6 +67,7 @@ STATUS_BY_ERROR: Final[tuple[tuple[type[HeadwaterError], int, str], ...]] = (
     (NotFound, 404, "Not found"),
     (QueueFull, 429, "Training queue full"),
     (ConfigError, 422, "Invalid argument"),
+    (WriteConflict, 409, "Concurrent write conflict"),
     (WarehouseError, 503, "Warehouse unavailable"),
     (StorageError, 503, "Storage unavailable"),
     (IntegrityError, 409, "Integrity check failed"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from headwater.errors import WarehouseError
+from headwater.errors import WarehouseError, WriteConflict
 from headwater.storage.warehouse.base import Idents, Param, Row, Warehouse, arrow_sql_type
 
 __all__ = ["DuckDBWarehouse", "quote_identifier"]
@@ -35,6 +35,16 @@ def render(template: str, idents: dict[str, Idents]) -> str:
         for key, value in idents.items()
     }
     return _PARAM.sub("?", template.format_map(quoted))
+
+
+def _refused(what: str, exc: duckdb.Error) -> WarehouseError:
+    """A conflict between concurrent transactions is a `WriteConflict`: the caller may retry."""
+    kind = (
+        WriteConflict
+        if isinstance(exc, duckdb.TransactionException | duckdb.ConstraintException)
+        else WarehouseError
+    )
+    return kind(f"DuckDB refused {what}: {exc}")
 
 
 class DuckDBWarehouse(Warehouse):
@@ -80,7 +90,7 @@ class DuckDBWarehouse(Warehouse):
         try:
             return self._con.execute(query, list(params)).fetchall()
         except duckdb.Error as exc:
-            raise WarehouseError(f"DuckDB refused a statement: {exc}") from exc
+            raise _refused("a statement", exc) from exc
 
     def fetch_arrow(
         self, template: str, params: Sequence[Param] = (), **idents: Idents
@@ -135,7 +145,10 @@ class DuckDBWarehouse(Warehouse):
             self._con.rollback()
             raise
         else:
-            self._con.commit()
+            try:
+                self._con.commit()
+            except duckdb.Error as exc:
+                raise _refused("the commit", exc) from exc
         finally:
             for lock in self._local.held:
                 lock.release()

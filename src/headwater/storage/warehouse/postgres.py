@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from headwater.errors import WarehouseError
+from headwater.errors import WarehouseError, WriteConflict
 from headwater.storage.warehouse.base import Idents, Param, Row, Warehouse, arrow_sql_type
 from headwater.storage.warehouse.pg_copy import HEADER, TRAILER, encode_fixed_width
 
@@ -137,7 +137,7 @@ class PostgresWarehouse(Warehouse):
             with self._con.transaction():
                 yield
         except psycopg.Error as exc:
-            raise WarehouseError(f"PostgreSQL could not commit: {exc}") from exc
+            raise _refused("could not commit", exc) from exc
 
     def hold_lock(self, scope: str, key: int) -> None:
         if self._con.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
@@ -191,7 +191,20 @@ class PostgresWarehouse(Warehouse):
         try:
             cur.execute(compose(template, idents), list(params) or None)
         except psycopg.Error as exc:
-            raise WarehouseError(f"PostgreSQL refused a statement: {exc}") from exc
+            raise _refused("refused a statement", exc) from exc
+
+
+_CONFLICTS = (
+    psycopg.errors.UniqueViolation,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+)
+
+
+def _refused(what: str, exc: psycopg.Error) -> WarehouseError:
+    """A conflict between concurrent transactions is a `WriteConflict`: the caller may retry."""
+    kind = WriteConflict if isinstance(exc, _CONFLICTS) else WarehouseError
+    return kind(f"PostgreSQL {what}: {exc}")
 
 
 def _columns(names: list[str], rows: list[tuple[object, ...]]) -> dict[str, pa.Array]:
