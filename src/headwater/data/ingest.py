@@ -266,7 +266,8 @@ class _BatchLoader:
                 self.gate = self._gate(dataset, batch_key, first)
                 seen = SeenRows()
                 if self.existing is not None:
-                    seen = SeenRows(hash_keys(cat.existing_row_hashes(self.wh, dataset)))
+                    for held in cat.existing_row_hashes(self.wh, dataset):
+                        seen.first_sightings(hash_keys(held))
                 for batch in chain([first], batches):
                     self._load_batch(batch, dataset, batch_key, seen, staged)
                 report = self._verdict(dataset)

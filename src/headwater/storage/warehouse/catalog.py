@@ -188,17 +188,23 @@ def succeeded_batch(wh: Warehouse, dataset_key: int, fingerprint: str) -> int | 
     return None if value is None else int(str(value))
 
 
-def existing_row_hashes(wh: Warehouse, dataset: DatasetRow) -> pa.ChunkedArray:
-    """Every row hash the dataset holds, as one Arrow column (hex strings)."""
+def existing_row_hashes(
+    wh: Warehouse, dataset: DatasetRow, *, chunk_rows: int = 262_144
+) -> Iterator[pa.Array]:
+    """Every row hash the dataset holds (hex strings), a bounded chunk at a time."""
     if dataset.kind == "image":
-        table = wh.fetch_arrow(
-            "SELECT row_hash FROM fact_image WHERE dataset_key = %s", [dataset.key]
+        batches = wh.stream_arrow(
+            "SELECT row_hash FROM fact_image WHERE dataset_key = %s",
+            [dataset.key],
+            batch_rows=chunk_rows,
         )
     else:
-        table = wh.fetch_arrow("SELECT hw_row_hash FROM {t}", t=dataset.fact_table)
-    if table.num_columns == 0:
-        return pa.chunked_array([], pa.string())
-    return table.column(0)
+        batches = wh.stream_arrow(
+            "SELECT hw_row_hash FROM {t}", batch_rows=chunk_rows, t=dataset.fact_table
+        )
+    for batch in batches:
+        if batch.num_rows:
+            yield batch.column(0)
 
 
 def holds_row(wh: Warehouse, dataset: DatasetRow, row_hash: str) -> bool:
