@@ -45,6 +45,7 @@ browser:
 bench: install
 	$(PY) bench/ingest.py
 	$(PY) bench/train.py
+	$(PY) bench/train_stream.py
 	$(PY) bench/obfuscate.py --gb 1.0
 	$(PY) bench/anomaly.py
 	$(PY) bench/api.py
