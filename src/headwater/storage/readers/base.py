@@ -7,12 +7,13 @@ streamed and is read whole.
 
 from __future__ import annotations
 
+import gzip
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal, Protocol, cast
 
 import numpy as np
 import pyarrow as pa
@@ -174,8 +175,23 @@ def image_batch(
     )
 
 
+def open_decompressed(path: Path) -> BinaryIO:
+    """The file's bytes, decompressed when its name ends in ``.gz``."""
+    if path.name.lower().endswith(".gz"):
+        return cast(BinaryIO, gzip.open(path, "rb"))  # GzipFile is a BufferedIOBase
+    return path.open("rb")
+
+
+class Rows(Protocol):
+    """Rows handed out by slices, front to back: an array, or one read lazily from a file."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, rows: slice, /) -> np.ndarray: ...
+
+
 def labelled_image_batches(
-    parts: list[tuple[np.ndarray, np.ndarray, str]], *, path: Path, chunk_rows: int
+    parts: Sequence[tuple[Rows, np.ndarray, str]], *, path: Path, chunk_rows: int
 ) -> Iterator[pa.RecordBatch]:
     """Chunks of (images, labels, split) arrays held in memory, rows numbered across splits."""
     first = 0

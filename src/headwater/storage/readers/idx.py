@@ -18,7 +18,13 @@ import numpy as np
 import pyarrow as pa
 
 from headwater.errors import FormatError, SchemaError
-from headwater.storage.readers.base import RawFile, Source, image_batch, labels_as_text
+from headwater.storage.readers.base import (
+    RawFile,
+    Source,
+    image_batch,
+    labels_as_text,
+    open_decompressed,
+)
 
 __all__ = ["IDX_NAME", "find_idx_pairs", "read_idx_pair"]
 
@@ -33,10 +39,6 @@ _SPLIT_OF_PREFIX = {
     "val": "validation",
     "validation": "validation",
 }
-
-
-def _open(path: Path) -> BinaryIO:
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")  # type: ignore[return-value]
 
 
 def _read_exact(handle: BinaryIO, size: int, path: Path, what: str) -> bytes:
@@ -96,13 +98,13 @@ def find_idx_pairs(folder: Path) -> list[tuple[Path, Path | None, str]]:
 
 
 def read_idx_pair(images: Path, labels: Path | None, split: str, *, chunk_rows: int) -> Source:
-    with _open(images) as handle:
+    with open_decompressed(images) as handle:
         count, height, width = _header(handle, images, 3)
     if not (0 < height <= _MAX_SIDE and 0 < width <= _MAX_SIDE):
         raise FormatError(f"the IDX header claims {height}x{width} images", path=images)
     _claimed_fits(images, count, height * width, 16)
     if labels is not None:
-        with _open(labels) as handle:
+        with open_decompressed(labels) as handle:
             (label_count,) = _header(handle, labels, 1)
         _claimed_fits(labels, label_count, 1, 8)
         if label_count != count:
@@ -113,7 +115,10 @@ def read_idx_pair(images: Path, labels: Path | None, split: str, *, chunk_rows: 
             )
 
     def batches() -> Iterator[pa.RecordBatch]:
-        with _open(images) as image_handle, _open(labels or images) as label_handle:
+        with (
+            open_decompressed(images) as image_handle,
+            open_decompressed(labels or images) as label_handle,
+        ):
             _header(image_handle, images, 3)
             if labels is not None:
                 _header(label_handle, labels, 1)

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from headwater.errors import FormatError, SchemaError, UnsafeInput
-from headwater.storage.readers.base import RawFile, Source, labelled_image_batches
+from headwater.storage.readers.base import RawFile, Rows, Source, labelled_image_batches
 
 __all__ = ["read_npz"]
 
@@ -59,9 +59,9 @@ def _open_archive(path: Path) -> zipfile.ZipFile:
         raise FormatError(f"not a readable .npz archive ({exc})", path=path) from exc
 
 
-def _arrays(archive: zipfile.ZipFile, path: Path) -> list[tuple[np.ndarray, np.ndarray, str]]:
+def _arrays(archive: zipfile.ZipFile, path: Path) -> list[tuple[Rows, np.ndarray, str]]:
     members = {name.removesuffix(".npy"): name for name in archive.namelist()}
-    arrays: list[tuple[np.ndarray, np.ndarray, str]] = []
+    arrays: list[tuple[Rows, np.ndarray, str]] = []
     for images_key, labels_key, split in _pick_layout(set(members), path):
         images = _NpyRows(archive, members[images_key], path)
         labels = _NpyRows(archive, members[labels_key], path).read_all()
@@ -71,7 +71,7 @@ def _arrays(archive: zipfile.ZipFile, path: Path) -> list[tuple[np.ndarray, np.n
                 path=path,
                 field=labels_key,
             )
-        arrays.append((images, labels, split))  # type: ignore[arg-type]
+        arrays.append((images, labels, split))
     return arrays
 
 

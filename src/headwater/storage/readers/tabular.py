@@ -8,14 +8,12 @@ its row and column, the way Arrow's CSV reader finds it.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import BinaryIO, cast
 
 import ijson
 import pyarrow as pa
@@ -24,7 +22,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from headwater.errors import FormatError, SchemaError, UnsafeInput
-from headwater.storage.readers.base import RawFile, Source
+from headwater.storage.readers.base import RawFile, Source, open_decompressed
 
 __all__ = ["conform", "read_csv", "read_json", "read_parquet", "sniff_text"]
 
@@ -33,17 +31,10 @@ _SNIFF_BYTES = 64 * 1024
 _PICKLE = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
-def open_text(path: Path) -> BinaryIO:
-    """The file's bytes, decompressed when its name ends in ``.gz``."""
-    if path.name.lower().endswith(".gz"):
-        return cast(BinaryIO, gzip.open(path, "rb"))  # GzipFile is a BufferedIOBase
-    return path.open("rb")
-
-
 def sniff_text(path: Path, *, what: str) -> bytes:
     """Refuse an empty file, or binary bytes (a pickle, a zip, a gzip) in a file named as text."""
     try:
-        with open_text(path) as handle:
+        with open_decompressed(path) as handle:
             head = handle.read(_SNIFF_BYTES)
     except (OSError, EOFError, zlib.error) as exc:
         raise FormatError(f"the gzip stream is truncated or corrupt ({exc})", path=path) from exc
@@ -171,7 +162,7 @@ def _media_type(path: Path, plain: str) -> str:
 
 def _header(path: Path, delimiter: str) -> list[str]:
     with (
-        open_text(path) as raw,
+        open_decompressed(path) as raw,
         io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as handle,
     ):
         return next(csv.reader(handle, delimiter=delimiter), [])
@@ -278,7 +269,7 @@ def _json_array(path: Path, chunk_rows: int, schema: pa.Schema | None) -> Iterat
     """
     row = 0
     chunk: list[dict[str, object]] = []
-    with open_text(path) as handle:
+    with open_decompressed(path) as handle:
         try:
             for record in ijson.items(handle, "item", use_float=True):
                 if not isinstance(record, dict):
