@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +25,9 @@ import pyarrow.parquet as pq
 
 from headwater.errors import FormatError
 from headwater.storage.readers.tabular import sniff_delimiter
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 __all__ = [
     "CsvSource",
@@ -94,14 +97,15 @@ class ReplayStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        view = memoryview(buffer).cast("B")
         if self._head.nbytes:
-            size = min(len(buffer), self._head.nbytes)
-            buffer[:size] = self._head[:size]
+            size = min(len(view), self._head.nbytes)
+            view[:size] = self._head[:size]
             self._head = self._head[size:]
             return size
-        chunk = self._rest.read(len(buffer))
-        buffer[: len(chunk)] = chunk
+        chunk = self._rest.read(len(view))
+        view[: len(chunk)] = chunk
         return len(chunk)
 
 

@@ -26,6 +26,7 @@ from headwater.errors import (
 )
 
 if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
     from mypy_boto3_s3 import S3Client
 
 __all__ = [
@@ -122,12 +123,13 @@ class _BodyReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        view = memoryview(buffer).cast("B")
         try:
-            chunk = self._body.read(len(buffer))
+            chunk = self._body.read(len(view))
         except (BotoCoreError, ClientError) as exc:
             raise s3_error(exc, self._location, action="read the object") from exc
-        buffer[: len(chunk)] = chunk
+        view[: len(chunk)] = chunk
         return len(chunk)
 
     def close(self) -> None:
@@ -158,10 +160,11 @@ class _RangeReader(io.RawIOBase):
         self._pos = max(0, base + offset)
         return self._pos
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        if self._pos >= self._size or not len(buffer):
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._pos >= self._size or not len(view):
             return 0
-        end = min(self._size, self._pos + len(buffer)) - 1
+        end = min(self._size, self._pos + len(view)) - 1
         try:
             body = self._client.get_object(
                 Bucket=self._location.bucket,
@@ -171,7 +174,7 @@ class _RangeReader(io.RawIOBase):
             chunk = body.read()
         except (BotoCoreError, ClientError) as exc:
             raise s3_error(exc, self._location, action="read the object") from exc
-        buffer[: len(chunk)] = chunk
+        view[: len(chunk)] = chunk
         self._pos += len(chunk)
         return len(chunk)
 

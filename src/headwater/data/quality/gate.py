@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from headwater.data.quality.checks import check_rows
 from headwater.data.quality.contract import Contract
-from headwater.data.quality.report import CheckOutcome, QualityReport
+from headwater.data.quality.report import BatchStatus, CheckOutcome, QualityReport
 
 __all__ = ["BatchGate"]
 
@@ -101,7 +101,9 @@ class BatchGate:
                 )
             )
         outcomes = {c.outcome for c in checks if c.level == "batch"}
-        status = "failed" if "fail" in outcomes else "warned" if "warn" in outcomes else "passed"
+        status: BatchStatus = (
+            "failed" if "fail" in outcomes else "warned" if "warn" in outcomes else "passed"
+        )
         return QualityReport(
             dataset=self.dataset,
             batch_id=self.batch_id,
@@ -109,7 +111,7 @@ class BatchGate:
             rows_loaded=rows_loaded,
             rows_quarantined=quarantined,
             rows_duplicate=rows_duplicate,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             checks=checks,
             contract_approved=self.contract.approved,
         )

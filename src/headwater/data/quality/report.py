@@ -7,9 +7,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-__all__ = ["CheckOutcome", "QualityReport"]
+__all__ = ["BatchStatus", "CheckOutcome", "QualityReport"]
 
 Outcome = Literal["pass", "warn", "fail"]
+BatchStatus = Literal["passed", "warned", "failed"]
 
 
 @dataclass
@@ -29,7 +30,7 @@ class QualityReport:
     rows_loaded: int
     rows_quarantined: int
     rows_duplicate: int
-    status: Literal["passed", "warned", "failed"]
+    status: BatchStatus
     checks: list[CheckOutcome] = field(default_factory=list)
     contract_approved: bool = False
 

@@ -272,6 +272,7 @@ def _unexpected_problem(request: Request, error: Exception) -> JSONResponse:
 def install_problem_handlers(app: FastAPI) -> None:
     """Register every error handler; the mapping itself is `STATUS_BY_ERROR`."""
     # Starlette's handler type is loose (Exception); each of ours takes its own subclass.
+    # Starlette types handlers as taking any Exception; each of ours takes the class it is for
     app.add_exception_handler(HeadwaterError, _headwater_problem)  # type: ignore[arg-type]
     app.add_exception_handler(Problem, _own_problem)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_problem)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -139,12 +140,12 @@ def _progress(*, enabled: bool) -> Iterator[ProgressFn | None]:
         console=Console(stderr=True),
         transient=True,
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(what: str, done: int, total: int | None) -> None:
         if what not in tasks:
             tasks[what] = bar.add_task(f"loading {what}", total=total)
-        bar.update(tasks[what], completed=done)  # type: ignore[arg-type]
+        bar.update(tasks[what], completed=done)
 
     with bar:
         yield update

@@ -18,7 +18,12 @@ import numpy as np
 import pyarrow as pa
 
 from headwater.errors import FormatError, SchemaError, UnsafeInput
-from headwater.storage.readers.base import RawFile, Source, labelled_image_batches
+from headwater.storage.readers.base import (
+    RawFile,
+    Source,
+    labelled_image_batches,
+    open_decompressed,
+)
 
 __all__ = ["load_numpy_pickle", "read_mnist_pickle"]
 
@@ -55,10 +60,9 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
 def load_numpy_pickle(path: Path) -> object:
     """Unpickle a (possibly gzip'd) file that may hold only numpy arrays and tuples."""
-    opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rb") as handle:
-            obj = _NumpyOnlyUnpickler(handle, path).load()  # type: ignore[arg-type]
+        with open_decompressed(path) as handle:
+            obj = _NumpyOnlyUnpickler(handle, path).load()
     except UnsafeInput:
         raise
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
