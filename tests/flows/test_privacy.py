@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from pathlib import Path
@@ -58,7 +59,20 @@ def test_destination_must_not_be_the_source_or_another_format(source: Path, tmp_
         privacy.obfuscate_to_destination(request, str(source))
     with pytest.raises(ConfigError, match=r"\.csv"):
         privacy.obfuscate_to_destination(request, str(tmp_path / "out.parquet"))
+    with pytest.raises(ConfigError, match=r"keeps the source's format \(csv\)"):
+        privacy.obfuscate_to_destination(request, str(tmp_path / "out.csv.gz"))
     assert source.read_text().startswith("id,name")
+
+
+def test_a_gzipped_source_needs_a_gzipped_destination(source: Path, tmp_path: Path) -> None:
+    zipped = tmp_path / "people.csv.gz"
+    zipped.write_bytes(gzip.compress(source.read_bytes()))
+    request = privacy.request_from_options(str(zipped), ["name"])
+    with pytest.raises(ConfigError, match=r"a \.csv\.gz name"):
+        privacy.obfuscate_to_destination(request, str(tmp_path / "out.csv"))
+    privacy.obfuscate_to_destination(request, str(tmp_path / "out.csv.gz"))
+    out = gzip.decompress((tmp_path / "out.csv.gz").read_bytes()).decode()
+    assert out.startswith("id,name") and "Alice" not in out
 
 
 def test_failures_write_nothing_to_a_destination_or_a_stream(source: Path, tmp_path: Path) -> None:

@@ -99,10 +99,13 @@ def obfuscate_to_destination(
         destination_format = privacy.format_of(destination)
     except FormatError:
         destination_format = source_format
-    if destination_format != source_format:
+    zipped = ".gz" if privacy.gzipped(parsed.source) else ""
+    if destination_format != source_format or zipped != (
+        ".gz" if privacy.gzipped(destination) else ""
+    ):
         raise ConfigError(
-            f"{destination}: the output keeps the source's format ({source_format}); "
-            f"give the destination a .{source_format} name"
+            f"{destination}: the output keeps the source's format ({source_format}{zipped}); "
+            f"give the destination a .{source_format}{zipped} name"
         )
     with privacy.open_destination(destination) as sink:
         return privacy.obfuscate_to(parsed, sink, settings=settings)

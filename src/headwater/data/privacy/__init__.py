@@ -4,12 +4,13 @@
 fields and returns the bytes of the same file with those fields masked,
 pseudonymised, generalised or dropped; ``obfuscate_to`` streams the same work
 into a sink for files larger than memory; ``scan_pii`` suggests which fields
-look personal. Supported formats: CSV, JSON (array or lines), JSON Lines, Parquet.
+look personal. Supported formats: CSV (any of , ; tab |), JSON (array or lines), JSON Lines,
+Parquet; the text formats gzipped or not.
 """
 
 from __future__ import annotations
 
-from headwater.data.privacy.formats import Format, format_of
+from headwater.data.privacy.formats import Format, format_of, gzipped
 from headwater.data.privacy.obfuscate import ObfuscationReport, obfuscate, obfuscate_to
 from headwater.data.privacy.request import (
     MODES,
@@ -32,6 +33,7 @@ __all__ = [
     "build_request",
     "detect_pii",
     "format_of",
+    "gzipped",
     "obfuscate",
     "obfuscate_to",
     "open_destination",

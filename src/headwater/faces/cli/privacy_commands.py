@@ -47,7 +47,9 @@ def _modes(text: str | None) -> dict[str, str]:
 
 def obfuscate(
     source: str | None = typer.Argument(
-        None, help="Local path or s3://bucket/key of a .csv, .json, .jsonl or .parquet file."
+        None,
+        help="Local path or s3://bucket/key of a .csv/.tsv, .json, .jsonl (each may be .gz) "
+        "or .parquet file.",
     ),
     pii_fields: str | None = typer.Option(
         None, "--pii-fields", "-f", help="Comma-separated fields to obfuscate."
@@ -82,8 +84,11 @@ def obfuscate(
         err.print(f"{report.summary()} -> {out}", highlight=False, soft_wrap=True)
         return
     stdout = sys.stdout.buffer
-    if stdout.isatty() and parsed.source.lower().endswith((".parquet", ".pq")):
-        raise ConfigError(f"{parsed.source}: Parquet is binary; pass --out FILE or redirect stdout")
+    if stdout.isatty() and parsed.source.lower().endswith((".parquet", ".pq", ".gz")):
+        raise ConfigError(
+            f"{parsed.source}: the output is binary (Parquet or gzip); "
+            "pass --out FILE or redirect stdout"
+        )
     privacy.obfuscate_to_stream(parsed, stdout)
 
 
