@@ -13,7 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
 from headwater.data import privacy
-from headwater.data.privacy import Mode, ObfuscationReport, ObfuscationRequest, PiiSuggestion
+from headwater.data.privacy import (
+    Mode,
+    ObfuscationReport,
+    ObfuscationRequest,
+    PiiSuggestion,
+    RowsDone,
+)
 from headwater.errors import ConfigError, FormatError
 from headwater.settings import Settings
 
@@ -85,7 +91,11 @@ def obfuscate(request: RequestLike, *, settings: Settings | None = None) -> byte
 
 
 def obfuscate_to_destination(
-    request: RequestLike, destination: str, *, settings: Settings | None = None
+    request: RequestLike,
+    destination: str,
+    *,
+    settings: Settings | None = None,
+    progress: RowsDone | None = None,
 ) -> ObfuscationReport:
     """Obfuscate into a local path or ``s3://`` URL; nothing is written if any step fails."""
     parsed = _parsed(request)
@@ -108,11 +118,15 @@ def obfuscate_to_destination(
             f"give the destination a .{source_format}{zipped} name"
         )
     with privacy.open_destination(destination) as sink:
-        return privacy.obfuscate_to(parsed, sink, settings=settings)
+        return privacy.obfuscate_to(parsed, sink, settings=settings, progress=progress)
 
 
 def obfuscate_to_stream(
-    request: RequestLike, sink: BinaryIO, *, settings: Settings | None = None
+    request: RequestLike,
+    sink: BinaryIO,
+    *,
+    settings: Settings | None = None,
+    progress: RowsDone | None = None,
 ) -> ObfuscationReport:
     """Obfuscate into an open stream (stdout) only once the whole file succeeded.
 
@@ -121,7 +135,7 @@ def obfuscate_to_stream(
     """
     parsed = _parsed(request)
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
-        report = privacy.obfuscate_to(parsed, spool, settings=settings)  # type: ignore[arg-type]  # a binary file
+        report = privacy.obfuscate_to(parsed, spool, settings=settings, progress=progress)  # type: ignore[arg-type]  # a binary file
         spool.seek(0)
         shutil.copyfileobj(spool, sink, length=1024 * 1024)
     sink.flush()

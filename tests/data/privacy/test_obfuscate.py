@@ -328,3 +328,19 @@ def test_truncated_gzip_source_writes_nothing(tmp_path: Path) -> None:
     ):
         obfuscate_to(_request(str(source), ["email"]), sink)
     assert not target.exists()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_progress_counts_rows_as_batches_are_written(
+    fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / f"big.{fmt}"
+    path.write_bytes(WRITERS[fmt](people_columns(3_000, seed=5)))
+    monkeypatch.setattr(formats, "CSV_BLOCK_BYTES", 8192)
+    monkeypatch.setattr(json_records, "ARRAY_CHUNK_RECORDS", 500)
+    seen: list[int] = []
+    report = obfuscate_to(_request(str(path), ["name"]), io.BytesIO(), progress=seen.append)
+    assert seen and seen[-1] == report.rows == 3_000
+    assert seen == sorted(seen)
+    if fmt != "parquet":  # a small Parquet file is one row group
+        assert len(seen) > 1

@@ -11,7 +11,12 @@ Parquet; the text formats gzipped or not.
 from __future__ import annotations
 
 from headwater.data.privacy.formats import Format, format_of, gzipped
-from headwater.data.privacy.obfuscate import ObfuscationReport, obfuscate, obfuscate_to
+from headwater.data.privacy.obfuscate import (
+    ObfuscationReport,
+    RowsDone,
+    obfuscate,
+    obfuscate_to,
+)
 from headwater.data.privacy.request import (
     MODES,
     Mode,
@@ -30,6 +35,7 @@ __all__ = [
     "ObfuscationRequest",
     "PiiKind",
     "PiiSuggestion",
+    "RowsDone",
     "build_request",
     "detect_pii",
     "format_of",

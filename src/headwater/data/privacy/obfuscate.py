@@ -12,7 +12,7 @@ import gzip
 import io
 import logging
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -39,7 +39,10 @@ from headwater.data.privacy.sources import open_source
 from headwater.errors import ConfigError, FormatError, SchemaError
 from headwater.settings import Settings
 
-__all__ = ["ObfuscationReport", "obfuscate", "obfuscate_to"]
+__all__ = ["ObfuscationReport", "RowsDone", "obfuscate", "obfuscate_to"]
+
+RowsDone = Callable[[int], None]
+"""Told the rows written so far, after every batch."""
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +81,16 @@ def _require_fields(columns: list[str], request: ObfuscationRequest) -> None:
 
 
 def obfuscate_to(
-    request: RequestLike, sink: BinaryIO, *, settings: Settings | None = None
+    request: RequestLike,
+    sink: BinaryIO,
+    *,
+    settings: Settings | None = None,
+    progress: RowsDone | None = None,
 ) -> ObfuscationReport:
     """Stream the obfuscated file into `sink`, batch by batch, in the source's format.
 
-    The source is only read. Errors found while streaming (a malformed row half way)
+    `progress(rows)` is called after each batch with the rows written so far. The
+    source is only read. Errors found while streaming (a malformed row half way)
     leave what was already written in `sink`; for all-or-nothing output use
     `headwater.data.privacy.write_to` / `open_destination` or `obfuscate`.
     """
@@ -92,11 +100,11 @@ def obfuscate_to(
     with _same_compression(parsed.source, sink) as out:
         try:
             if kind == "csv":
-                rows = _csv_to(parsed, out, key)
+                rows = _csv_to(parsed, out, key, progress)
             elif kind == "parquet":
-                rows = _parquet_to(parsed, out, key)
+                rows = _parquet_to(parsed, out, key, progress)
             else:
-                rows = _json_to(parsed, out, key, lines=kind == "jsonl")
+                rows = _json_to(parsed, out, key, progress, lines=kind == "jsonl")
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
             raise FormatError(
                 f"the gzip stream is truncated or corrupt ({exc})", path=parsed.source
@@ -129,7 +137,9 @@ def obfuscate(request: RequestLike, *, settings: Settings | None = None) -> byte
     return sink.getvalue()
 
 
-def _csv_to(request: ObfuscationRequest, sink: BinaryIO, key: bytes | None) -> int:
+def _csv_to(
+    request: ObfuscationRequest, sink: BinaryIO, key: bytes | None, progress: RowsDone | None
+) -> int:
     with open_source(request.source) as stream:
         source = open_csv(stream, request.source)
         _require_fields(source.header, request)
@@ -142,10 +152,14 @@ def _csv_to(request: ObfuscationRequest, sink: BinaryIO, key: bytes | None) -> i
         for batch in source.batches():
             writer.write_batch(obfuscate_batch(batch, plan, key=key, schema=schema))
             rows += batch.num_rows
+            if progress is not None:
+                progress(rows)
     return rows
 
 
-def _parquet_to(request: ObfuscationRequest, sink: BinaryIO, key: bytes | None) -> int:
+def _parquet_to(
+    request: ObfuscationRequest, sink: BinaryIO, key: bytes | None, progress: RowsDone | None
+) -> int:
     with open_source(request.source, seekable=True) as stream:
         source = open_parquet(stream, request.source)
         _require_fields(source.schema.names, request)
@@ -157,12 +171,21 @@ def _parquet_to(request: ObfuscationRequest, sink: BinaryIO, key: bytes | None) 
             for batch in source.batches():
                 writer.write_batch(obfuscate_batch(batch, plan, key=key, schema=schema))
                 rows += batch.num_rows
+                if progress is not None:
+                    progress(rows)
         finally:
             writer.close()
     return rows
 
 
-def _json_to(request: ObfuscationRequest, sink: BinaryIO, key: bytes | None, *, lines: bool) -> int:
+def _json_to(
+    request: ObfuscationRequest,
+    sink: BinaryIO,
+    key: bytes | None,
+    progress: RowsDone | None,
+    *,
+    lines: bool,
+) -> int:
     plan = request.plan()
     seen: set[str] = set()
     rows = 0
@@ -173,6 +196,8 @@ def _json_to(request: ObfuscationRequest, sink: BinaryIO, key: bytes | None, *, 
             obfuscate_records(records, plan, key=key, seen=seen)
             writer.write(records)
             rows += len(records)
+            if progress is not None:
+                progress(rows)
         writer.close()
     missing = [name for name in request.pii_fields if name not in seen]
     if missing:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from headwater.errors import ConfigError
@@ -79,17 +82,34 @@ def obfuscate(
     parsed = privacy.request_from_options(
         source, _split(pii_fields), mode=mode, modes=_modes(modes), request_json=request
     )
-    if out:
-        report = privacy.obfuscate_to_destination(parsed, out)
-        err.print(f"{report.summary()} -> {out}", highlight=False, soft_wrap=True)
-        return
     stdout = sys.stdout.buffer
-    if stdout.isatty() and parsed.source.lower().endswith((".parquet", ".pq", ".gz")):
+    if not out and stdout.isatty() and parsed.source.lower().endswith((".parquet", ".pq", ".gz")):
         raise ConfigError(
             f"{parsed.source}: the output is binary (Parquet or gzip); "
             "pass --out FILE or redirect stdout"
         )
-    privacy.obfuscate_to_stream(parsed, stdout)
+    with _rows_progress(f"obfuscating {parsed.source}") as progress:
+        if not out:
+            privacy.obfuscate_to_stream(parsed, stdout, progress=progress)
+            return
+        report = privacy.obfuscate_to_destination(parsed, out, progress=progress)
+    err.print(f"{report.summary()} -> {out}", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _rows_progress(what: str) -> Iterator[Callable[[int], None]]:
+    """A spinner with a running row count on stderr (drawn only on a terminal), then gone."""
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    task = bar.add_task(what, total=None)
+    with bar:
+        yield lambda rows: bar.update(task, completed=rows)
 
 
 @pii_app.command("scan")
