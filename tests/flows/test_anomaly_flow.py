@@ -81,6 +81,9 @@ def test_a_corrupted_batch_is_flagged_in_its_quality_report(
     assert seen == list(range(1, EPOCHS + 1))
     assert run.model == "autoencoder" and run.status == "succeeded" and run.params["latent"] == 8
     assert float(str(run.metrics["test_flag_rate"])) < 0.05
+    headline = run_flows.run_summary(run)["metrics"]
+    assert isinstance(headline, dict)
+    assert {"threshold", "test_flag_rate", "train_flagged"} <= set(headline)
     detail = run_flows.run_detail(digits_ws, run.run_id)
     assert len(detail.epochs) == EPOCHS
     names = {a.name for a in detail.artifacts}
@@ -138,3 +141,18 @@ def test_scoring_needs_a_detector_and_a_batch_of_the_dataset(
     with pytest.raises(ConfigError, match="holds tabular rows"):
         train_detector(digits_ws, "orders")
     assert run_flows.list_runs(digits_ws, "digits") == []  # nothing refused was registered
+
+
+def test_a_memory_mapped_detector_learns_the_same_threshold(
+    digits_ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the memory budget the detector reads its rows a chunk at a time from a mapped file."""
+    from headwater.flows import training_data
+
+    in_memory = train_detector(digits_ws, "digits", epochs=3, params=SMALL)
+    monkeypatch.setattr(training_data, "CHUNK_ROWS", 50)
+    monkeypatch.setattr(digits_ws.settings, "train_memory_mb", 0)
+    mapped = train_detector(digits_ws, "digits", epochs=3, params=SMALL)
+    for key in ("threshold", "test_flag_rate", "train_score_mean"):
+        assert mapped.metrics[key] == pytest.approx(in_memory.metrics[key], abs=1e-9)
+    assert not any((digits_ws.settings.home / "cache").glob("*/*.npy"))

@@ -16,6 +16,7 @@ the earlier ``anomaly`` check rather than adding a second one.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from headwater.data.features import FeatureSpec, Pixels
 from headwater.data.quality import CheckOutcome, QualityReport
 from headwater.errors import ConfigError, IntegrityError, NotFound, SchemaError
 from headwater.flows.training import EpochFn, code_version, new_run_id, record_success
+from headwater.flows.training_data import RoleRows, feature_matrices, fit_feature_spec
 from headwater.flows.workspace import Workspace
 from headwater.learning.anomaly import (
     AutoencoderDetector,
@@ -169,11 +171,14 @@ def train_detector(
         code_version=code_version(),
         now=datetime.now(UTC),
     )
+    cache = ws.settings.home / "cache" / run_id
     try:
-        _fit_and_register(ws, run_id, detector, learn, found, folder, on_epoch)
+        _fit_and_register(ws, run_id, detector, learn, found, folder, cache, on_epoch)
     except BaseException as error:
         registry.finish_run(wh, run_id, status="failed", now=datetime.now(UTC), error=str(error))
         raise
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
     return registry.get_run(wh, run_id)
 
 
@@ -181,9 +186,10 @@ def _fit_and_register(
     ws: Workspace,
     run_id: str,
     detector: AutoencoderDetector,
-    learn: _Images,
+    learn: RoleRows,
     dataset: cat.DatasetRow,
     folder: Path,
+    cache: Path,
     on_epoch: EpochFn | None,
 ) -> None:
     wh = ws.warehouse
@@ -197,7 +203,10 @@ def _fit_and_register(
         if on_epoch is not None:
             on_epoch(epoch, epochs, metrics)
 
-    X = learn.rows()
+    # read a chunk at a time, memory-mapped past HEADWATER_TRAIN_MEMORY_MB, as training does
+    spec = fit_feature_spec(ws, dataset, learn)
+    X = feature_matrices(ws, dataset, {"train": learn}, spec, cache)["train"]
+    shape = tuple(int(d) for d in np.asarray(spec.learned_[0]["shape"]))  # (h, w) or (h, w, c)
     began = time.perf_counter()
     detector.fit(X, on_epoch=epoch_done)
     seconds = time.perf_counter() - began
@@ -209,23 +218,23 @@ def _fit_and_register(
         "train_flagged": int((scores > detector.threshold_).sum()),
         "rows": {"train": len(X)},
     }
-    test = _split_images(ws, dataset, "test")
-    if test is not None and test.pixels.shape[1:] == learn.pixels.shape[1:]:
-        metrics["test_flag_rate"] = float(detector.flag(test.rows()).mean())
-        metrics["rows"] = {"train": len(X), "test": len(test.keys)}
+    test = _test_rows(ws, dataset, spec, cache)
+    if test is not None:
+        metrics["test_flag_rate"] = float(detector.flag(test).mean())
+        metrics["rows"] = {"train": len(X), "test": len(test)}
     hashes = save_detector(detector, folder)
     grid = plot_anomaly_grid(
-        learn.display(),
+        X.reshape(len(X), *shape),
         scores,
         detector.threshold_,
         folder / TRAIN_GRID_FILE,
-        captions=[f"row id {k}" for k in learn.keys.tolist()],
+        captions=[f"row id {k}" for k in learn.row_keys.tolist()],
     )
     hashes[grid.name] = sha256_file(grid)
     record_success(
         ws,
         run_id,
-        rows={"train": (learn.keys, learn.batch_ids)},
+        rows={"train": (learn.row_keys, learn.batch_ids)},
         folder=folder,
         hashes=hashes,
         metrics=metrics,
@@ -243,35 +252,38 @@ def _image_dataset(ws: Workspace, dataset: str) -> cat.DatasetRow:
     return found
 
 
-def _split_images(ws: Workspace, dataset: cat.DatasetRow, split: str) -> _Images | None:
-    arrays = cat.image_arrays(ws.warehouse, dataset, split)
-    if len(arrays.row_keys) == 0:
-        return None
-    # image_arrays carries no source rows; the keys stand in (training uses them as captions)
-    return _Images(arrays.row_keys, arrays.row_keys, arrays.pixels, arrays.batch_ids)
-
-
-def _learnable(ws: Workspace, dataset: cat.DatasetRow) -> _Images:
-    """The train split and unassigned rows, in row-key order within each."""
-    parts = [p for p in (_split_images(ws, dataset, s) for s in LEARN_SPLITS) if p is not None]
-    if not parts:
+def _learnable(ws: Workspace, dataset: cat.DatasetRow) -> RoleRows:
+    """The train split and unassigned rows, in row-key order within each: keys only."""
+    parts = [(s, cat.split_index(ws.warehouse, dataset, s)) for s in LEARN_SPLITS]
+    present = [(split, index) for split, index in parts if len(index.row_keys)]
+    if not present:
         raise SchemaError(
             f"dataset {dataset.name!r} has no train (or unassigned) rows to learn from",
             field="split",
         )
-    shapes = {p.pixels.shape[1:] for p in parts}
-    if len(shapes) > 1:
-        raise SchemaError(
-            f"dataset {dataset.name!r} mixes image shapes {sorted(shapes)} across splits; "
-            "the detector learns images of one size",
-            field="pixels",
-        )
-    return _Images(
-        np.concatenate([p.keys for p in parts]),
-        np.concatenate([p.source_rows for p in parts]),
-        np.concatenate([p.pixels for p in parts]),
-        sorted({b for p in parts for b in p.batch_ids}),
+    keys = np.concatenate([index.row_keys for _, index in present])
+    return RoleRows(
+        splits=tuple(split for split, _ in present),
+        row_keys=keys,
+        y=np.zeros(len(keys), dtype=np.int64),  # a detector learns without labels
+        batch_keys=np.concatenate([index.batch_keys for _, index in present]),
     )
+
+
+def _test_rows(
+    ws: Workspace, dataset: cat.DatasetRow, spec: FeatureSpec, cache: Path
+) -> npt.NDArray[np.float32] | None:
+    """The test split as the detector's input, or None without one (or with other-sized images)."""
+    index = cat.split_index(ws.warehouse, dataset, "test")
+    if len(index.row_keys) == 0:
+        return None
+    rows = RoleRows(
+        ("test",), index.row_keys, np.zeros(len(index.row_keys), np.int64), index.batch_keys
+    )
+    try:
+        return feature_matrices(ws, dataset, {"test": rows}, spec, cache)["test"]
+    except SchemaError:  # images of another size than the training ones: nothing to compare
+        return None
 
 
 # -- scoring ---------------------------------------------------------------------------------

@@ -42,6 +42,8 @@ __all__ = [
 ]
 
 LEADERBOARD_METRICS = ("test_accuracy", "test_macro_f1", "validation_accuracy", "cv_mean_accuracy")
+DETECTOR_METRICS = ("threshold", "test_flag_rate", "train_flagged", "train_score_mean")
+"""A detector's headline: where it draws the line, and how much it flags."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,8 @@ class RunDetail:
 
 def run_summary(run: RunRow) -> dict[str, object]:
     """A run as JSON: id, model, hyperparameters, final headline metrics."""
-    headline = {k: run.metrics[k] for k in LEADERBOARD_METRICS if k in run.metrics}
+    names = LEADERBOARD_METRICS if _classifies(run) else DETECTOR_METRICS
+    headline = {k: run.metrics[k] for k in names if k in run.metrics}
     return {
         "run_id": run.run_id,
         "dataset": run.dataset,

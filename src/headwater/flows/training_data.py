@@ -53,15 +53,15 @@ Raw: TypeAlias = npt.NDArray[np.generic] | pa.Table
 
 @dataclass(frozen=True)
 class RoleRows:
-    """The rows of one role, in training order: the split they live in, keys, labels, batches."""
+    """The rows of one role, in training order: the splits they live in, keys, labels, batches."""
 
-    split: str
+    splits: tuple[str, ...]
     row_keys: npt.NDArray[np.int64]
     y: npt.NDArray[np.int64]
     batch_keys: npt.NDArray[np.int64]
 
     def take(self, rows: npt.NDArray[np.int64]) -> RoleRows:
-        return RoleRows(self.split, self.row_keys[rows], self.y[rows], self.batch_keys[rows])
+        return RoleRows(self.splits, self.row_keys[rows], self.y[rows], self.batch_keys[rows])
 
     @property
     def batch_ids(self) -> list[int]:
@@ -83,9 +83,8 @@ def split_rows(
     index = cat.split_index(ws.warehouse, dataset, split)
     if len(index.row_keys) == 0:
         return None
-    return RoleRows(
-        split, index.row_keys, _encode(index.labels, mapping, dataset), index.batch_keys
-    )
+    labels = _encode(index.labels, mapping, dataset)
+    return RoleRows((split,), index.row_keys, labels, index.batch_keys)
 
 
 def _encode(
@@ -204,25 +203,24 @@ def feature_matrices(
             )
         else:
             out[role] = np.empty((len(rows), width), dtype=np.float32)
-    for split in sorted({rows.split for rows in roles.values()}):
-        sharing = {role: rows for role, rows in roles.items() if rows.split == split}
-        for role, raw, positions in _role_chunks(ws, dataset, sharing):
-            out[role][positions] = spec.transform(raw)
+    for role, raw, positions in _role_chunks(ws, dataset, roles):
+        out[role][positions] = spec.transform(raw)
     return out
 
 
 def _role_chunks(
     ws: Workspace, dataset: cat.DatasetRow, roles: dict[str, RoleRows]
 ) -> Iterator[tuple[str, Raw, npt.NDArray[np.int64]]]:
-    """Stream the one split these roles share: (role, its rows of a chunk, their places in it)."""
-    (split,) = {rows.split for rows in roles.values()}
+    """(role, its rows of a chunk, their places in the role), reading each split once."""
     lookups = {role: _KeyLookup(rows.row_keys) for role, rows in roles.items()}
-    for keys, raw in _split_chunks(ws, dataset, split):
-        for role, lookup in lookups.items():
-            hit, positions = lookup.find(keys)
-            if hit.any():
-                rows = raw.filter(pa.array(hit)) if isinstance(raw, pa.Table) else raw[hit]
-                yield role, rows, positions
+    for split in [s for s in SPLITS if any(s in rows.splits for rows in roles.values())]:
+        sharing = [role for role, rows in roles.items() if split in rows.splits]
+        for keys, raw in _split_chunks(ws, dataset, split):
+            for role in sharing:
+                hit, positions = lookups[role].find(keys)
+                if hit.any():
+                    rows = raw.filter(pa.array(hit)) if isinstance(raw, pa.Table) else raw[hit]
+                    yield role, rows, positions
 
 
 class _KeyLookup:

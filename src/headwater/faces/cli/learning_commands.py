@@ -151,8 +151,12 @@ def evaluate(
         f"[bold]run {run.run_id}[/] {run.model} on {run.dataset} ({run.status}), "
         f"params {json.dumps(run.params)}, seed {run.seed}, code {run.code_version}"
     )
-    test = run.metrics.get("test", {})
-    if isinstance(test, dict):
+    test = run.metrics.get("test")
+    if not isinstance(test, dict):  # a detector: no classes, a threshold and flag rates
+        headline = run_flows.run_summary(run)["metrics"]
+        assert isinstance(headline, dict)
+        console.print("  " + ", ".join(f"{name} {value:.4g}" for name, value in headline.items()))
+    else:
         table = Table(
             "class", "precision", "recall", title=f"test accuracy {test.get('accuracy', 0):.4f}"
         )

@@ -1,0 +1,62 @@
+"""The learning commands as a user types them: train, runs, leaderboard, evaluate, predict."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from headwater.settings import Settings
+from tests.builders import write_small_digits
+from tests.faces.cli.test_data_commands import run
+
+
+def test_train_list_rank_evaluate_and_predict(settings: Settings, tmp_path: Path) -> None:
+    assert run(settings, "ingest", str(write_small_digits(tmp_path / "digits.npz"))).returncode == 0
+
+    trained = run(settings, "train", "--dataset", "digits", "--model", "logistic")
+    assert trained.returncode == 0, trained.stderr
+    assert "test accuracy" in trained.stdout and "confusion_matrix.png" in trained.stdout
+
+    (listed,) = json.loads(run(settings, "runs", "--json").stdout)
+    assert listed["model"] == "logistic" and listed["status"] == "succeeded"
+    assert 0.8 < listed["metrics"]["test_accuracy"] <= 1.0
+    board = json.loads(run(settings, "leaderboard", "digits", "--json").stdout)
+    assert [r["run_id"] for r in board] == [listed["run_id"]]
+
+    shown = run(settings, "evaluate", listed["run_id"])
+    assert shown.returncode == 0 and "precision" in shown.stdout
+    assert "test: 297 rows" in shown.stdout
+
+    images = np.load(tmp_path / "digits.npz")["x_test"][:5]
+    np.savez(tmp_path / "five.npz", x=images, y=np.zeros(5, np.int64))
+    out = tmp_path / "predictions.csv"
+    predicted = run(
+        settings, "predict", listed["run_id"], str(tmp_path / "five.npz"), "--out", str(out)
+    )
+    assert predicted.returncode == 0, predicted.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 5 and {"row_id", "predicted", "p_0"} <= set(rows[0])
+
+
+def test_bad_parameters_exit_2_and_register_nothing(settings: Settings, tmp_path: Path) -> None:
+    run(settings, "ingest", str(write_small_digits(tmp_path / "digits.npz")))
+    done = run(settings, "train", "--dataset", "digits", "--density", "0")
+    assert done.returncode == 2
+    assert "density must be an integer >= 1, got 0" in done.stderr
+    assert json.loads(run(settings, "runs", "--json").stdout) == []
+    missing = run(settings, "train", "--dataset", "nope")
+    assert missing.returncode == 3 and "does not exist" in missing.stderr
+
+
+def test_a_detector_run_evaluates_to_its_threshold(settings: Settings, tmp_path: Path) -> None:
+    run(settings, "ingest", str(write_small_digits(tmp_path / "digits.npz")))
+    trained = run(settings, "anomalies", "digits", "--train", "--epochs", "2")
+    assert trained.returncode == 0, trained.stderr
+    (listed,) = json.loads(run(settings, "runs", "--json").stdout)
+    assert listed["model"] == "autoencoder" and "threshold" in listed["metrics"]
+    shown = run(settings, "evaluate", listed["run_id"])
+    assert "threshold" in shown.stdout and "test_flag_rate" in shown.stdout
+    assert "precision" not in shown.stdout
