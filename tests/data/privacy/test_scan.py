@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +107,18 @@ def test_luhn_failures_and_invalid_national_insurance_prefixes_are_not_matched()
 def test_min_share_is_checked() -> None:
     with pytest.raises(ConfigError, match="min_share"):
         detect_pii(pa.table({"a": ["x"]}), min_share=0)
+
+
+def test_nested_json_fields_are_scanned_under_dotted_paths(tmp_path: Path) -> None:
+    records = [
+        {
+            "id": i,
+            "customer": {"email": f"user{i}@example.com", "tier": "gold"},
+            "contacts": [{"phone": f"07700 900{i:03d}", "kind": "home"}],
+        }
+        for i in range(200)
+    ]
+    path = tmp_path / "orders.json"
+    path.write_text(json.dumps(records))
+    found = {s.field: s.kind for s in scan_pii(str(path))}
+    assert found == {"customer.email": "email", "contacts.phone": "phone"}

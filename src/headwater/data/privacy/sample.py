@@ -55,9 +55,29 @@ def read_sample(location: str, *, rows: int) -> pa.Table:
     with open_source(location) as stream:
         layout, records_stream = open_json(stream, location, lines=kind == "jsonl")
         records = next(record_chunks(records_stream, location, layout), [])[:rows]
-    names = list(dict.fromkeys(key for record in records for key in record))
+    # nested objects are scanned field by field under dotted paths, the names obfuscate takes
+    flat = [_flatten(record) for record in records]
+    names = list(dict.fromkeys(key for record in flat for key in record))
     columns = [
-        pa.array([value_text(record.get(name)) for record in records], type=pa.string())
+        pa.array([value_text(record.get(name)) for record in flat], type=pa.string())
         for name in names
     ]
     return pa.table(columns, names=names)
+
+
+def _flatten(record: dict[str, object], prefix: str = "") -> dict[str, object]:
+    """``{"customer": {"email": x}}`` as ``{"customer.email": x}``; a list of objects gives
+    one value per path (its first non-null), since the scan looks at what a field holds."""
+    flat: dict[str, object] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for item in value:
+                for path, inner in _flatten(item, f"{name}.").items():
+                    if flat.get(path) is None:
+                        flat[path] = inner
+        else:
+            flat[name] = value
+    return flat
