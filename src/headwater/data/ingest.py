@@ -258,7 +258,7 @@ class _BatchLoader:
                 dataset = self.existing or self._create_dataset(first.schema)
                 # one writer per dataset from here on: the duplicate check below and the
                 # load after it must see the same rows (there is no unique index to catch it)
-                self.wh.hold_lock("dataset", dataset.key)
+                self.wh.hold_lock("dataset", dataset.key, on_wait=self._say_waiting)
                 if self.existing is not None:
                     done = cat.succeeded_batch(self.wh, dataset.key, print_)
                     if done is not None:
@@ -315,6 +315,13 @@ class _BatchLoader:
             rows_quarantined=report.rows_quarantined,
             quality=report.status,
             splits=self.splits,
+        )
+
+    def _say_waiting(self) -> None:
+        log.warning(
+            "%s: another ingest into dataset %r is loading; waiting for it to commit",
+            self.source.name,
+            self.dataset_name,
         )
 
     def _gate(self, dataset: cat.DatasetRow, batch_key: int, first: pa.RecordBatch) -> BatchGate:

@@ -117,25 +117,28 @@ def test_hold_lock_makes_a_second_writer_wait_for_the_first_to_commit(
     warehouse: Warehouse,
 ) -> None:
     import threading
-    import time
 
-    first_holds, order = threading.Event(), []
+    first_holds, second_waits, order = threading.Event(), threading.Event(), []
 
     def first() -> None:
         with warehouse.transaction():
             warehouse.hold_lock("dataset", 7)
             first_holds.set()
-            time.sleep(0.3)
+            second_waits.wait(10)  # hold on until the second writer has found the lock taken
             order.append("first commits")
+
+    def waiting() -> None:
+        order.append("second waits")
+        second_waits.set()
 
     thread = threading.Thread(target=first)
     thread.start()
     assert first_holds.wait(10)
     with warehouse.transaction():
-        warehouse.hold_lock("dataset", 7)
+        warehouse.hold_lock("dataset", 7, on_wait=waiting)
         order.append("second holds")
     thread.join(10)
-    assert order == ["first commits", "second holds"]
+    assert order == ["second waits", "first commits", "second holds"]
 
 
 def test_hold_lock_on_another_key_does_not_wait(warehouse: Warehouse) -> None:
@@ -153,8 +156,10 @@ def test_hold_lock_on_another_key_does_not_wait(warehouse: Warehouse) -> None:
     thread.start()
     assert first_holds.wait(10)
     with warehouse.transaction():
-        warehouse.hold_lock("dataset", 2)  # would hang until the timeout if keys were shared
+        waited: list[bool] = []
+        warehouse.hold_lock("dataset", 2, on_wait=lambda: waited.append(True))
         warehouse.hold_lock("dataset", 2)  # taking it twice in one transaction is fine
+        assert waited == []  # another key: no waiting
         done_while_first_holds = not release.is_set()
     release.set()
     thread.join(10)

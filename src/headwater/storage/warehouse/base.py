@@ -9,7 +9,7 @@ file is ever pasted into a statement.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import TypeAlias
@@ -69,11 +69,12 @@ class Warehouse(ABC):
         """Commit everything inside on success; roll all of it back on any exception."""
 
     @abstractmethod
-    def hold_lock(self, scope: str, key: int) -> None:
+    def hold_lock(self, scope: str, key: int, *, on_wait: Callable[[], None] | None = None) -> None:
         """Wait for, then hold until the current transaction ends, the one lock on (scope, key).
 
         Writers of one dataset take it so that the duplicate check and the load that
         follows it see the same rows, across threads and (on PostgreSQL) processes.
+        ``on_wait`` is called once, before blocking, when another writer holds it.
         """
 
     @abstractmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -154,16 +154,20 @@ class DuckDBWarehouse(Warehouse):
                 lock.release()
             self._local.held = None
 
-    def hold_lock(self, scope: str, key: int) -> None:
+    def hold_lock(self, scope: str, key: int, *, on_wait: Callable[[], None] | None = None) -> None:
         # DuckDB lets one process write a file, so a lock within this process suffices
         held: list[threading.Lock] | None = getattr(self._local, "held", None)
         if held is None:
             raise WarehouseError("hold_lock needs an open transaction: it ends with it")
         with self._guard:
             lock = self._named_locks.setdefault((scope, key), threading.Lock())
-        if lock not in held:
+        if lock in held:
+            return
+        if not lock.acquire(blocking=False):
+            if on_wait is not None:
+                on_wait()
             lock.acquire()
-            held.append(lock)
+        held.append(lock)
 
     def column_type(self, arrow_type: pa.DataType) -> str:
         return arrow_sql_type(arrow_type, blob="BLOB", double="DOUBLE")

@@ -6,7 +6,7 @@ import io
 import threading
 import uuid
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import psycopg
@@ -139,13 +139,16 @@ class PostgresWarehouse(Warehouse):
         except psycopg.Error as exc:
             raise _refused("could not commit", exc) from exc
 
-    def hold_lock(self, scope: str, key: int) -> None:
+    def hold_lock(self, scope: str, key: int, *, on_wait: Callable[[], None] | None = None) -> None:
         if self._con.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
             raise WarehouseError("hold_lock needs an open transaction: it ends with it")
         # advisory locks take two int4 ids: one for the scope, one for the key
-        scope_id = zlib.crc32(scope.encode()) - 2**31
-        key_id = (key % 2**32) - 2**31
-        self.execute("SELECT pg_advisory_xact_lock(%s::int4, %s::int4)", [scope_id, key_id])
+        ids = [zlib.crc32(scope.encode()) - 2**31, (key % 2**32) - 2**31]
+        if self.fetch_value("SELECT pg_try_advisory_xact_lock(%s::int4, %s::int4)", ids):
+            return
+        if on_wait is not None:
+            on_wait()
+        self.execute("SELECT pg_advisory_xact_lock(%s::int4, %s::int4)", ids)
 
     def column_type(self, arrow_type: pa.DataType) -> str:
         return arrow_sql_type(arrow_type, blob="BYTEA", double="DOUBLE PRECISION")
