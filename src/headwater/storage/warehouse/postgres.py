@@ -142,8 +142,10 @@ class PostgresWarehouse(Warehouse):
     def hold_lock(self, scope: str, key: int, *, on_wait: Callable[[], None] | None = None) -> None:
         if self._con.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
             raise WarehouseError("hold_lock needs an open transaction: it ends with it")
-        # advisory locks take two int4 ids: one for the scope, one for the key
-        ids = [zlib.crc32(scope.encode()) - 2**31, (key % 2**32) - 2**31]
+        # advisory locks take two int4 ids and are shared by the whole database: the first id
+        # names the schema and the scope, so warehouses in other schemas never contend
+        scope_id = zlib.crc32(f"{self.schema}\0{scope}".encode()) - 2**31
+        ids = [scope_id, (key % 2**32) - 2**31]
         if self.fetch_value("SELECT pg_try_advisory_xact_lock(%s::int4, %s::int4)", ids):
             return
         if on_wait is not None:
