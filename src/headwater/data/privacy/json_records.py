@@ -169,27 +169,30 @@ def obfuscate_records(
     can refuse a field that is in no record of the whole file.
     """
     for name, mode in plan.items():
-        holders = [holder for record in records for holder in _holders(record, name)]
-        if not holders:
+        direct = [record for record in records if name in record]
+        nested = (  # the path, for the records without a literal dotted key
+            [h for r in records if name not in r for h in _nested(r, name)] if "." in name else []
+        )
+        if not direct and not nested:
             continue
         seen.add(name)
         if mode == "drop":
-            for container, field in holders:
+            for record in direct:
+                del record[name]
+            for container, field in nested:
                 del container[field]
             continue
-        texts = pa.array([value_text(c[field]) for c, field in holders], type=pa.string())
-        for (container, field), value in zip(
-            holders, apply_mode(texts, mode, key=key).to_pylist(), strict=True
-        ):
+        texts = [value_text(record[name]) for record in direct]
+        texts += [value_text(container[field]) for container, field in nested]
+        values = apply_mode(pa.array(texts, type=pa.string()), mode, key=key).to_pylist()
+        for record, value in zip(direct, values, strict=False):
+            record[name] = value
+        for (container, field), value in zip(nested, values[len(direct) :], strict=True):
             container[field] = value
 
 
-def _holders(record: Record, name: str) -> list[tuple[Record, str]]:
-    """The (object, key) pairs that hold field ``name`` in one record."""
-    if name in record:
-        return [(record, name)]
-    if "." not in name:
-        return []
+def _nested(record: Record, name: str) -> list[tuple[Record, str]]:
+    """The (object, key) pairs that hold the dotted path ``name`` inside one record."""
     *path, last = name.split(".")
     level: list[object] = [record]
     for part in path:
