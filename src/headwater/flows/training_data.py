@@ -75,12 +75,7 @@ def split_rows(
     ws: Workspace, dataset: cat.DatasetRow, split: str, mapping: dict[str, int] | None
 ) -> RoleRows | None:
     """One split's keys and integer labels, or None when the split is empty."""
-    if dataset.kind == "tabular" and dataset.label_column is None:
-        raise SchemaError(
-            f"dataset {dataset.name!r} has no label column; ingest it with --label COLUMN",
-            field="label",
-        )
-    index = cat.split_index(ws.warehouse, dataset, split)
+    index = cat.split_index(ws.warehouse, dataset, split)  # no label column: SchemaError
     if len(index.row_keys) == 0:
         return None
     labels = _encode(index.labels, mapping, dataset)

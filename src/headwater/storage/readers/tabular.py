@@ -8,6 +8,7 @@ its row and column, the way Arrow's CSV reader finds it.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import re
 import zlib
@@ -36,7 +37,7 @@ def sniff_text(path: Path, *, what: str) -> bytes:
     try:
         with open_decompressed(path) as handle:
             head = handle.read(_SNIFF_BYTES)
-    except (OSError, EOFError, zlib.error) as exc:
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:  # a plain file's errors pass on
         raise FormatError(f"the gzip stream is truncated or corrupt ({exc})", path=path) from exc
     if not head.strip():
         raise FormatError(f"the file is empty; a {what} file needs a header and rows", path=path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -368,43 +368,22 @@ _SHAPE_COLUMNS = ("height", "width", "channels", "pixel_dtype")
 
 @dataclass(frozen=True)
 class ImageArrays:
-    """One split of an image dataset, ready for training: keys, pixels, labels, batches."""
+    """Images of one split: row keys, pixels (n, h, w, c) and labels, in row-key order."""
 
     row_keys: np.ndarray
     pixels: np.ndarray
     labels: list[str | None]
-    batch_ids: list[int]
-    batch_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    """The batch of each row (``batch_ids`` is their sorted set)."""
-
-    def take(self, mask: np.ndarray) -> ImageArrays:
-        keys = self.batch_keys[mask]
-        return ImageArrays(
-            row_keys=self.row_keys[mask],
-            pixels=self.pixels[mask],
-            labels=[label for label, keep in zip(self.labels, mask, strict=True) if keep],
-            batch_ids=sorted({int(b) for b in np.unique(keys)}),
-            batch_keys=keys,
-        )
 
 
-def image_arrays(
-    wh: Warehouse, dataset: DatasetRow, split: str, *, batch_ids: list[int] | None = None
-) -> ImageArrays:
+def image_arrays(wh: Warehouse, dataset: DatasetRow, split: str) -> ImageArrays:
     """All images of one split as one array (n, h, w, c), in row-key order."""
     chunks = list(image_chunks(wh, dataset, split, chunk_rows=65536))
-    if batch_ids is not None:
-        chunks = [c.take(np.isin(c.batch_keys, batch_ids)) for c in chunks]
-    chunks = [c for c in chunks if len(c.row_keys)]
     if not chunks:
-        return ImageArrays(np.zeros(0, np.int64), np.zeros((0, 0, 0, 0), np.uint8), [], [])
-    keys = np.concatenate([c.row_keys for c in chunks])
+        return ImageArrays(np.zeros(0, np.int64), np.zeros((0, 0, 0, 0), np.uint8), [])
     return ImageArrays(
-        row_keys=keys,
+        row_keys=np.concatenate([c.row_keys for c in chunks]),
         pixels=np.concatenate([c.pixels for c in chunks]) if len(chunks) > 1 else chunks[0].pixels,
         labels=[label for c in chunks for label in c.labels],
-        batch_ids=sorted({int(b) for c in chunks for b in c.batch_keys}),
-        batch_keys=np.concatenate([c.batch_keys for c in chunks]),
     )
 
 
@@ -418,7 +397,7 @@ def image_chunks(
     """
     shape: dict[str, object] | None = None
     for batch in wh.stream_arrow(
-        "SELECT f.image_key, f.batch_key, l.label, f.height, f.width, f.channels, "
+        "SELECT f.image_key, l.label, f.height, f.width, f.channels, "
         "f.pixel_dtype, f.pixels FROM fact_image f "
         "LEFT JOIN dim_label l ON l.label_key = f.label_key "
         "WHERE f.dataset_key = %s AND f.split_key = %s ORDER BY f.image_key",
@@ -449,13 +428,10 @@ def _image_chunk(batch: pa.RecordBatch, shape: dict[str, object]) -> ImageArrays
     start = int(np.frombuffer(pixels_column.buffers()[1], dtype=np.int32)[pixels_column.offset])
     row_bytes = height * width * channels * dtype.itemsize
     pixels = data[start : start + n * row_bytes].view(dtype).reshape(n, height, width, channels)
-    batch_keys = batch.column("batch_key").to_numpy(zero_copy_only=False).astype(np.int64)
     return ImageArrays(
         row_keys=batch.column("image_key").to_numpy(zero_copy_only=False).astype(np.int64),
         pixels=pixels,
         labels=batch.column("label").to_pylist(),
-        batch_ids=sorted({int(b) for b in np.unique(batch_keys)}),
-        batch_keys=batch_keys,
     )
 
 
@@ -478,11 +454,9 @@ def split_index(wh: Warehouse, dataset: DatasetRow, split: str) -> SplitIndex:
             [dataset.key, SPLIT_KEYS[split]],
         )
     elif dataset.label_column is None:
-        table = wh.fetch_arrow(
-            "SELECT hw_row_key AS row_key, hw_batch_key AS batch_key, NULL AS label FROM {t} "
-            "WHERE hw_split_key = %s ORDER BY hw_row_key",
-            [SPLIT_KEYS[split]],
-            t=dataset.fact_table,
+        raise SchemaError(
+            f"dataset {dataset.name!r} has no label column; ingest it with --label COLUMN",
+            field="label",
         )
     else:
         table = wh.fetch_arrow(
