@@ -46,6 +46,23 @@ def test_sweep_removes_stale_staging_and_uncommitted_batches(tmp_path: Path) -> 
     old = 1_000_000_000
     for path in [leftover, lake.curated_path("d", 1), lake.curated_path("d", 2)]:
         os.utime(path, (old, old))
-    removed = lake.sweep(committed=[("d", 1)])
-    assert removed == 2
+    assert lake.sweep() == 1
+    removed = lake.sweep_curated(committed=[("d", 1)])
+    assert removed == 1
     assert lake.curated_batches("d") == [1] and not leftover.exists()
+
+
+def test_sweep_removes_stale_folders_as_well_as_files(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    old_file = lake.staging / "raw-dead"
+    old_file.write_bytes(b"x")
+    old_folder = lake.staging / "download-dead"
+    (old_folder / "deep").mkdir(parents=True)
+    (old_folder / "deep" / "file.csv").write_text("a\n1\n")
+    young_folder = lake.staging / "upload-live"
+    young_folder.mkdir()
+    old = 1_000_000_000
+    for path in [old_file, old_folder / "deep" / "file.csv", old_folder / "deep", old_folder]:
+        os.utime(path, (old, old))
+    assert lake.sweep() == 2
+    assert [p.name for p in lake.staging.iterdir()] == ["upload-live"]

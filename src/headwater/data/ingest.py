@@ -38,6 +38,7 @@ from headwater.data.quality import BatchGate, Contract, QualityReport, infer_con
 from headwater.errors import (
     ConfigError,
     FormatError,
+    HeadwaterError,
     QualityCheckFailed,
     SchemaError,
     WriteConflict,
@@ -151,8 +152,7 @@ def ingest_path(
     """Load every batch a path holds into one dataset; see the module docstring for the steps."""
     started = time.perf_counter()
     name = validate_dataset_name(dataset) if dataset else dataset_name_for(path)
-    committed = [(b.dataset, b.batch_id) for b in cat.list_batches(warehouse)]
-    lake.sweep(committed=committed)
+    _tidy_lake(warehouse, lake)
     existing = cat.find_dataset(warehouse, name)
     schema = existing.schema if existing and existing.kind == "tabular" else None
     label = label or (existing.label_column if existing else None)
@@ -170,6 +170,16 @@ def ingest_path(
             )
         )
     return IngestReport(name, reports, time.perf_counter() - started)
+
+
+def _tidy_lake(warehouse: Warehouse, lake: Lake) -> None:
+    """Clear what killed ingests left; a failure here is logged, never fatal to the ingest."""
+    try:
+        lake.sweep()
+        committed = [(b.dataset, b.batch_id) for b in cat.list_batches(warehouse)]
+        lake.sweep_curated(committed=committed)
+    except (OSError, HeadwaterError) as exc:
+        log.warning("could not tidy the lake at %s: %s", lake.root, exc)
 
 
 def _ingest_source(

@@ -14,11 +14,13 @@ sees a whole file or none.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,6 +30,8 @@ import pyarrow.parquet as pq
 __all__ = ["Lake", "StagedParquet", "sha256_file"]
 
 _CHUNK = 1 << 20
+
+log = logging.getLogger("headwater.lake")
 
 
 def sha256_file(path: Path) -> str:
@@ -136,8 +140,43 @@ class Lake:
             if p.name.startswith("batch_id=") and (p / "part-00000.parquet").is_file()
         )
 
-    def sweep(self, *, committed: Iterable[tuple[str, int]], older_than_s: float = 3600) -> int:
-        """Delete staging leftovers of killed processes, and curated batches nobody committed.
+    def sweep(self, *, older_than_s: float = 3600) -> int:
+        """Remove what killed processes left in ``_staging``: files and folders, once stale.
+
+        An entry counts as stale when nothing in it changed for ``older_than_s``
+        (an upload still streaming keeps its folder young). Best effort by design:
+        an entry that cannot be removed is logged and left, never raised, so one
+        stuck leftover cannot break every later ingest.
+        """
+        cutoff = time.time() - older_than_s
+        try:
+            entries = list(self.staging.iterdir())
+        except OSError as exc:
+            log.warning("cannot list %s to sweep it: %s", self.root / "_staging", exc)
+            return 0
+        removed = 0
+        for entry in entries:
+            try:
+                if _newest_change(entry) >= cutoff:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+            except FileNotFoundError:
+                continue  # another process swept it first
+            except OSError as exc:
+                log.warning(
+                    "cannot remove the staging leftover %s (%s); remove it by hand", entry, exc
+                )
+                continue
+            removed += 1
+        return removed
+
+    def sweep_curated(
+        self, *, committed: Iterable[tuple[str, int]], older_than_s: float = 3600
+    ) -> int:
+        """Delete curated batches nobody committed.
 
         Curated files are renamed into place just before the warehouse commits; a
         process killed between the two leaves a curated batch without a warehouse
@@ -145,10 +184,6 @@ class Lake:
         """
         removed = 0
         cutoff = time.time() - older_than_s
-        for leftover in self.staging.iterdir():
-            if leftover.stat().st_mtime < cutoff:
-                leftover.unlink(missing_ok=True)
-                removed += 1
         known = set(committed)
         curated = self.root / "curated"
         if curated.is_dir():
@@ -159,3 +194,13 @@ class Lake:
                         self.unpublish(dataset_dir.name, batch_id)
                         removed += 1
         return removed
+
+
+def _newest_change(entry: Path) -> float:
+    """The latest modification time of a staging entry, looking inside a folder."""
+    newest = entry.lstat().st_mtime
+    if entry.is_dir() and not entry.is_symlink():
+        for folder, dirs, files in os.walk(entry):
+            for name in chain(dirs, files):
+                newest = max(newest, os.lstat(os.path.join(folder, name)).st_mtime)
+    return newest
