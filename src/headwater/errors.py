@@ -18,7 +18,9 @@ to guess which of a thousand rows broke a load.
     │   ├── SchemaError          wrong columns, wrong types, NaN where a label belongs
     │   └── QualityCheckFailed   a batch whose quality checks failed as a whole
     ├── WarehouseError           the database refused or could not be reached
-    │   └── WriteConflict        another writer changed the same rows at once; retry
+    │   ├── WriteConflict        another writer changed the same rows at once; retry
+    │   ├── WarehouseUnavailable the database is down or unreachable; retry later
+    │   └── WarehouseBusy        another process holds the (DuckDB) warehouse file
     ├── StorageError             object storage (S3) failed or could not be reached
     ├── ModelNotFitted           predict or save called on an estimator before fit
     └── IntegrityError           stored bytes that no longer match their recorded hash
@@ -49,7 +51,9 @@ __all__ = [
     "StorageError",
     "UnsafeInput",
     "UploadTooLarge",
+    "WarehouseBusy",
     "WarehouseError",
+    "WarehouseUnavailable",
     "WriteConflict",
 ]
 
@@ -166,6 +170,16 @@ class WarehouseError(HeadwaterError):
 
 class WriteConflict(WarehouseError):
     """Another writer changed the same rows at the same time; doing the work again can succeed."""
+
+
+class WarehouseUnavailable(WarehouseError):
+    """The database could not be reached, or went away mid-statement; the same call can
+    succeed once it is back, so the API answers 503 with a ``Retry-After`` hint."""
+
+
+class WarehouseBusy(WarehouseError):
+    """Another process holds the warehouse (DuckDB lets one process open its file)
+    past the time Headwater waits for it."""
 
 
 class StorageError(HeadwaterError):

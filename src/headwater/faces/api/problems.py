@@ -74,6 +74,9 @@ STATUS_BY_ERROR: Final[tuple[tuple[type[HeadwaterError], int, str], ...]] = (
     (ModelNotFitted, 409, "Model not fitted"),
 )
 
+# A dependency that is away (a restarting database) is usually back within seconds.
+RETRY_AFTER_S: Final = "5"
+
 # Statuses whose message could carry SQL, hosts or credentials: the detail stays generic.
 OPAQUE_STATUSES: Final = frozenset({500, 503})
 
@@ -193,7 +196,8 @@ def _headwater_problem(request: Request, error: HeadwaterError) -> JSONResponse:
     if status in OPAQUE_STATUSES:
         log.error("%s %s failed: %s", request.method, request.url.path, error, exc_info=error)
         detail = f"{title.lower()}; the server log has the cause. Try again shortly."
-        return problem_response(status, title, detail, instance=request.url.path)
+        retry = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
+        return problem_response(status, title, detail, instance=request.url.path, headers=retry)
     if isinstance(error, QueueFull):
         return problem_response(
             status,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -14,12 +15,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
 
-from headwater.errors import WarehouseError, WriteConflict
+from headwater.errors import WarehouseError, WarehouseUnavailable, WriteConflict
 from headwater.storage.warehouse.base import Idents, Param, Row, Warehouse, arrow_sql_type
 from headwater.storage.warehouse.pg_copy import HEADER, TRAILER, encode_fixed_width
 
 __all__ = ["PostgresWarehouse"]
+
+_SLICE_S = 0.5
+"""How long one wait for a pooled connection lasts before asking whether the server is down."""
+_RECONNECT_S = 5.0
+"""How long the pool keeps retrying (backing off) before a new request starts afresh; this
+bounds how long after a restart the first connection can take."""
 
 
 def compose(template: str, idents: dict[str, Idents]) -> sql.Composed:
@@ -34,68 +42,138 @@ def compose(template: str, idents: dict[str, Idents]) -> sql.Composed:
 
 
 class PostgresWarehouse(Warehouse):
+    """PostgreSQL through a connection pool, so a restarted server costs 503s, not a restart.
+
+    Statements outside a transaction borrow a pooled connection for their own length;
+    a transaction keeps one for this thread until it ends. The pool checks a connection
+    before lending it (``check_connection``), so connections a server restart killed
+    are replaced instead of failing every later call, and a server that is down makes
+    every call fail with `WarehouseUnavailable` after at most ``wait_s`` seconds.
+    """
+
     dialect = "postgres"
 
-    def __init__(self, url: str, *, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        pool_size: int = 32,
+        wait_s: float = 5.0,
+    ) -> None:
         self.schema = schema or "public"
         self._url = url
         self._local = threading.local()
-        self._connections: list[psycopg.Connection[tuple[object, ...]]] = []
-        self._guard = threading.Lock()
         self._types: dict[str, dict[str, str]] = {}
-        self.execute("CREATE SCHEMA IF NOT EXISTS {s}", s=self.schema)
+        self._wait_s = wait_s
+        self._down = False
+        self._create_schema()
+        self._pool: ConnectionPool[psycopg.Connection[tuple[object, ...]]] = ConnectionPool(
+            url,
+            kwargs={"autocommit": True},
+            min_size=1,
+            max_size=pool_size,
+            check=self._check,
+            configure=self._configure,
+            reconnect_timeout=_RECONNECT_S,
+            name=f"headwater-{self.schema}",
+            open=False,
+        )
+        self._pool.open(wait=False)
 
-    @property
-    def _con(self) -> psycopg.Connection[tuple[object, ...]]:
-        """This thread's own connection, opened on first use with the schema on its path."""
-        con: psycopg.Connection[tuple[object, ...]] | None = getattr(self._local, "con", None)
-        if con is None:
-            con = self._connect()
-            with self._guard:
-                self._connections.append(con)
-            self._local.con = con
-        return con
-
-    def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
-        """A new autocommit connection with the warehouse schema on its search path."""
+    def _create_schema(self) -> None:
+        """Connect once, directly, so a wrong URL or a stopped server fails at once and clearly."""
         try:
-            con = psycopg.connect(self._url, autocommit=True)
+            with psycopg.connect(self._url, autocommit=True) as con:
+                con.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {s}").format(s=sql.Identifier(self.schema))
+                )
+        except psycopg.errors.UniqueViolation:
+            pass  # another process created it between the check and the insert: it exists
         except psycopg.Error as exc:
-            raise WarehouseError(
+            raise WarehouseUnavailable(
                 f"cannot connect to PostgreSQL at {_redact(self._url)}: {exc}. "
                 "Check HEADWATER_WAREHOUSE_URL and that the server is running (pg_isready)."
             ) from exc
-        con.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {s}; SET search_path TO {s}").format(
-                s=sql.Identifier(self.schema)
-            )
-        )
-        return con
+
+    def _configure(self, con: psycopg.Connection[tuple[object, ...]]) -> None:
+        """Every new connection: the warehouse schema on its path; the server is up again."""
+        con.execute(sql.SQL("SET search_path TO {s}").format(s=sql.Identifier(self.schema)))
+        self._down = False
+
+    def _check(self, con: psycopg.Connection[tuple[object, ...]]) -> None:
+        """The pool's health check before lending; a dead connection means the server may be."""
+        try:
+            ConnectionPool.check_connection(con)
+        except Exception:
+            self._down = True
+            raise
+        self._down = False
+
+    @contextmanager
+    def _pooled(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+        """A connection from the pool, or `WarehouseUnavailable` once the server looks down.
+
+        The wait is cut in slices: a client waits out ``wait_s`` only while the pool is
+        merely busy; once a health check or a connection attempt has failed, it gives up
+        at the end of its slice instead of holding a request for the whole wait.
+        """
+        deadline = time.monotonic() + self._wait_s
+        while True:
+            try:
+                con = self._pool.getconn(timeout=_SLICE_S)
+                break
+            except PoolTimeout as exc:
+                if self._down or time.monotonic() >= deadline:
+                    raise WarehouseUnavailable(
+                        f"PostgreSQL at {_redact(self._url)} did not answer: {exc}. "
+                        "It may be restarting; try again shortly."
+                    ) from exc
+        try:
+            yield con
+        finally:
+            self._pool.putconn(con)
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+        """This thread's transaction connection, or a pooled one for the length of a statement."""
+        held: psycopg.Connection[tuple[object, ...]] | None = getattr(self._local, "con", None)
+        if held is not None:
+            yield held
+            return
+        with self._pooled() as con:
+            try:
+                yield con
+            except WarehouseUnavailable:
+                self._down = True
+                raise
 
     def execute(self, template: str, params: Sequence[Param] = (), **idents: Idents) -> None:
-        with self._cursor() as cur:
+        with self._connection() as con, con.cursor() as cur:
             self._run(cur, template, params, idents)
 
     def fetch(self, template: str, params: Sequence[Param] = (), **idents: Idents) -> list[Row]:
-        with self._cursor() as cur:
+        with self._connection() as con, con.cursor() as cur:
             self._run(cur, template, params, idents)
-            return cur.fetchall()
+            return _guarded("failed while reading rows", cur.fetchall)
 
     def fetch_arrow(
         self, template: str, params: Sequence[Param] = (), **idents: Idents
     ) -> pa.Table:
-        with self._con.cursor(binary=True) as cur:  # bytea arrives raw, not hex-encoded
+        # binary: bytea arrives raw, not hex-encoded
+        with self._connection() as con, con.cursor(binary=True) as cur:
             self._run(cur, template, params, idents)
             names = [d.name for d in cur.description or []]
-            return pa.table(_columns(names, cur.fetchall()))
+            rows = _guarded("failed while reading rows", cur.fetchall)
+            return pa.table(_columns(names, rows))
 
     def stream_arrow(
         self, template: str, params: Sequence[Param] = (), *, batch_rows: int, **idents: Idents
     ) -> Iterator[pa.RecordBatch]:
-        # a server-side cursor lives in a transaction: give it a connection of its own
-        con = self._connect()
+        # a server-side cursor lives in a transaction: give it a pooled connection of its own
         try:
             with (
+                self._pooled() as con,
                 con.transaction(),
                 con.cursor(name=f"hw_stream_{uuid.uuid4().hex[:12]}", binary=True) as cur,
             ):
@@ -104,9 +182,7 @@ class PostgresWarehouse(Warehouse):
                     names = [d.name for d in cur.description or []]
                     yield pa.RecordBatch.from_pydict(_columns(names, rows))
         except psycopg.Error as exc:
-            raise WarehouseError(f"PostgreSQL refused a query: {exc}") from exc
-        finally:
-            con.close()
+            raise _refused("refused a query", exc) from exc
 
     def load_arrow(self, table: str, data: pa.Table) -> int:
         if data.num_rows == 0:
@@ -116,7 +192,7 @@ class PostgresWarehouse(Warehouse):
         binary = encode_fixed_width(data, pg_types)
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in data.column_names)
         try:
-            with self._cursor() as cur:
+            with self._connection() as con, con.cursor() as cur:
                 if binary is not None:
                     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)")
                     with cur.copy(statement.format(sql.Identifier(table), columns)) as copy:
@@ -128,19 +204,25 @@ class PostgresWarehouse(Warehouse):
                     with cur.copy(statement.format(sql.Identifier(table), columns)) as copy:
                         copy.write(_as_csv(data))
         except psycopg.Error as exc:
-            raise WarehouseError(f"PostgreSQL refused the bulk load into {table}: {exc}") from exc
+            raise _refused(f"refused the bulk load into {table}", exc) from exc
         return int(data.num_rows)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        try:
-            with self._con.transaction():
-                yield
-        except psycopg.Error as exc:
-            raise _refused("could not commit", exc) from exc
+        outer = getattr(self._local, "con", None)
+        with self._connection() as con:
+            self._local.con = con
+            try:
+                with con.transaction():  # a nested one is a savepoint on the same connection
+                    yield
+            except psycopg.Error as exc:
+                raise _refused("could not commit", exc) from exc
+            finally:
+                self._local.con = outer
 
     def hold_lock(self, scope: str, key: int, *, on_wait: Callable[[], None] | None = None) -> None:
-        if self._con.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        con = getattr(self._local, "con", None)
+        if con is None or con.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
             raise WarehouseError("hold_lock needs an open transaction: it ends with it")
         # advisory locks take two int4 ids and are shared by the whole database: the first id
         # names the schema and the scope, so warehouses in other schemas never contend
@@ -165,10 +247,7 @@ class PostgresWarehouse(Warehouse):
         )
 
     def close(self) -> None:
-        with self._guard:
-            for con in self._connections:
-                con.close()
-            self._connections.clear()
+        self._pool.close()
 
     def _column_types(self, table: str) -> dict[str, str]:
         if table in self._types:
@@ -182,9 +261,6 @@ class PostgresWarehouse(Warehouse):
         if types:
             self._types[table] = types
         return types
-
-    def _cursor(self) -> psycopg.Cursor[tuple[object, ...]]:
-        return self._con.cursor()
 
     @staticmethod
     def _run(
@@ -204,12 +280,34 @@ _CONFLICTS = (
     psycopg.errors.SerializationFailure,
     psycopg.errors.DeadlockDetected,
 )
+_SHUTDOWNS = (
+    psycopg.errors.AdminShutdown,
+    psycopg.errors.CrashShutdown,
+    psycopg.errors.CannotConnectNow,
+)
+
+
+def _unreachable(exc: psycopg.Error) -> bool:
+    """A lost connection or a server going down, as opposed to a statement it refused."""
+    if isinstance(exc, _SHUTDOWNS):
+        return True
+    state = exc.sqlstate
+    return isinstance(exc, psycopg.OperationalError) and (state is None or state.startswith("08"))
 
 
 def _refused(what: str, exc: psycopg.Error) -> WarehouseError:
-    """A conflict between concurrent transactions is a `WriteConflict`: the caller may retry."""
+    """Sort a driver error: a conflict may be retried at once, a lost server after a while."""
+    if _unreachable(exc):
+        return WarehouseUnavailable(f"PostgreSQL went away ({what}): {exc}; try again shortly")
     kind = WriteConflict if isinstance(exc, _CONFLICTS) else WarehouseError
     return kind(f"PostgreSQL {what}: {exc}")
+
+
+def _guarded(what: str, read: Callable[[], list[tuple[object, ...]]]) -> list[tuple[object, ...]]:
+    try:
+        return read()
+    except psycopg.Error as exc:
+        raise _refused(what, exc) from exc
 
 
 def _columns(names: list[str], rows: list[tuple[object, ...]]) -> dict[str, pa.Array]:
