@@ -16,11 +16,9 @@ the earlier ``anomaly`` check rather than adding a second one.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +27,7 @@ import numpy.typing as npt
 from headwater.data.features import FeatureSpec, Pixels
 from headwater.data.quality import CheckOutcome, QualityReport
 from headwater.errors import ConfigError, IntegrityError, NotFound, SchemaError
-from headwater.flows.training import EpochFn, code_version, new_run_id, record_success
+from headwater.flows.lifecycle import EpochFn, Run, RunSpec, check_seed, run_lifecycle
 from headwater.flows.training_data import RoleRows, feature_matrices, fit_feature_spec
 from headwater.flows.workspace import Workspace
 from headwater.learning.anomaly import (
@@ -140,8 +138,7 @@ def train_detector(
     score and, when the dataset has a test split, the share of test rows flagged
     (about ``1 - quantile`` when the test rows are like the training rows).
     """
-    if seed < 0:
-        raise ConfigError(f"--seed must be 0 or more, got {seed}")
+    check_seed(seed)
     if epochs is not None and epochs < 1:
         raise ConfigError(f"--epochs must be 1 or more, got {epochs}")
     known = AutoencoderDetector().get_params()
@@ -157,58 +154,31 @@ def train_detector(
     detector = AutoencoderDetector(**chosen)  # type: ignore[arg-type]  # values checked next
     detector.check_params()  # before anything is registered
     learn = _learnable(ws, found)
-    run_id = new_run_id()
-    folder = ws.settings.home / "runs" / run_id
-    wh = ws.warehouse
-    registry.create_run(
-        wh,
-        run_id=run_id,
-        dataset_key=found.key,
-        model=MODEL,
-        params={k: v for k, v in detector.get_params().items() if k != "seed"},
-        seed=seed,
-        evaluation=f"train-quantile-{detector.quantile}",
-        code_version=code_version(),
-        now=datetime.now(UTC),
+    spec = RunSpec(
+        found,
+        MODEL,
+        {k: v for k, v in detector.get_params().items() if k != "seed"},
+        seed,
+        f"train-quantile-{detector.quantile}",
     )
-    cache = ws.settings.home / "cache" / run_id
-    try:
-        _fit_and_register(ws, run_id, detector, learn, found, folder, cache, on_epoch)
-    except BaseException as error:
-        registry.finish_run(wh, run_id, status="failed", now=datetime.now(UTC), error=str(error))
-        raise
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
-    return registry.get_run(wh, run_id)
+    with run_lifecycle(ws, spec, on_epoch=on_epoch) as run:
+        _fit_and_register(ws, run, detector, learn, found)
+    return registry.get_run(ws.warehouse, run.run_id)
 
 
 def _fit_and_register(
     ws: Workspace,
-    run_id: str,
+    run: Run,
     detector: AutoencoderDetector,
     learn: RoleRows,
     dataset: cat.DatasetRow,
-    folder: Path,
-    cache: Path,
-    on_epoch: EpochFn | None,
 ) -> None:
-    wh = ws.warehouse
-    epochs = detector.epochs
-
-    def epoch_done(epoch: int, metrics: dict[str, float]) -> None:
-        if epoch == 1:
-            registry.start_run(wh, run_id, now=datetime.now(UTC))
-        registry.record_epoch(wh, run_id, epoch, dict(metrics), now=datetime.now(UTC))
-        registry.update_progress(wh, run_id, {"epoch": epoch, "epochs": epochs, **metrics})
-        if on_epoch is not None:
-            on_epoch(epoch, epochs, metrics)
-
     # read a chunk at a time, memory-mapped past HEADWATER_TRAIN_MEMORY_MB, as training does
     spec = fit_feature_spec(ws, dataset, learn)
-    X = feature_matrices(ws, dataset, {"train": learn}, spec, cache)["train"]
+    X = feature_matrices(ws, dataset, {"train": learn}, spec, run.cache)["train"]
     shape = tuple(int(d) for d in np.asarray(spec.learned_[0]["shape"]))  # (h, w) or (h, w, c)
     began = time.perf_counter()
-    detector.fit(X, on_epoch=epoch_done)
+    detector.fit(X, on_epoch=run.epoch_fn(detector.epochs))
     seconds = time.perf_counter() - began
     scores = detector.score(X)
     metrics: dict[str, object] = {
@@ -218,29 +188,26 @@ def _fit_and_register(
         "train_flagged": int((scores > detector.threshold_).sum()),
         "rows": {"train": len(X)},
     }
-    test = _test_rows(ws, dataset, spec, cache)
+    test = _test_rows(ws, dataset, spec, run.cache)
     if test is not None:
         metrics["test_flag_rate"] = float(detector.flag(test).mean())
         metrics["rows"] = {"train": len(X), "test": len(test)}
-    hashes = save_detector(detector, folder)
+    hashes = save_detector(detector, run.folder)
     grid = plot_anomaly_grid(
         X.reshape(len(X), *shape),
         scores,
         detector.threshold_,
-        folder / TRAIN_GRID_FILE,
+        run.folder / TRAIN_GRID_FILE,
         captions=[f"row id {k}" for k in learn.row_keys.tolist()],
     )
     hashes[grid.name] = sha256_file(grid)
-    record_success(
-        ws,
-        run_id,
+    run.succeed(
         rows={"train": (learn.row_keys, learn.batch_ids)},
-        folder=folder,
         hashes=hashes,
         metrics=metrics,
         seconds=seconds,
     )
-    log.info("run %s: detector threshold %.4f in %.1f s", run_id, detector.threshold_, seconds)
+    log.info("run %s: detector threshold %.4f in %.1f s", run.run_id, detector.threshold_, seconds)
 
 
 def _image_dataset(ws: Workspace, dataset: str) -> cat.DatasetRow:
@@ -389,11 +356,7 @@ def _scorer(ws: Workspace, run_id: str) -> OnnxAnomalyScorer:
 
 def _batch_images(ws: Workspace, dataset: cat.DatasetRow, batch_id: int) -> _Images | None:
     """Every loaded row of one batch, whatever its split, with the row it was in its file."""
-    table = ws.warehouse.fetch_arrow(
-        "SELECT image_key, source_row, height, width, channels, pixel_dtype, pixels "
-        "FROM fact_image WHERE dataset_key = %s AND batch_key = %s ORDER BY image_key",
-        [dataset.key, batch_id],
-    )
+    table = cat.batch_images(ws.warehouse, dataset, batch_id)
     if table.num_rows == 0:
         return None
     shape = {k: table.column(k).unique().to_pylist() for k in SHAPE_COLUMNS}
@@ -442,12 +405,7 @@ def _record_check(
     report.checks = checks
     outcomes = {c.outcome for c in checks}
     report.status = "failed" if "fail" in outcomes else "warned" if "warn" in outcomes else "passed"
-    # One UPDATE keeps the row's created_at (when the batch was checked) and is atomic.
-    ws.warehouse.execute(
-        "UPDATE quality_report SET status = %s, report_json = %s "
-        "WHERE batch_key = %s AND dataset_key = %s",
-        [report.status, report.to_json(), batch_id, dataset.key],
-    )
+    qs.replace_report(ws.warehouse, batch_id, dataset.key, report.status, report.to_json())
 
 
 def _percentile(quantile: float) -> str:

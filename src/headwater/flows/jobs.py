@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from headwater.errors import ConfigError, HeadwaterError
-from headwater.flows.training import EpochFn, TrainRequest, new_run_id, queue_run, train
+from headwater.flows.lifecycle import EpochFn, new_run_id
+from headwater.flows.training import TrainRequest, queue_run, train
 from headwater.flows.workspace import Workspace
 
 __all__ = ["QueueFull", "TrainingQueue"]

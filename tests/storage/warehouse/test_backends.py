@@ -195,7 +195,9 @@ def test_migration_4_drops_the_row_hash_unique_index_and_keeps_the_rows(
         wh.load_arrow(dataset.fact_table, _order_rows(now))
     monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
     with open_warehouse(settings) as wh:
-        assert wh.fetch_value("SELECT max(version) FROM schema_migrations") == 4
+        assert (
+            wh.fetch_value("SELECT max(version) FROM schema_migrations") == MIGRATIONS[-1].version
+        )
         assert wh.fetch("SELECT source_row, pixels FROM fact_image") == [(0, b"\x01")]
         wh.execute(fact, [1, b"\x01"])  # the loader, not an index, keeps duplicates out now
         keys = [r[0] for r in wh.fetch("SELECT image_key FROM fact_image ORDER BY image_key")]

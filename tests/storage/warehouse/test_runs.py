@@ -89,3 +89,28 @@ def test_aliases_move(warehouse: Warehouse) -> None:
 def test_unknown_run(warehouse: Warehouse) -> None:
     with pytest.raises(RunNotFound, match="headwater runs"):
         runs.get_run(warehouse, "nope")
+
+
+def test_migration_5_keeps_runs_and_admits_interrupted_and_abandoned(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headwater.storage.warehouse import migrations
+
+    every = migrations.MIGRATIONS
+    monkeypatch.setattr(migrations, "MIGRATIONS", every[:4])
+    with open_warehouse(settings) as wh:
+        cat.create_dataset(wh, "d", kind="image", label_column="label", schema=None, now=NOW)
+        _new_run(wh, "old")
+        runs.finish_run(wh, "old", status="failed", now=NOW, error="boom", train_seconds=2.5)
+    monkeypatch.setattr(migrations, "MIGRATIONS", every)
+    with open_warehouse(settings) as wh:
+        old = runs.get_run(wh, "old")
+        assert (old.status, old.error, old.train_seconds, old.params) == (
+            "failed",
+            "boom",
+            2.5,
+            {"density": 35},
+        )
+        _new_run(wh, "new")
+        runs.finish_run(wh, "new", status="interrupted", now=NOW, error="SIGTERM")
+        assert runs.get_run(wh, "new").status == "interrupted"

@@ -365,7 +365,7 @@ class RunOut(_Out):
     params: dict[str, JsonValue]
     seed: int
     evaluation: str
-    status: str = Field(description="queued, running, succeeded or failed.")
+    status: str = Field(description="queued, running, succeeded, failed, interrupted or abandoned.")
     progress: ProgressOut = Field(description="The last finished epoch (neural nets only).")
     metrics: dict[str, JsonValue] = Field(description="Headline metrics, once it succeeded.")
     train_seconds: float | None

@@ -24,6 +24,7 @@ __all__ = [
     "SPLIT_KEYS",
     "BatchRow",
     "DatasetRow",
+    "batch_images",
     "create_dataset",
     "create_tabular_fact_table",
     "existing_row_hashes",
@@ -432,6 +433,15 @@ def _image_chunk(batch: pa.RecordBatch, shape: dict[str, object]) -> ImageArrays
         row_keys=batch.column("image_key").to_numpy(zero_copy_only=False).astype(np.int64),
         pixels=pixels,
         labels=batch.column("label").to_pylist(),
+    )
+
+
+def batch_images(wh: Warehouse, dataset: DatasetRow, batch_key: int) -> pa.Table:
+    """Every loaded image of one batch, whatever its split, with its row in the source file."""
+    return wh.fetch_arrow(
+        "SELECT image_key, source_row, height, width, channels, pixel_dtype, pixels "
+        "FROM fact_image WHERE dataset_key = %s AND batch_key = %s ORDER BY image_key",
+        [dataset.key, batch_key],
     )
 
 

@@ -258,7 +258,58 @@ ROW_HASHES_UNINDEXED = Migration(
 Duplicates are found before loading anyway (`existing_row_hashes`), under
 `Warehouse.hold_lock`, so the index only repeated that check."""
 
-MIGRATIONS: tuple[Migration, ...] = (STAR_SCHEMA, RUN_REGISTRY, QUALITY, ROW_HASHES_UNINDEXED)
+_RUN_COLUMNS_V2 = (
+    "run_id, dataset_key, model, params_json, seed, evaluation, status, code_version, "
+    "created_at, started_at, finished_at, train_seconds, metrics_json, progress_json, error"
+)
+
+
+def _runs_with_heartbeats(wh: Warehouse) -> None:
+    """dim_run again with its CHECK widened: DuckDB cannot alter a constraint, so it is copied."""
+    double = _TYPES[wh.dialect]["double"]
+    wh.execute(
+        f"""CREATE TABLE dim_run__v5 (
+            run_id TEXT PRIMARY KEY,
+            dataset_key BIGINT NOT NULL REFERENCES dim_dataset (dataset_key),
+            model TEXT NOT NULL,
+            params_json TEXT NOT NULL,
+            seed BIGINT NOT NULL,
+            evaluation TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN
+                ('queued', 'running', 'succeeded', 'failed', 'interrupted', 'abandoned')),
+            code_version TEXT NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            started_at TIMESTAMPTZ,
+            finished_at TIMESTAMPTZ,
+            train_seconds {double},
+            metrics_json TEXT,
+            progress_json TEXT,
+            error TEXT,
+            heartbeat_at TIMESTAMPTZ,
+            worker_pid BIGINT,
+            worker_host TEXT)"""
+    )
+    wh.execute(f"INSERT INTO dim_run__v5 ({_RUN_COLUMNS_V2}) SELECT {_RUN_COLUMNS_V2} FROM dim_run")
+    wh.execute("DROP TABLE dim_run")
+    wh.execute("ALTER TABLE dim_run__v5 RENAME TO dim_run")
+
+
+RUN_HEARTBEATS = Migration(
+    5,
+    "runs: a heartbeat and the worker's pid and host; ended runs may be interrupted or abandoned",
+    (),
+    steps=_runs_with_heartbeats,
+)
+"""A run whose worker died (SIGKILL, a lost machine) is found by its stale heartbeat, or by
+its pid being gone on the same host, and marked ``abandoned`` instead of ``running`` forever."""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    STAR_SCHEMA,
+    RUN_REGISTRY,
+    QUALITY,
+    ROW_HASHES_UNINDEXED,
+    RUN_HEARTBEATS,
+)
 
 
 def migrate(warehouse: Warehouse) -> list[int]:

@@ -19,6 +19,7 @@ __all__ = [
     "get_report",
     "list_quarantine",
     "list_reports",
+    "replace_report",
     "save_contract",
     "save_report",
 ]
@@ -65,6 +66,17 @@ def save_report(
         "INSERT INTO quality_report (batch_key, dataset_key, status, report_json, created_at) "
         "VALUES (%s, %s, %s, %s, %s)",
         [batch_key, dataset_key, status, report_json, now],
+    )
+
+
+def replace_report(
+    wh: Warehouse, batch_key: int, dataset_key: int, status: str, report_json: str
+) -> None:
+    """Restate a checked batch's report; one UPDATE keeps its ``created_at`` and is atomic."""
+    wh.execute(
+        "UPDATE quality_report SET status = %s, report_json = %s "
+        "WHERE batch_key = %s AND dataset_key = %s",
+        [status, report_json, batch_key, dataset_key],
     )
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "DataRow",
     "RunRow",
     "create_run",
+    "delete_run",
     "finish_run",
     "get_alias",
     "get_run",
@@ -29,6 +30,7 @@ __all__ = [
     "run_artifacts",
     "run_data",
     "run_epochs",
+    "run_exists",
     "run_rows",
     "set_alias",
     "start_run",
@@ -156,6 +158,17 @@ def create_run(
             now,
         ],
     )
+
+
+def delete_run(wh: Warehouse, run_id: str) -> None:
+    """Remove every trace of a run, in one transaction: for a run refused before it began."""
+    with wh.transaction():
+        for table in ("fact_run_epoch", "run_artifact", "run_data", "run_row", "dim_run"):
+            wh.execute("DELETE FROM {t} WHERE run_id = %s", [run_id], t=table)
+
+
+def run_exists(wh: Warehouse, run_id: str) -> bool:
+    return wh.fetch_one("SELECT 1 FROM dim_run WHERE run_id = %s", [run_id]) is not None
 
 
 def start_run(wh: Warehouse, run_id: str, *, now: datetime) -> None:

@@ -43,7 +43,7 @@ MODEL_NAMES = {
     "adaboost": "AdaBoost",
     "hist_gradient_boosting": "Histogram gradient boosting",
 }
-FINISHED = frozenset({"succeeded", "failed"})
+FINISHED = frozenset({"succeeded", "failed", "interrupted", "abandoned"})
 POLL_S = 0.25
 STREAM_S = 15 * 60.0
 """One event stream lasts at most this long; the browser reconnects and resumes after it."""
