@@ -104,25 +104,29 @@ def test_make_estimator_passes_params() -> None:
 
 
 BAD_PARAMS = [
-    ("mlp", "density", 0, r"MLPClassifier\.density must be an integer >= 1, got 0"),
-    ("mlp", "density", -3, r"density must be an integer >= 1"),
-    ("mlp", "density", 2.5, r"density must be an integer >= 1"),
-    ("mlp", "dropout", 1.0, r"MLPClassifier\.dropout must be in \[0, 1\), got 1\.0"),
-    ("mlp", "dropout", -0.1, r"dropout must be in \[0, 1\)"),
-    ("mlp", "l2", -0.01, r"MLPClassifier\.l2 must be in \[0, inf\)"),
-    ("mlp", "learning_rate", 0.0, r"learning_rate must be in \(0, inf\)"),
-    ("mlp", "epochs", 0, r"epochs must be an integer >= 1"),
-    ("mlp", "batch_size", True, r"batch_size must be an integer >= 1, got True"),
-    ("mlp", "schedule", "linear", r"schedule must be one of cosine, constant"),
-    ("mlp", "seed", -1, r"seed must be an integer >= 0"),
-    ("mlp", "patience", 2, r"patience needs fit\(\.\.\., validation_data"),
-    ("cnn", "channels", 0, r"CNNClassifier\.channels must be an integer >= 1"),
-    ("cnn", "dropout", 1.5, r"CNNClassifier\.dropout must be in \[0, 1\)"),
-    ("logistic", "c", 0.0, r"LogisticClassifier\.c must be in \(0, inf\)"),
+    ("mlp", "density", 0, r"MLPClassifier\.density must be an integer in \[1, 100000\], got 0"),
+    ("mlp", "density", -3, r"density must be an integer in \[1, "),
+    ("mlp", "density", 2.5, r"density must be an integer in \[1, "),
+    ("mlp", "density", "35", r"density must be an integer in \[1, 100000\], got '35'"),
+    ("mlp", "dropout", 1.0, r"MLPClassifier\.dropout must be a number in \[0, 1\), got 1\.0"),
+    ("mlp", "dropout", -0.1, r"dropout must be a number in \[0, 1\)"),
+    ("mlp", "l2", -0.01, r"MLPClassifier\.l2 must be a number in \[0, 10\]"),
+    ("mlp", "learning_rate", 0.0, r"learning_rate must be a number in \(0, 10\]"),
+    ("mlp", "epochs", 0, r"epochs must be an integer in \[1, 10000\]"),
+    ("mlp", "batch_size", True, r"batch_size must be an integer in \[1, 1000000\], got True"),
+    ("mlp", "schedule", "linear", r"schedule must be one of cosine, constant, got 'linear'"),
+    ("mlp", "seed", -1, r"seed must be an integer in \[0, 4294967295\]"),
+    ("mlp", "seed", 2**32, r"seed must be an integer in \[0, 4294967295\]"),
+    ("mlp", "patience", 0, r"patience must be an integer in \[1, 10000\], or none"),
+    ("mlp", "n_threads", 0, r"n_threads must be an integer >= 1"),
+    ("cnn", "channels", 0, r"CNNClassifier\.channels must be an integer in \[1, 1024\]"),
+    ("cnn", "dropout", 1.5, r"CNNClassifier\.dropout must be a number in \[0, 1\)"),
+    ("logistic", "c", 0.0, r"LogisticClassifier\.c must be a number in \(0, 1000000\]"),
     ("random_forest", "n_estimators", 0, r"ForestClassifier\.n_estimators must be an integer"),
-    ("random_forest", "max_depth", 0, r"max_depth must be an integer >= 1"),
-    ("adaboost", "learning_rate", -1.0, r"AdaBoostClassifier\.learning_rate must be in \(0"),
-    ("hist_gradient_boosting", "max_leaf_nodes", 1, r"max_leaf_nodes must be an integer >= 2"),
+    ("random_forest", "max_depth", 0, r"max_depth must be an integer in \[1, 1000\], or none"),
+    ("random_forest", "n_jobs", 0, r"n_jobs must be an integer >= 1"),
+    ("adaboost", "learning_rate", -1.0, r"AdaBoostClassifier\.learning_rate must be a number in"),
+    ("hist_gradient_boosting", "max_leaf_nodes", 1, r"max_leaf_nodes must be an integer in \[2,"),
 ]
 
 
@@ -134,6 +138,23 @@ BAD_PARAMS = [
 def test_bad_params_are_refused_in_fit(
     name: str, param: str, value: object, message: str, small: tuple
 ) -> None:
-    model = fast_estimator(name, **{param: value})  # type: ignore[arg-type]
+    model = ESTIMATORS[name](**{**FAST[name], param: value})  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=message):
+        model.fit(small[0], small[1])
+
+
+@pytest.mark.parametrize(
+    ("name", "param", "value", "message"),
+    [case for case in BAD_PARAMS if case[1] not in {"n_threads", "n_jobs"}],
+)
+def test_make_estimator_refuses_bad_params_before_any_fit(
+    name: str, param: str, value: object, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        make_estimator(name, **{param: value})  # type: ignore[arg-type]
+
+
+def test_patience_without_validation_data_is_refused_in_fit(small: tuple) -> None:
+    model = make_estimator("mlp", **{**FAST["mlp"], "patience": 2})
+    with pytest.raises(ConfigError, match=r"patience needs fit\(\.\.\., validation_data"):
         model.fit(small[0], small[1])

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from headwater.errors import ConfigError, ModelNotFitted, SchemaError
+from headwater.learning.params import PARAMS, Params, validate_params
 
 __all__ = [
     "Estimator",
@@ -52,6 +53,15 @@ class Estimator:
         """The constructor arguments as stored, so ``type(est)(**est.get_params())`` clones."""
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
         return {n: getattr(self, n) for n in names}
+
+    def checked_params(self) -> Params:
+        """The hyperparameters as its parameter model (`headwater.learning.params`) checks them.
+
+        The one set of rules every face is generated from; ConfigError names each bad value.
+        """
+        kind = PARAMS[self.name]
+        values = {k: v for k, v in self.get_params().items() if k in kind.model_fields}
+        return validate_params(self.name, values, owner=type(self).__name__, strict=True)
 
     def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> Self:
         raise NotImplementedError

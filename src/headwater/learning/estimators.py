@@ -2,7 +2,9 @@
 
 :data:`ESTIMATORS` is written out by hand, not filled by import side effects: a
 reader sees every model the platform can train in one place, and ``make_estimator``
-can list them when given an unknown name.
+can list them when given an unknown name. Each model's hyperparameters (types,
+defaults, ranges, help) are declared once, in its parameter model in
+:mod:`headwater.learning.params` under the same name; ``fit`` checks them there.
 
 The scikit-learn wrappers take float32 features (the dtype the ONNX export uses, so
 a saved model and the fitted one see the same numbers), keep the fitted scikit-learn
@@ -27,8 +29,6 @@ from headwater.learning.base import (
     as_features,
     as_labels,
     check_features,
-    check_float,
-    check_int,
     check_optional_int,
     encode_labels,
 )
@@ -61,7 +61,7 @@ class SklearnClassifier(Estimator):
 
     def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> Self:
         owner = type(self).__name__
-        check_int(owner, "seed", self.seed, minimum=0)
+        self.checked_params()
         self._check_own_params()
         features = as_features(X, owner)
         flat = features.reshape(len(features), -1)
@@ -83,7 +83,7 @@ class SklearnClassifier(Estimator):
         raise NotImplementedError
 
     def _check_own_params(self) -> None:
-        raise NotImplementedError
+        """Checks beyond the parameter model (how many cores to use); none by default."""
 
 
 class LogisticClassifier(SklearnClassifier):
@@ -95,11 +95,6 @@ class LogisticClassifier(SklearnClassifier):
         self.c = c
         self.max_iter = max_iter
         self.seed = seed
-
-    def _check_own_params(self) -> None:
-        owner = type(self).__name__
-        check_float(owner, "c", self.c, low=0.0, low_open=True)
-        check_int(owner, "max_iter", self.max_iter, minimum=1)
 
     def _make(self) -> SklearnModel:
         model: SklearnModel = linear_model.LogisticRegression(
@@ -128,11 +123,7 @@ class ForestClassifier(SklearnClassifier):
         self.seed = seed
 
     def _check_own_params(self) -> None:
-        owner = type(self).__name__
-        check_int(owner, "n_estimators", self.n_estimators, minimum=1)
-        check_optional_int(owner, "max_depth", self.max_depth, minimum=1)
-        check_int(owner, "min_samples_leaf", self.min_samples_leaf, minimum=1)
-        check_optional_int(owner, "n_jobs", self.n_jobs, minimum=1)
+        check_optional_int(type(self).__name__, "n_jobs", self.n_jobs, minimum=1)
 
     def _make(self) -> SklearnModel:
         model: SklearnModel = ensemble.RandomForestClassifier(
@@ -161,12 +152,6 @@ class AdaBoostClassifier(SklearnClassifier):
         self.learning_rate = learning_rate
         self.max_depth = max_depth
         self.seed = seed
-
-    def _check_own_params(self) -> None:
-        owner = type(self).__name__
-        check_int(owner, "n_estimators", self.n_estimators, minimum=1)
-        check_float(owner, "learning_rate", self.learning_rate, low=0.0, low_open=True)
-        check_int(owner, "max_depth", self.max_depth, minimum=1)
 
     def _make(self) -> SklearnModel:
         model: SklearnModel = ensemble.AdaBoostClassifier(
@@ -197,13 +182,6 @@ class HistBoostingClassifier(SklearnClassifier):
         self.l2_regularization = l2_regularization
         self.seed = seed
 
-    def _check_own_params(self) -> None:
-        owner = type(self).__name__
-        check_int(owner, "max_iter", self.max_iter, minimum=1)
-        check_float(owner, "learning_rate", self.learning_rate, low=0.0, low_open=True)
-        check_int(owner, "max_leaf_nodes", self.max_leaf_nodes, minimum=2)
-        check_float(owner, "l2_regularization", self.l2_regularization, low=0.0)
-
     def _make(self) -> SklearnModel:
         model: SklearnModel = ensemble.HistGradientBoostingClassifier(
             max_iter=self.max_iter,
@@ -227,8 +205,9 @@ ESTIMATORS: dict[str, type[Estimator]] = {
 
 
 def make_estimator(name: str, **params: ParamValue) -> Estimator:
-    """An unfitted estimator by registry name; values are checked when it is fitted.
+    """An unfitted estimator by registry name, its values checked now (and again in fit).
 
+    Checking here refuses a bad value before a run is registered for it.
     Example: ``make_estimator("mlp", density=64, epochs=10)``.
     """
     cls = ESTIMATORS.get(name)
@@ -241,4 +220,6 @@ def make_estimator(name: str, **params: ParamValue) -> Estimator:
             f"model {name!r} has no parameter(s) {', '.join(unknown)}; "
             f"its parameters are: {', '.join(allowed)}"
         )
-    return cls(**params)
+    estimator = cls(**params)
+    estimator.checked_params()
+    return estimator

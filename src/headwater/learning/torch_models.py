@@ -13,7 +13,7 @@ density 35 reaches about 97.6% test accuracy in 30 epochs, the CNN about 99.2% i
 from __future__ import annotations
 
 import math
-from typing import Self, get_args
+from typing import Self
 
 import numpy as np
 import numpy.typing as npt
@@ -29,8 +29,6 @@ from headwater.learning.base import (
     as_features,
     as_labels,
     check_features,
-    check_float,
-    check_int,
     check_optional_int,
     encode_labels,
 )
@@ -53,7 +51,6 @@ __all__ = [
     "adam",
 ]
 
-MAX_SEED = 2**32 - 1
 ValidationData = tuple[npt.ArrayLike, npt.ArrayLike]
 
 
@@ -253,35 +250,21 @@ class TorchClassifier(Estimator):
     def _input_shape(self, features: FloatArray) -> tuple[int, ...]:
         return (int(np.prod(features.shape[1:])),)
 
-    def _check_own_params(self) -> None:
-        """Validate the subclass's own hyperparameters."""
-
     # -- shared validation -------------------------------------------------------------
 
     def _check_params(self, has_validation: bool) -> LoopConfig:
+        """The parameter model's check, then what it cannot know: cores, validation data."""
         owner = type(self).__name__
-        self._check_own_params()
-        check_float(owner, "dropout", self.dropout, low=0.0, high=1.0, high_open=True)
-        check_int(owner, "seed", self.seed, minimum=0)
-        if self.seed > MAX_SEED:
-            raise ConfigError(f"{owner}.seed must be in [0, {MAX_SEED}], got {self.seed}")
+        self.checked_params()
         check_optional_int(owner, "n_threads", self.n_threads, minimum=1)
-        if self.schedule not in get_args(Schedule):
-            raise ConfigError(
-                f"{owner}.schedule must be one of {', '.join(get_args(Schedule))}, "
-                f"got {self.schedule!r}"
-            )
-        patience = check_optional_int(owner, "patience", self.patience, minimum=1)
-        if patience is not None and not has_validation:
+        if self.patience is not None and not has_validation:
             raise ConfigError(f"{owner}.patience needs fit(..., validation_data=(X_val, y_val))")
         return LoopConfig(
-            epochs=check_int(owner, "epochs", self.epochs, minimum=1),
-            batch_size=check_int(owner, "batch_size", self.batch_size, minimum=1),
-            learning_rate=check_float(
-                owner, "learning_rate", self.learning_rate, low=0.0, low_open=True
-            ),
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
             schedule=self.schedule,
-            patience=patience,
+            patience=self.patience,
         )
 
     def _validation_tensors(
@@ -338,12 +321,6 @@ class MLPClassifier(TorchClassifier):
         self.seed = seed
         self.n_threads = n_threads
 
-    def _check_own_params(self) -> None:
-        owner = type(self).__name__
-        check_int(owner, "density", self.density, minimum=1)
-        check_int(owner, "second_width", self.second_width, minimum=1)
-        check_float(owner, "l2", self.l2, low=0.0)
-
     def _build(self, input_shape: tuple[int, ...], n_classes: int) -> ScaledInputNet:
         return MLPNet(
             math.prod(input_shape), self.density, self.second_width, self.dropout, n_classes
@@ -386,11 +363,6 @@ class CNNClassifier(TorchClassifier):
         self.patience = patience
         self.seed = seed
         self.n_threads = n_threads
-
-    def _check_own_params(self) -> None:
-        owner = type(self).__name__
-        check_int(owner, "channels", self.channels, minimum=1)
-        check_int(owner, "hidden", self.hidden, minimum=1)
 
     def _input_shape(self, features: FloatArray) -> tuple[int, ...]:
         shape = features.shape[1:]

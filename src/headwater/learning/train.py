@@ -20,12 +20,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F  # the name every PyTorch reader expects
+
+from headwater.learning.params import Schedule
 
 __all__ = [
     "EpochCallback",
@@ -38,7 +39,6 @@ __all__ = [
     "train_loop",
 ]
 
-Schedule = Literal["cosine", "constant"]
 EpochCallback = Callable[[int, dict[str, float]], None]
 EVAL_CHUNK = 8192
 

@@ -45,7 +45,7 @@ def test_bad_parameters_exit_2_and_register_nothing(settings: Settings, tmp_path
     run(settings, "ingest", str(write_small_digits(tmp_path / "digits.npz")))
     done = run(settings, "train", "--dataset", "digits", "--density", "0")
     assert done.returncode == 2
-    assert "density must be an integer >= 1, got 0" in done.stderr
+    assert "density must be an integer in [1, 100000], got 0" in done.stderr
     assert json.loads(run(settings, "runs", "--json").stdout) == []
     missing = run(settings, "train", "--dataset", "nope")
     assert missing.returncode == 3 and "does not exist" in missing.stderr
