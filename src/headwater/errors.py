@@ -4,29 +4,34 @@ Every message says what went wrong *and* what to do about it, and the data
 errors name the file, the row and the field they are about, so a user never has
 to guess which of a thousand rows broke a load.
 
-    HeadwaterError
-    ├── ConfigError              bad settings or bad arguments
-    │   └── AccessDenied         credentials or a policy refuse a read or write
-    ├── NotFound                 a dataset, batch, run or artifact that does not exist
-    │   ├── DatasetNotFound
+    HeadwaterError                                                         exit  HTTP
+    ├── ConfigError              bad settings or bad arguments                2    422
+    ├── AccessDenied             credentials or a policy refuse access        6    403
+    ├── NotFound                 a dataset, run, file or host that is not     3    404
+    │   ├── DatasetNotFound      there
     │   ├── RunNotFound
-    │   └── LocationNotFound     a local path, bucket or object key that is not there
-    ├── DataError                a file or row that cannot be accepted (path, row, field)
-    │   ├── UnsafeInput          hostile names, code-running pickles
+    │   └── LocationNotFound     a local path, bucket, key or URL
+    ├── DataError                a file or row that cannot be accepted        4    422
+    │   ├── UnsafeInput          hostile names, code-running pickles, URLs
+    │   │                        into the server's own network
     │   ├── FormatError          unreadable, truncated, empty, unknown format
-    │   ├── UploadTooLarge       an upload past the size limit
-    │   ├── SchemaError          wrong columns, wrong types, NaN where a label belongs
-    │   └── QualityCheckFailed   a batch whose quality checks failed as a whole
-    ├── WarehouseError           the database refused or could not be reached
-    │   ├── WriteConflict        another writer changed the same rows at once; retry
-    │   ├── WarehouseUnavailable the database is down or unreachable; retry later
-    │   └── WarehouseBusy        another process holds the (DuckDB) warehouse file
-    ├── StorageError             object storage (S3) failed or could not be reached
-    ├── ModelNotFitted           predict or save called on an estimator before fit
-    └── IntegrityError           stored bytes that no longer match their recorded hash
-        └── ArtifactTampered     a model file whose sha256 differs from the recorded one
+    │   ├── UploadTooLarge       an upload or download past the size limit    4    413
+    │   ├── SchemaError          wrong columns, wrong types, NaN labels
+    │   └── QualityCheckFailed   a batch whose quality checks failed
+    ├── WarehouseError           the database refused or could not be reached 5    503
+    │   ├── WriteConflict        another writer changed the same rows; retry  5    409
+    │   ├── WarehouseUnavailable the database is down or unreachable; retry   5    503
+    │   └── WarehouseBusy        another process holds the (DuckDB) file      5    503
+    ├── StorageError             object storage or a remote server failed     5    503
+    ├── QueueFull                too many runs waiting; retry later           5    429
+    ├── ModelNotFitted           predict or save before fit                   2    409
+    └── IntegrityError           stored bytes that no longer match their hash 5    409
+        └── ArtifactTampered     a model file whose sha256 changed
 
-Faces map this tree to exit codes and HTTP statuses in one place each.
+Faces map this tree to exit codes and HTTP statuses in one place each
+(``faces/cli/app.py`` ``EXIT_CODES``, ``faces/api/problems.py`` ``STATUS_BY_ERROR``); the
+numbers above are the ones they use, and ``tests/test_errors.py`` checks that every class
+here has both. `locate` builds the ``file:row field 'x': `` prefix every face shows.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ __all__ = [
     "ModelNotFitted",
     "NotFound",
     "QualityCheckFailed",
+    "QueueFull",
     "RunNotFound",
     "SchemaError",
     "StorageError",
@@ -55,7 +61,14 @@ __all__ = [
     "WarehouseError",
     "WarehouseUnavailable",
     "WriteConflict",
+    "locate",
 ]
+
+
+_CREDENTIALS_HINT = (
+    "check the credentials in the environment (AWS_PROFILE, AWS_ACCESS_KEY_ID) "
+    "and the bucket policy"
+)
 
 
 class HeadwaterError(Exception):
@@ -95,16 +108,17 @@ class LocationNotFound(NotFound):
         super().__init__(f"{location}: {what} does not exist.{' ' + hint if hint else ''}")
 
 
-class AccessDenied(ConfigError):
-    """Credentials or a bucket policy refuse an action; the fix is in the environment."""
+class AccessDenied(HeadwaterError):
+    """Credentials or a policy refuse an action; the fix is in the environment, not the command.
 
-    def __init__(self, location: str, action: str) -> None:
+    Not a `ConfigError`: the arguments were right, and retrying them with other credentials
+    can succeed (HTTP 403, exit 6).
+    """
+
+    def __init__(self, location: str, action: str, *, hint: str = _CREDENTIALS_HINT) -> None:
         self.location = location
         self.action = action
-        super().__init__(
-            f"{location}: access denied while trying to {action}; check the credentials in the "
-            "environment (AWS_PROFILE, AWS_ACCESS_KEY_ID) and the bucket policy"
-        )
+        super().__init__(f"{location}: access denied while trying to {action}; {hint}")
 
 
 class DataError(HeadwaterError):
@@ -126,10 +140,15 @@ class DataError(HeadwaterError):
         self.row = row
         self.field = field
         self.reason = message
-        super().__init__(_locate(self.path, row, field) + message)
+        super().__init__(locate(self.path, row, field) + message)
 
 
-def _locate(path: str | None, row: int | None, field: str | None) -> str:
+def locate(path: str | None, row: int | None = None, field: str | None = None) -> str:
+    """The ``file:row field 'x': `` prefix of a message, the way compilers report errors.
+
+    Any part may be missing (``row 3 field 'x': ``, ``file: ``, or nothing at all); faces
+    pass the file's name only, the core the whole path.
+    """
     where = path or ""
     if row is not None:
         where += f":{row}" if where else f"row {row}"
@@ -183,11 +202,23 @@ class WarehouseBusy(WarehouseError):
 
 
 class StorageError(HeadwaterError):
-    """Object storage failed, or could not be reached, for a reason other than access or absence."""
+    """Object storage or a remote server failed, or could not be reached, for a reason other
+    than access or absence (an HTTP 5xx, a refused connection, a redirect loop)."""
 
     def __init__(self, location: str, message: str) -> None:
         self.location = location
         super().__init__(f"{location}: {message}")
+
+
+class QueueFull(HeadwaterError):
+    """More runs waiting than the queue holds; the caller should retry later (HTTP 429)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"the training queue is full ({limit} runs waiting, HEADWATER_API_TRAINING_QUEUE); "
+            "retry when a run has finished"
+        )
 
 
 class IntegrityError(HeadwaterError):

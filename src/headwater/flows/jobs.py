@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from headwater.errors import ConfigError, HeadwaterError
+from headwater.errors import HeadwaterError, QueueFull
 from headwater.flows.lifecycle import EpochFn, new_run_id
 from headwater.flows.training import TrainRequest, queue_run, train
 from headwater.flows.workspace import Workspace
@@ -24,17 +24,6 @@ from headwater.flows.workspace import Workspace
 __all__ = ["QueueFull", "TrainingQueue"]
 
 log = logging.getLogger("headwater.jobs")
-
-
-class QueueFull(ConfigError):
-    """More runs waiting than the queue holds; the caller should retry later (HTTP 429)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        super().__init__(
-            f"the training queue is full ({limit} runs waiting, HEADWATER_API_TRAINING_QUEUE); "
-            "retry when a run has finished"
-        )
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ import pytest
 
 import headwater.errors as errors
 from headwater.faces.api.problems import STATUS_BY_ERROR, file_name, scrub, status_of
-from headwater.flows.jobs import QueueFull
 
 ERROR_CLASSES = [
     getattr(errors, name)
@@ -31,7 +30,8 @@ def test_every_error_in_the_tree_has_a_status(kind: type[errors.HeadwaterError])
         (errors.DatasetNotFound("x"), 404),
         (errors.RunNotFound("r1"), 404),
         (errors.ConfigError("x"), 422),
-        (QueueFull(4), 429),
+        (errors.QueueFull(4), 429),
+        (errors.AccessDenied("s3://b/k", "read the file"), 403),
         (errors.WarehouseError("x"), 503),
         (errors.IntegrityError("x"), 409),
     ],

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from headwater.errors import (
+    AccessDenied,
     ConfigError,
     DataError,
     FormatError,
@@ -32,14 +33,15 @@ from headwater.errors import (
     ModelNotFitted,
     NotFound,
     QualityCheckFailed,
+    QueueFull,
     SchemaError,
     StorageError,
     UnsafeInput,
     UploadTooLarge,
     WarehouseError,
     WriteConflict,
+    locate,
 )
-from headwater.flows.jobs import QueueFull
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
@@ -65,6 +67,7 @@ STATUS_BY_ERROR: Final[tuple[tuple[type[HeadwaterError], int, str], ...]] = (
     (QualityCheckFailed, 422, "Quality checks failed"),
     (DataError, 422, "Data refused"),
     (NotFound, 404, "Not found"),
+    (AccessDenied, 403, "Access denied"),
     (QueueFull, 429, "Training queue full"),
     (ConfigError, 422, "Invalid argument"),
     (WriteConflict, 409, "Concurrent write conflict"),
@@ -182,15 +185,6 @@ def scrub(text: str) -> str:
     return _ABSOLUTE_PATH.sub(r"\1", text)
 
 
-def _locate(name: str | None, row: int | None, field: str | None) -> str:
-    where = name or ""
-    if row is not None:
-        where += f":{row}" if where else f"row {row}"
-    if field is not None:
-        where += f" field {field!r}" if where else f"field {field!r}"
-    return f"{where}: " if where else ""
-
-
 def _headwater_problem(request: Request, error: HeadwaterError) -> JSONResponse:
     status, title = status_of(error)
     if status in OPAQUE_STATUSES:
@@ -215,7 +209,7 @@ def _headwater_problem(request: Request, error: HeadwaterError) -> JSONResponse:
     return problem_response(
         status,
         title,
-        _locate(name, error.row, error.field) + scrub(error.reason),
+        locate(name, error.row, error.field) + scrub(error.reason),
         instance=request.url.path,
         field=error.field,
         row=error.row,

@@ -10,10 +10,14 @@ import typer
 from rich.console import Console
 
 from headwater.errors import (
+    AccessDenied,
     ConfigError,
     DataError,
     HeadwaterError,
+    IntegrityError,
+    ModelNotFitted,
     NotFound,
+    QueueFull,
     StorageError,
     WarehouseError,
 )
@@ -35,12 +39,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+# Most specific first: the first class an error is an instance of decides (README table).
 EXIT_CODES: dict[type[HeadwaterError], int] = {
     ConfigError: 2,
+    ModelNotFitted: 2,
     NotFound: 3,
     DataError: 4,
     WarehouseError: 5,
     StorageError: 5,
+    IntegrityError: 5,
+    QueueFull: 5,
+    AccessDenied: 6,
 }
 
 

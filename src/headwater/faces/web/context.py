@@ -26,7 +26,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from headwater.errors import DataError, HeadwaterError
+from headwater.errors import DataError, HeadwaterError, locate
 from headwater.faces.api.config import ApiConfig
 from headwater.faces.api.problems import OPAQUE_STATUSES, Problem, file_name, scrub, status_of
 from headwater.faces.api.service import WarehouseService
@@ -102,12 +102,7 @@ def describe(error: Exception) -> tuple[int, str]:
             log.error("web request failed: %s", error, exc_info=error)
             return status, f"{title}: the server log has the cause. Try again shortly."
         if isinstance(error, DataError):
-            where = file_name(error.path) or ""
-            if error.row is not None:
-                where += f" row {error.row}" if where else f"row {error.row}"
-            if error.field is not None:
-                where += f" field {error.field!r}" if where else f"field {error.field!r}"
-            prefix = f"{where.strip()}: " if where else ""
+            prefix = locate(file_name(error.path), error.row, error.field)
             return status, f"{title}. {prefix}{scrub(error.reason)}"
         return status, f"{title}. {scrub(str(error))}"
     log.error("web request crashed", exc_info=error)
