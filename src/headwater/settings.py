@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     )
     max_show_rows: int = Field(default=1000, ge=1, description="Upper bound for `show --limit`.")
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    fetch_allow_private: bool = Field(
+        default=False,
+        description="Let URL ingests fetch from loopback and private addresses (a lab's own "
+        "file server, tests); link-local, multicast and reserved addresses stay refused.",
+    )
     api_token: SecretStr | None = Field(default=None, description="Bearer token; env only.")
     pseudonym_key: SecretStr | None = Field(
         default=None, description="HMAC key for keyed pseudonyms; env only."

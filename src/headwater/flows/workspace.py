@@ -123,7 +123,12 @@ class Workspace:
         text = str(source)
         downloaded: Path | None = None
         if is_url(text):
-            downloaded = download(text, self.lake.staging, max_bytes=self.settings.max_upload_bytes)
+            downloaded = download(
+                text,
+                self.lake.staging,
+                max_bytes=self.settings.max_upload_bytes,
+                allow_private=self.settings.fetch_allow_private,
+            )
             path = downloaded
         else:
             path = Path(text)

@@ -53,7 +53,7 @@ def test_a_private_url_is_refused_unless_the_server_allows_it(
     client.post("/ui/login", data={"token": TOKEN})
     answer = client.post("/ui/datasets/fetch", data={"url": f"{base}/orders.csv"})
     assert answer.status_code == 422
-    assert "HEADWATER_API_ALLOW_PRIVATE_URLS" in answer.text
+    assert "HEADWATER_FETCH_ALLOW_PRIVATE" in answer.text
     assert '<p class="message error" role="alert">' in answer.text
 
 

@@ -80,7 +80,9 @@ def create_app(settings: Settings | None = None, *, config: ApiConfig | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.workspace = workspace = Workspace(settings)  # shared with the web UI
+        fetch = {"fetch_allow_private": config.allow_private_urls}
+        # shared with the web UI
+        app.state.workspace = workspace = Workspace(settings.model_copy(update=fetch))
         service = WarehouseService(
             workspace,
             wait_s=config.warehouse_wait_s,

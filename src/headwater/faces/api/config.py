@@ -114,7 +114,8 @@ class ApiConfig(BaseModel):
     )
     allow_private_urls: bool = Field(
         default=False,
-        description="Let POST /datasets/{name}/sources fetch from loopback and private addresses.",
+        description="Let POST /datasets/{name}/sources fetch from loopback and private addresses "
+        "(HEADWATER_FETCH_ALLOW_PRIVATE, which the fetcher checks on every redirect).",
     )
     training_queue: int = Field(
         default=4,
@@ -171,6 +172,7 @@ class ApiConfig(BaseModel):
             "token": settings.api_token,
             "max_upload_bytes": settings.max_upload_bytes,
             "max_rows_per_request": min(MAX_ROWS_PER_REQUEST, settings.max_show_rows),
+            "allow_private_urls": settings.fetch_allow_private,
         }
         values.update(env.model_dump(exclude_none=True))
         if "cors_origins" in values:

@@ -20,7 +20,6 @@ from headwater.faces.api.deps import (
 from headwater.faces.api.problems import problem_responses
 from headwater.faces.api.schemas import IngestOut, QualityReportOut, SourceIn
 from headwater.faces.api.uploads import FILE_FIELD, stream_file_part
-from headwater.faces.api.urls import check_public_url
 
 __all__ = ["UPLOAD_PATH_PATTERN", "router"]
 
@@ -96,19 +95,17 @@ async def upload_file(
     "/{name}/sources",
     response_model=IngestOut,
     status_code=201,
-    responses={**_CREATED, **problem_responses(401, 413, 422, 503)},
+    responses={**_CREATED, **problem_responses(401, 403, 404, 413, 422, 503)},
 )
 def ingest_source(
     name: DatasetName,
     source: SourceIn,
     response: Response,
     service: ServiceDep,
-    config: ConfigDep,
     _: WriteAccess,
 ) -> IngestOut:
     """Download an http(s) URL and load it as a new batch (same size limit as uploads)."""
     url = str(source.url)
-    check_public_url(url, allow_private=config.allow_private_urls)
     return _answer(service.ingest_url(url, dataset=name, label=source.label), response)
 
 

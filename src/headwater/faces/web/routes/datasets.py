@@ -18,7 +18,6 @@ from starlette.responses import RedirectResponse, Response
 from headwater.data.ingest import IngestReport, dataset_name_for
 from headwater.errors import HeadwaterError
 from headwater.faces.api.deps import DATASET_NAME_PATTERN, DatasetName
-from headwater.faces.api.urls import check_public_url
 from headwater.faces.web.context import Page, PageDep, WebError, WebRoute, describe, json_message
 from headwater.flows import exploration
 
@@ -134,7 +133,6 @@ async def fetch(request: Request, page: PageDep) -> Response:
             raise WebError("Give an http:// or https:// URL of a file to load.")
         dataset = _dataset_field(fields["dataset"], url.rsplit("/", 1)[-1].split("?")[0])
         label = _label_field(fields["label"])
-        check_public_url(url, allow_private=page.config.allow_private_urls)
         report = await anyio.to_thread.run_sync(
             lambda: page.service.ingest_url(url, dataset=dataset, label=label)
         )
