@@ -149,7 +149,7 @@ def test_access_denied_names_the_object_and_never_the_secret(
     assert source in str(caught.value)
     assert "access denied" in str(caught.value)
     assert secret not in str(caught.value)
-    assert isinstance(caught.value, ConfigError)
+    assert not isinstance(caught.value, ConfigError)  # 403 / exit 6, not a bad argument
 
 
 def test_pseudonym_without_key_is_a_config_error_before_reading(
