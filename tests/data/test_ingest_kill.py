@@ -1,26 +1,37 @@
-"""A load killed with SIGKILL mid-batch leaves nothing behind, and a rerun completes it."""
+"""A SIGKILL at any step boundary of an ingest: the lake never shows an uncommitted batch.
+
+The ingest process is told to pause at one boundary (``HEADWATER_TEST_PAUSE_AT``), says so,
+and is killed right there. Before anything tidies up, every batch under ``curated/`` must be
+one the warehouse committed; after a rerun the lake, read as other engines read it
+(``pyarrow.dataset``, hive partitioning), and the warehouse both hold the file's rows exactly
+once, and ``_staging`` is empty.
+"""
 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.dataset as pads
+import pytest
 
 from headwater.flows.workspace import Workspace
 from headwater.settings import Settings
+from headwater.storage.warehouse import open_warehouse
 
-ROWS = 400_000
-CHUNK = 2_000
+ROWS = 3_000
+CHUNK = 500
+STEPS = ["mid_load", "staging_written", "raw_stored", "committed", "published"]
 
 
-def _big_csv(path: Path) -> Path:
+def _csv(path: Path) -> Path:
     rng = np.random.default_rng(0)
     table = pa.table(
         {
@@ -34,10 +45,11 @@ def _big_csv(path: Path) -> Path:
     return path
 
 
-def _env(settings: Settings) -> dict[str, str]:
+def _env(settings: Settings, step: str) -> dict[str, str]:
     env = dict(os.environ)
     env["HEADWATER_HOME"] = str(settings.home)
     env["HEADWATER_INGEST_CHUNK_ROWS"] = str(CHUNK)
+    env["HEADWATER_TEST_PAUSE_AT"] = step
     env.pop("HEADWATER_WAREHOUSE_URL", None)
     env.pop("HEADWATER_WAREHOUSE_SCHEMA", None)
     if settings.warehouse_url:
@@ -46,37 +58,68 @@ def _env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def test_sigkill_mid_load_leaves_nothing_and_rerun_completes(
-    settings: Settings, tmp_path: Path
-) -> None:
-    path = _big_csv(tmp_path / "big.csv")
+def _kill_at(step: str, path: Path, settings: Settings) -> None:
+    """Run `headwater ingest` until it pauses at ``step``, then SIGKILL it there."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "headwater", "-v", "ingest", str(path)],
-        env=_env(settings),
+        [sys.executable, "-m", "headwater", "ingest", str(path)],
+        env=_env(settings, step),
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
     )
+    watchdog = threading.Timer(60, child.kill)  # a child that never pauses fails, never hangs
+    watchdog.start()
     assert child.stderr is not None
     seen = []
-    for line in child.stderr:
-        seen.append(line)
-        read = re.search(r"batch \d+: (\d+) rows read", line)
-        if read and 0 < int(read[1]) < ROWS // 2:  # rows are in the open transaction
-            child.send_signal(signal.SIGKILL)
-            break
-    child.wait(timeout=60)
-    assert child.returncode == -signal.SIGKILL, "".join(seen[-5:])
+    try:
+        for line in child.stderr:
+            seen.append(line)
+            if line.strip() == f"headwater: paused at {step}":
+                child.send_signal(signal.SIGKILL)
+                break
+        child.wait(timeout=60)
+    finally:
+        watchdog.cancel()
+    assert child.returncode == -signal.SIGKILL, f"never paused at {step}: " + "".join(seen[-5:])
+
+
+def _lake_rows(curated: Path) -> int:
+    if not curated.is_dir():
+        return 0
+    return int(pads.dataset(curated, partitioning="hive").count_rows())
+
+
+def _warehouse_state(settings: Settings) -> tuple[set[int], int]:
+    """Committed batch ids of dataset ``big`` and the rows its fact table holds."""
+    with open_warehouse(settings) as wh:
+        batches = wh.fetch(
+            "SELECT b.batch_key FROM dim_batch b JOIN dim_dataset d USING (dataset_key) "
+            "WHERE d.name = 'big' AND b.status = 'succeeded'"
+        )
+        rows = wh.fetch_value("SELECT count(*) FROM fact_big") if wh.table_exists("fact_big") else 0
+    return {int(str(b[0])) for b in batches}, int(str(rows))
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_sigkill_at_each_step_never_shows_an_uncommitted_batch(
+    settings: Settings, tmp_path: Path, step: str
+) -> None:
+    path = _csv(tmp_path / "big.csv")
+    curated = settings.lake_root / "curated" / "big"
+    _kill_at(step, path, settings)
+
+    committed, held = _warehouse_state(settings)
+    shown = {int(p.name.removeprefix("batch_id=")) for p in curated.glob("batch_id=*")}
+    assert shown <= committed, f"the lake shows batches {shown - committed} nobody committed"
+    assert _lake_rows(curated) in {0, held}
+    assert held in {0, ROWS}
 
     with Workspace(settings) as workspace:
-        assert workspace.datasets() == []
-        batches = workspace.warehouse.fetch("SELECT status FROM dim_batch")
-        assert batches == [] or {b[0] for b in batches} == {"failed"}
-        assert not workspace.warehouse.table_exists("fact_big")
-        curated = workspace.lake.root / "curated"
-        assert not curated.exists() or not any(curated.rglob("*.parquet"))
-
         report = workspace.ingest(path)
-        assert report.rows_loaded == ROWS and not report.unchanged
+        assert report.unchanged == (held == ROWS)
         assert workspace.dataset("big").rows == ROWS
-        assert len(list(curated.rglob("*.parquet"))) == 1
+    committed, held = _warehouse_state(settings)
+    assert held == ROWS and len(committed) == 1
+    assert _lake_rows(curated) == ROWS
+    assert {p.name for p in curated.iterdir()} == {f"batch_id={committed.pop()}"}
+    assert list((settings.lake_root / "_staging").iterdir()) == []

@@ -25,31 +25,42 @@ def test_raw_file_is_stored_once_under_its_hash(tmp_path: Path) -> None:
 
 def test_curated_file_appears_only_when_published(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
-    staged = lake.stage_parquet(pa.schema([("x", pa.int64())]))
+    staged = lake.stage_batch("d", 7, pa.schema([("x", pa.int64())]))
     staged.write(pa.table({"x": [1, 2, 3]}))
     staged.close()
+    assert staged.path.parent == lake.staging
     assert lake.curated_batches("d") == []
-    path = lake.publish(staged, "d", 7)
+    path = lake.publish(staged)
     assert lake.curated_batches("d") == [7]
     assert pq.read_table(path).column("x").to_pylist() == [1, 2, 3]
+    assert list(lake.staging.iterdir()) == []
 
 
-def test_sweep_removes_stale_staging_and_uncommitted_batches(tmp_path: Path) -> None:
+def test_a_staged_batch_is_adopted_only_once_its_writer_lets_go(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
-    for batch_id in (1, 2):
-        staged = lake.stage_parquet(pa.schema([("x", pa.int64())]))
-        staged.write(pa.table({"x": [batch_id]}))
-        staged.close()
-        lake.publish(staged, "d", batch_id)
-    leftover = lake.staging / "curated-dead.parquet"
-    leftover.write_bytes(b"half")
-    old = 1_000_000_000
-    for path in [leftover, lake.curated_path("d", 1), lake.curated_path("d", 2)]:
-        os.utime(path, (old, old))
-    assert lake.sweep() == 1
-    removed = lake.sweep_curated(committed=[("d", 1)])
-    assert removed == 1
-    assert lake.curated_batches("d") == [1] and not leftover.exists()
+    live = lake.stage_batch("d", 3, pa.schema([("x", pa.int64())]))
+    live.write(pa.table({"x": [1]}))
+    live.close()
+    os.utime(live.path, (1_000_000_000, 1_000_000_000))
+    assert list(lake.abandoned_batches()) == []  # its writer holds the lock
+    assert lake.sweep() == 0 and live.path.exists()  # age never removes a staged batch
+    live.release()  # what the kernel does when the writer dies
+    [dead] = lake.abandoned_batches()
+    assert (dead.dataset, dead.batch_id, dead.path) == ("d", 3, live.path)
+    assert list(lake.abandoned_batches()) == []  # one sweeper at a time
+    lake.publish(dead)
+    assert lake.curated_batches("d") == [3] and list(lake.staging.iterdir()) == []
+
+
+def test_unpublish_removes_the_whole_batch_folder(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    folder = lake.curated_dir("d") / "batch_id=4"
+    folder.mkdir(parents=True)
+    (folder / "part-00000.parquet").write_bytes(b"x")
+    (folder / "part-q9.parquet").write_bytes(b"y")
+    assert lake.published_batches() == {("d", 4)}
+    lake.unpublish("d", 4)
+    assert lake.published_batches() == set() and not folder.exists()
 
 
 def test_sweep_removes_stale_folders_as_well_as_files(tmp_path: Path) -> None:

@@ -9,18 +9,23 @@ warehouse transaction. In order:
    dataset already holds (counted as duplicates), bulk-load the rest and write
    them to a staged curated Parquet file;
 3. copy the raw files to their content address, record the manifest and the
-   batch row, rename the curated file into place, commit.
+   batch row, commit;
+4. only then rename the staged curated file into ``curated/``.
 
 A failure anywhere, a SIGKILL included, leaves no rows, no batch and no curated
-file behind (the staged file lives under ``_staging``, which readers skip).
+file behind: the staged file lives under ``_staging``, which readers skip, and
+the next ingest publishes it if its batch committed and removes it if not
+(`_tidy_lake`). ``_boundary`` marks the steps, so tests can kill at each one.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
@@ -66,6 +71,9 @@ ProgressFn = Callable[[str, int, int | None], None]
 
 _ATTEMPTS = 3
 """Loads of one source tried at most, when concurrent writers conflict (`WriteConflict`)."""
+
+_PAUSE_AT = "HEADWATER_TEST_PAUSE_AT"
+"""Kill tests name a step boundary here (see `_boundary`); unset in normal use."""
 
 _DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -173,13 +181,45 @@ def ingest_path(
 
 
 def _tidy_lake(warehouse: Warehouse, lake: Lake) -> None:
-    """Clear what killed ingests left; a failure here is logged, never fatal to the ingest."""
+    """Finish what killed ingests left, so ``curated/`` shows exactly the committed batches.
+
+    A staged batch whose writer died is published when the warehouse committed it
+    and removed when it did not; a curated batch folder the warehouse never
+    committed (a kill under versions that published before committing) is removed;
+    stale staging leftovers go. Best effort: a failure is logged, never fatal.
+    """
     try:
         lake.sweep()
-        committed = [(b.dataset, b.batch_id) for b in cat.list_batches(warehouse)]
-        lake.sweep_curated(committed=committed)
+        for staged in lake.abandoned_batches():
+            _settle(warehouse, lake, staged)
+        # listed before the query: a batch published meanwhile was committed before it
+        shown = lake.published_batches()
+        committed = {
+            (b.dataset, b.batch_id) for b in cat.list_batches(warehouse) if b.status == "succeeded"
+        }
+        for dataset, batch_id in sorted(shown - committed):
+            log.warning("removing curated batch %d of %s: never committed", batch_id, dataset)
+            lake.unpublish(dataset, batch_id)
     except (OSError, HeadwaterError) as exc:
         log.warning("could not tidy the lake at %s: %s", lake.root, exc)
+
+
+def _settle(warehouse: Warehouse, lake: Lake, staged: StagedParquet) -> None:
+    """Publish or remove one abandoned staged batch, by what the warehouse committed."""
+    try:
+        with warehouse.transaction():
+            # a commit its dead writer sent may still be finishing on the server; the
+            # writer's batch lock is released only once it has
+            warehouse.hold_lock("batch", staged.batch_id)
+            batches = cat.list_batches(warehouse, staged.dataset)
+        if any(b.batch_id == staged.batch_id and b.status == "succeeded" for b in batches):
+            log.info("publishing batch %d, committed by an ingest that died", staged.batch_id)
+            lake.publish(staged)
+        else:
+            log.info("removing staged batch %d: its ingest died before committing", staged.batch_id)
+            staged.discard()
+    finally:
+        staged.release()
 
 
 def _ingest_source(
@@ -246,62 +286,18 @@ class _BatchLoader:
         self.existing, self.progress = existing, progress
         self.now = datetime.now(UTC)
         self.gate: BatchGate
+        self.verdict: QualityReport
         self.read = self.loaded = self.duplicates = 0
         self.splits: dict[str, int] = {}
 
     def run(self, shas: list[tuple[str, str]], print_: str, origin: str) -> BatchReport:
-        batches = self.source.read()
-        first = next(batches, None)
-        if first is None:
-            raise FormatError("the file holds no rows", path=self.source.primary.path)
-        if self.existing is not None and self.existing.kind != self.source.kind:
-            raise SchemaError(
-                f"dataset {self.dataset_name!r} holds {self.existing.kind} data, this file holds "
-                f"{self.source.kind} data; ingest it under another --dataset name",
-                path=self.source.primary.path,
-            )
+        first, batches = self._first_batch()
         batch_key = cat.next_batch_key(self.wh)
-        staged = self.lake.stage_parquet(curated_schema(self.source.kind, first.schema))
-        published = False
+        schema = curated_schema(self.source.kind, first.schema)
+        staged = self.lake.stage_batch(self.dataset_name, batch_key, schema)
         try:
             with self.wh.transaction():
-                dataset = self.existing or self._create_dataset(first.schema)
-                # one writer per dataset from here on: the duplicate check below and the
-                # load after it must see the same rows (there is no unique index to catch it)
-                self.wh.hold_lock("dataset", dataset.key, on_wait=self._say_waiting)
-                if self.existing is not None:
-                    done = cat.succeeded_batch(self.wh, dataset.key, print_)
-                    if done is not None:
-                        raise _LoadedMeanwhile(done)
-                self.gate = self._gate(dataset, batch_key, first)
-                seen = SeenRows()
-                if self.existing is not None:
-                    for held in cat.existing_row_hashes(self.wh, dataset):
-                        seen.first_sightings(hash_keys(held))
-                for batch in chain([first], batches):
-                    self._load_batch(batch, dataset, batch_key, seen, staged)
-                report = self._verdict(dataset)
-                if report.status == "failed":
-                    raise QualityCheckFailed(
-                        f"batch {batch_key} failed its quality checks and was not loaded: "
-                        + "; ".join(
-                            c.detail or c.name for c in report.checks if c.outcome == "fail"
-                        )
-                        + ". See: headwater quality "
-                        + self.dataset_name,
-                        path=self.source.primary.path,
-                    )
-                qs.save_report(
-                    self.wh, batch_key, dataset.key, report.status, report.to_json(), self.now
-                )
-                self._record(dataset, batch_key, shas, print_, origin)
-                staged.close()
-                curated = None
-                if staged.rows:
-                    curated = self.lake.publish(staged, self.dataset_name, batch_key)
-                    published = True
-                else:
-                    staged.discard()
+                report = self._load(first, batches, batch_key, staged, shas, print_, origin)
                 log.info("batch %d: %d rows loaded, committing", batch_key, self.loaded)
         except _LoadedMeanwhile as loaded:
             staged.discard()
@@ -309,11 +305,12 @@ class _BatchLoader:
             return BatchReport(self.source.name, loaded.batch, "unchanged")
         except BaseException as error:
             staged.discard()
-            if published:
-                self.lake.unpublish(self.dataset_name, batch_key)
             if isinstance(error, QualityCheckFailed) and self.existing is not None:
-                self._record_failure(self.existing, batch_key, print_, origin, report, error)
+                self._record_failure(self.existing, batch_key, print_, origin, error)
             raise
+        _boundary("committed")
+        curated = self._publish(staged)
+        _boundary("published")
         log.info("batch %d committed to %s", batch_key, curated)
         return BatchReport(
             self.source.name,
@@ -326,6 +323,84 @@ class _BatchLoader:
             quality=report.status,
             splits=self.splits,
         )
+
+    def _first_batch(self) -> tuple[pa.RecordBatch, Iterator[pa.RecordBatch]]:
+        batches = self.source.read()
+        first = next(batches, None)
+        if first is None:
+            raise FormatError("the file holds no rows", path=self.source.primary.path)
+        if self.existing is not None and self.existing.kind != self.source.kind:
+            raise SchemaError(
+                f"dataset {self.dataset_name!r} holds {self.existing.kind} data, this file holds "
+                f"{self.source.kind} data; ingest it under another --dataset name",
+                path=self.source.primary.path,
+            )
+        return first, batches
+
+    def _load(
+        self,
+        first: pa.RecordBatch,
+        batches: Iterator[pa.RecordBatch],
+        batch_key: int,
+        staged: StagedParquet,
+        shas: list[tuple[str, str]],
+        print_: str,
+        origin: str,
+    ) -> QualityReport:
+        """Everything of the batch that commits as one transaction; the caller commits it."""
+        # held until the commit is done, on the server too: `_settle` waits on it
+        self.wh.hold_lock("batch", batch_key)
+        dataset = self.existing or self._create_dataset(first.schema)
+        # one writer per dataset from here on: the duplicate check below and the
+        # load after it must see the same rows (there is no unique index to catch it)
+        self.wh.hold_lock("dataset", dataset.key, on_wait=self._say_waiting)
+        if self.existing is not None:
+            done = cat.succeeded_batch(self.wh, dataset.key, print_)
+            if done is not None:
+                raise _LoadedMeanwhile(done)
+        self.gate = self._gate(dataset, batch_key, first)
+        seen = SeenRows()
+        if self.existing is not None:
+            for held in cat.existing_row_hashes(self.wh, dataset):
+                seen.first_sightings(hash_keys(held))
+        for batch in chain([first], batches):
+            self._load_batch(batch, dataset, batch_key, seen, staged)
+        staged.close()
+        _boundary("staging_written")
+        self.verdict = report = self._verdict(dataset)
+        if report.status == "failed":
+            failed = "; ".join(c.detail or c.name for c in report.checks if c.outcome == "fail")
+            raise QualityCheckFailed(
+                f"batch {batch_key} failed its quality checks and was not loaded: {failed}. "
+                f"See: headwater quality {self.dataset_name}",
+                path=self.source.primary.path,
+            )
+        qs.save_report(self.wh, batch_key, dataset.key, report.status, report.to_json(), self.now)
+        self._record(dataset, batch_key, shas, print_, origin)
+        _boundary("raw_stored")
+        return report
+
+    def _publish(self, staged: StagedParquet) -> Path | None:
+        """After the commit: the batch's curated file goes into place under ``curated/``.
+
+        A failure here cannot undo the commit; the file stays staged and the next
+        ingest publishes it (`_settle`).
+        """
+        if not staged.rows:
+            staged.discard()
+            return None
+        try:
+            return self.lake.publish(staged)
+        except OSError as exc:
+            staged.release()
+            log.warning(
+                "batch %d is committed but its curated file stays at %s (%s); "
+                "the next ingest publishes it",
+                staged.batch_id,
+                staged.path,
+                exc,
+            )
+            return None
 
     def _say_waiting(self) -> None:
         log.warning(
@@ -361,7 +436,6 @@ class _BatchLoader:
         batch_key: int,
         print_: str,
         origin: str,
-        report: QualityReport,
         error: QualityCheckFailed,
     ) -> None:
         """A batch that failed its checks is kept as a failed batch with its report, no rows."""
@@ -383,7 +457,8 @@ class _BatchLoader:
                 status="failed",
                 error=error.reason,
             )
-            qs.save_report(self.wh, batch_key, dataset.key, "failed", report.to_json(), self.now)
+            verdict = self.verdict.to_json()
+            qs.save_report(self.wh, batch_key, dataset.key, "failed", verdict, self.now)
 
     def _create_dataset(self, schema: pa.Schema) -> cat.DatasetRow:
         kind = self.source.kind
@@ -429,6 +504,7 @@ class _BatchLoader:
             self.wh.load_arrow(dataset.fact_table, fact)
             staged.write(curated)
             self.loaded += batch.num_rows
+            _boundary("mid_load")
         log.info("batch %d: %d rows read, %d loaded", batch_key, self.read, self.loaded)
         if self.progress is not None:
             self.progress(self.source.name, self.read, self.source.total_rows)
@@ -496,6 +572,18 @@ class _BatchLoader:
         # simply found and reused by the next attempt.
         for raw, (_, sha) in zip(self.source.files, shas, strict=True):
             self.lake.store_raw(raw.path, sha)
+
+
+def _boundary(step: str) -> None:
+    """A step boundary of an ingest, where a kill must leave the lake and warehouse consistent.
+
+    With ``HEADWATER_TEST_PAUSE_AT=<step>`` the process says so on stderr and sleeps here,
+    so a test can SIGKILL it at exactly this boundary; the steps, in order, are
+    mid_load, staging_written, raw_stored, committed and published.
+    """
+    if os.environ.get(_PAUSE_AT) == step:
+        print(f"headwater: paused at {step}", file=sys.stderr, flush=True)
+        time.sleep(600)
 
 
 def _take(

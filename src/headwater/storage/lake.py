@@ -7,19 +7,24 @@ Layout (the contract Spark and every other reader rely on; keep it stable)::
       curated/<dataset>/batch_id=<N>/part-00000.parquet
       _staging/                         half-written files; readers skip names starting with _
 
-A curated file is written under ``_staging`` and renamed into place, so a reader
-sees a whole file or none.
+A batch's curated file is written under ``_staging`` (``batch-<dataset>-<N>.parquet``,
+locked by its writer) and renamed into ``curated/`` only after the warehouse has
+committed the batch, so a reader sees whole committed batches and nothing else. A
+batch whose writer died is finished or removed by the next ingest
+(`Lake.abandoned_batches`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterator
 from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
@@ -32,6 +37,8 @@ __all__ = ["Lake", "StagedParquet", "sha256_file"]
 _CHUNK = 1 << 20
 
 log = logging.getLogger("headwater.lake")
+
+_STAGED_BATCH = re.compile(r"^batch-(?P<dataset>[a-z][a-z0-9_]*)-(?P<batch>[0-9]+)\.parquet$")
 
 
 def sha256_file(path: Path) -> str:
@@ -54,27 +61,81 @@ def sha256_stream(source: BinaryIO, sink: BinaryIO) -> tuple[str, int]:
 
 
 class StagedParquet:
-    """A Parquet file being written batch by batch under ``_staging``; published by rename."""
+    """One batch's curated Parquet under ``_staging``, locked for as long as its writer lives.
 
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
-        self.path = path
-        self._writer = pq.ParquetWriter(str(path), schema, compression="zstd")
-        self._open = True
+    The writer holds an exclusive ``flock`` on the file from the moment it appears
+    under its batch name until it is published or discarded. The kernel drops the
+    lock when the process dies, SIGKILL included, so a sweeper that can take the
+    lock knows the file was abandoned (`Lake.abandoned_batches`).
+    """
+
+    def __init__(self, path: Path, dataset: str, batch_id: int, lock: int) -> None:
+        self.path, self.dataset, self.batch_id = path, dataset, batch_id
+        self._lock: int | None = lock
+        self._writer: pq.ParquetWriter | None = None
         self.rows = 0
 
+    @classmethod
+    def create(cls, staging: Path, dataset: str, batch_id: int, schema: pa.Schema) -> StagedParquet:
+        # locked under a name no sweeper adopts, then renamed: never seen unlocked
+        hidden = staging / f"lock-{uuid.uuid4().hex}"
+        fd = os.open(hidden, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        path = staging / f"batch-{dataset}-{batch_id}.parquet"
+        staged = cls(path, dataset, batch_id, fd)
+        try:
+            os.rename(hidden, path)
+            staged._writer = pq.ParquetWriter(str(path), schema, compression="zstd")
+        except BaseException:
+            hidden.unlink(missing_ok=True)
+            staged.discard()
+            raise
+        return staged
+
+    @classmethod
+    def adopt(cls, path: Path) -> StagedParquet | None:
+        """Take over a staged batch whose writer is gone; None while its writer still holds it."""
+        found = _STAGED_BATCH.match(path.name)
+        if found is None:
+            return None
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.stat(path).st_ino != os.fstat(fd).st_ino:
+                raise FileNotFoundError(path)  # published or discarded while we waited
+        except OSError:  # BlockingIOError: a live writer holds it
+            os.close(fd)
+            return None
+        return cls(path, found["dataset"], int(found["batch"]), fd)
+
     def write(self, table: pa.Table) -> None:
-        if table.num_rows:
+        if table.num_rows and self._writer is not None:
             self._writer.write_table(table)
             self.rows += table.num_rows
 
     def close(self) -> None:
-        if self._open:
-            self._writer.close()
-            self._open = False
+        """Finish the file (footer written); it stays locked until published or discarded."""
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.close()
+
+    def release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def discard(self) -> None:
-        self.close()
-        self.path.unlink(missing_ok=True)
+        """Remove the staged file whatever state it is in; never raises on a full disk."""
+        try:
+            self.close()
+        except OSError as exc:
+            log.debug("closing %s before removing it: %s", self.path, exc)
+        finally:
+            self.path.unlink(missing_ok=True)
+            self.release()
 
 
 class Lake:
@@ -114,31 +175,49 @@ class Lake:
     def curated_path(self, dataset: str, batch_id: int) -> Path:
         return self.curated_dir(dataset) / f"batch_id={batch_id}" / "part-00000.parquet"
 
-    def stage_parquet(self, schema: pa.Schema) -> StagedParquet:
-        return StagedParquet(self.staging / f"curated-{uuid.uuid4().hex}.parquet", schema)
+    def stage_batch(self, dataset: str, batch_id: int, schema: pa.Schema) -> StagedParquet:
+        """Start a batch's curated file under ``_staging``, locked; `publish` it once committed."""
+        return StagedParquet.create(self.staging, dataset, batch_id, schema)
 
-    def publish(self, staged: StagedParquet, dataset: str, batch_id: int) -> Path:
-        target = self.curated_path(dataset, batch_id)
+    def publish(self, staged: StagedParquet) -> Path:
+        """Rename a closed staged batch into ``curated/`` (atomic), then let go of its lock.
+
+        Only a batch the warehouse has committed is published, so a reader of
+        ``curated/`` never sees rows the warehouse does not hold.
+        """
+        target = self.curated_path(staged.dataset, staged.batch_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged.path, target)
+        staged.release()
         return target
 
+    def abandoned_batches(self) -> Iterator[StagedParquet]:
+        """Staged batches whose writer died (its lock is free), each handed over locked.
+
+        The caller publishes the ones the warehouse committed and discards the rest.
+        """
+        for path in sorted(self.staging.glob("batch-*.parquet")):
+            staged = StagedParquet.adopt(path)
+            if staged is not None:
+                yield staged
+
+    def published_batches(self) -> set[tuple[str, int]]:
+        """Every (dataset, batch_id) folder under ``curated/``, whatever it holds."""
+        curated = self.root / "curated"
+        if not curated.is_dir():
+            return set()
+        return {
+            (folder.parent.name, int(folder.name.removeprefix("batch_id=")))
+            for folder in curated.glob("*/batch_id=*")
+            if folder.is_dir() and folder.name.removeprefix("batch_id=").isdigit()
+        }
+
     def unpublish(self, dataset: str, batch_id: int) -> None:
-        """Remove a curated batch whose warehouse transaction did not commit."""
-        path = self.curated_path(dataset, batch_id)
-        path.unlink(missing_ok=True)
-        if path.parent.is_dir() and not any(path.parent.iterdir()):
-            path.parent.rmdir()
+        """Remove a curated batch folder the warehouse never committed (an older version's kill)."""
+        shutil.rmtree(self.curated_dir(dataset) / f"batch_id={batch_id}", ignore_errors=True)
 
     def curated_batches(self, dataset: str) -> list[int]:
-        folder = self.curated_dir(dataset)
-        if not folder.is_dir():
-            return []
-        return sorted(
-            int(p.name.removeprefix("batch_id="))
-            for p in folder.iterdir()
-            if p.name.startswith("batch_id=") and (p / "part-00000.parquet").is_file()
-        )
+        return sorted(b for d, b in self.published_batches() if d == dataset)
 
     def sweep(self, *, older_than_s: float = 3600) -> int:
         """Remove what killed processes left in ``_staging``: files and folders, once stale.
@@ -156,6 +235,8 @@ class Lake:
             return 0
         removed = 0
         for entry in entries:
+            if _STAGED_BATCH.match(entry.name):
+                continue  # a batch: published or discarded by `abandoned_batches`, never by age
             try:
                 if _newest_change(entry) >= cutoff:
                     continue
@@ -171,28 +252,6 @@ class Lake:
                 )
                 continue
             removed += 1
-        return removed
-
-    def sweep_curated(
-        self, *, committed: Iterable[tuple[str, int]], older_than_s: float = 3600
-    ) -> int:
-        """Delete curated batches nobody committed.
-
-        Curated files are renamed into place just before the warehouse commits; a
-        process killed between the two leaves a curated batch without a warehouse
-        row. ``committed`` lists the (dataset, batch_id) pairs the warehouse knows.
-        """
-        removed = 0
-        cutoff = time.time() - older_than_s
-        known = set(committed)
-        curated = self.root / "curated"
-        if curated.is_dir():
-            for dataset_dir in curated.iterdir():
-                for batch_id in self.curated_batches(dataset_dir.name):
-                    path = self.curated_path(dataset_dir.name, batch_id)
-                    if (dataset_dir.name, batch_id) not in known and path.stat().st_mtime < cutoff:
-                        self.unpublish(dataset_dir.name, batch_id)
-                        removed += 1
         return removed
 
 
