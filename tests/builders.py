@@ -84,3 +84,53 @@ def write_small_digits(path: Path, *, change_label_of: int | None = None) -> Pat
         y_test=labels[1500:],
     )
     return path
+
+
+CUSTOMER_COLUMNS = (
+    "customer_id",
+    "Annual income (EUR)",
+    "Age",
+    "City",
+    "signup date",
+    "Notes (free text)",
+    "churned",
+)
+
+
+def write_customers_csv(
+    path: Path, rows: int = 300, *, seed: int = 0, with_label: bool = True
+) -> Path:
+    """A table as people bring it: a UUID id, "NA" and empty cells, an ISO date, free text,
+    column names with spaces and parentheses, a text label ("yes"/"no") and no split column.
+
+    The label is learnable: low income churns, and so do older customers in Rome.
+    Returns the path; the truth of each row is in the ``churned`` column either way
+    (``with_label=False`` leaves the column out, as a file to score would).
+    """
+    import csv
+    import uuid
+
+    rng = np.random.default_rng(seed)
+    ids = uuid.UUID(int=int(rng.integers(2**62)))  # seeded, so the file is the same each time
+    words = ["great", "slow", "service", "price", "app", "love", "hate", "support", "fast"]
+    header = list(CUSTOMER_COLUMNS) if with_label else list(CUSTOMER_COLUMNS[:-1])
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for i in range(rows):
+            income = float(rng.normal(50_000, 15_000))
+            age = int(rng.integers(18, 80))
+            city = str(rng.choice(["Paris", "Berlin", "Rome"]))
+            churned = income < 45_000 or (city == "Rome" and age > 60)
+            note = f"ticket {i}: " + " ".join(rng.choice(words, 8))
+            cells = [
+                str(uuid.UUID(int=ids.int + i)),
+                "NA" if i % 17 == 5 else f"{income:.2f}",
+                "" if i % 23 == 7 else str(age),
+                "NA" if i % 19 == 3 else city,
+                f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}",
+                note,
+                "yes" if churned else "no",
+            ]
+            writer.writerow(cells if with_label else cells[:-1])
+    return path

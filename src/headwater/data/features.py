@@ -12,7 +12,13 @@ Two kinds of input, both transformed with whole-column (vectorised) operations:
 * tables, a ``pyarrow.Table``: one :class:`Numeric`, :class:`Categorical` or
   :class:`Timestamp` step per column used.
 
-The output is always a ``float32`` matrix, ready for any estimator.
+The output is always a ``float32`` matrix, ready for any estimator. Missing values
+(null, NaN, or text such as ``"NA"`` and ``""``) are filled the way each step declares
+(``impute``) from what it learned in training, so serving fills them identically.
+
+Which columns of a table become steps, and why the others are left out (an
+identifier, free text, a constant), is decided once, by :func:`choose_features`,
+for every face that shows or trains on a table.
 
     spec = FeatureSpec([Numeric("amount"), Categorical("country"), Timestamp("ordered_at")])
     X = spec.fit(train).transform(train)
@@ -22,7 +28,9 @@ The output is always a ``float32`` matrix, ready for any estimator.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -35,22 +43,42 @@ import pyarrow.compute as pc
 from headwater.errors import ConfigError, FormatError, ModelNotFitted, SchemaError
 
 __all__ = [
+    "DATETIME_PARTS",
+    "DATE_PARTS",
+    "MISSING_CATEGORY",
     "Categorical",
+    "CategoryImpute",
+    "ColumnChoice",
     "Encoding",
     "FeatureSpec",
     "FeatureStep",
     "Numeric",
+    "NumericImpute",
     "Pixels",
     "Timestamp",
     "TimestampPart",
+    "choose_features",
+    "spec_from_choices",
 ]
 
 Encoding = Literal["onehot", "label"]
-TimestampPart = Literal["year", "month", "day", "hour", "minute", "second", "microsecond"]
+NumericImpute = Literal["median", "mean"]
+CategoryImpute = Literal["category", "most_frequent"]
+TimestampPart = Literal[
+    "year", "month", "day", "day_of_week", "hour", "minute", "second", "microsecond"
+]
 ALL_PARTS: tuple[TimestampPart, ...] = get_args(TimestampPart)
+DATE_PARTS: tuple[TimestampPart, ...] = ("year", "month", "day", "day_of_week")
+DATETIME_PARTS: tuple[TimestampPart, ...] = (*DATE_PARTS, "hour", "minute")
 FORMAT = "headwater.features"
 VERSION = 1
 MISSING_PART = -1.0  # a null timestamp: no real year, month or hour is ever negative
+MISSING_CATEGORY = "(missing)"
+"""The category a missing value becomes under ``Categorical(impute="category")``."""
+MISSING_TEXT = ("", "#n/a", "n/a", "na", "nan", "none", "null")
+"""Text that means "no value" (compared trimmed, in lower case), as spreadsheets write it."""
+MEDIAN_SAMPLE = 100_000
+"""Values kept (a seeded reservoir) to learn a median: exact below it, memory bounded above."""
 
 FloatMatrix = npt.NDArray[np.float32]
 
@@ -68,9 +96,15 @@ class Pixels:
 
 @dataclass(frozen=True)
 class Numeric:
-    """Standardise a numeric column with the training mean and std; nulls become the mean."""
+    """Standardise a numeric column with the training mean and std.
+
+    A missing value (null, NaN, ``"NA"``) becomes the training ``impute`` statistic,
+    learned as ``fill``: the median by default, which an outlier does not drag. Text
+    columns of numbers (a JSON request) are read as numbers.
+    """
 
     column: str
+    impute: NumericImpute = "median"
 
 
 @dataclass(frozen=True)
@@ -78,34 +112,44 @@ class Categorical:
     """Encode a column's values against the categories seen in training.
 
     ``onehot`` gives one 0/1 column per category and all zeros for a value not seen in
-    training; ``label`` gives one column of codes 1..k with 0 reserved for unseen values
-    and nulls. Neither crashes on a new category at serving.
+    training; ``label`` gives one column of codes 1..k with 0 reserved for unseen values.
+    Neither crashes on a new category at serving. A missing value (null, ``"NA"``,
+    ``""``) is, by ``impute``, a category of its own (``"(missing)"``, last, when training
+    had any) or the commonest training category (``most_frequent``).
     """
 
     column: str
     encoding: Encoding = "onehot"
+    impute: CategoryImpute = "category"
 
 
 @dataclass(frozen=True)
 class Timestamp:
-    """Split a timestamp column into calendar and clock parts; a null gives -1 in each part.
+    """Split a timestamp column into calendar and clock parts; a missing one gives -1 in each.
 
-    A zoned timestamp gives the wall-clock parts in its own zone; a date is its midnight.
+    A zoned timestamp gives the wall-clock parts in its own zone; a date is its midnight;
+    text is read as ISO 8601 (``2024-03-04``, ``2024-03-04T10:00:00+02:00``, in UTC if zoned).
+    ``day_of_week`` is 0 for Monday. With ``standardise`` each part is standardised with
+    its training mean and std (a missing one then becomes 0, the mean): a year of 2024
+    beside standardised numbers would otherwise swamp a network's input scale.
     """
 
     column: str
     parts: tuple[TimestampPart, ...] = ALL_PARTS
+    standardise: bool = False
 
 
 FeatureStep = Pixels | Numeric | Categorical | Timestamp
-Learned = dict[str, float | list[str] | list[int]]
+Learned = dict[str, float | str | list[str] | list[int] | list[float]]
 
 
 class FeatureSpec:
     """An ordered list of feature steps plus what they learned from the training data."""
 
-    def __init__(self, steps: Sequence[FeatureStep]) -> None:
+    def __init__(self, steps: Sequence[FeatureStep], columns: Sequence[ColumnChoice] = ()) -> None:
         self.steps = tuple(steps)
+        self.columns = tuple(columns)
+        """What was decided for every column of the table, the left-out ones with why."""
 
     # -- fitting -------------------------------------------------------------------------
 
@@ -168,11 +212,15 @@ class FeatureSpec:
             if learned is not None:
                 entry["learned"] = learned[i]
             steps.append(entry)
-        return json.dumps(
-            {"format": FORMAT, "version": VERSION, "fitted": learned is not None, "steps": steps},
-            indent=2,
-            sort_keys=True,
-        )
+        doc: dict[str, object] = {
+            "format": FORMAT,
+            "version": VERSION,
+            "fitted": learned is not None,
+            "steps": steps,
+        }
+        if self.columns:
+            doc["columns"] = [choice.to_dict() for choice in self.columns]
+        return json.dumps(doc, indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> FeatureSpec:
@@ -191,7 +239,10 @@ class FeatureSpec:
         raw_steps = doc.get("steps")
         if not isinstance(raw_steps, list):
             raise FormatError("'steps' must be a list", field="steps")
-        spec = cls([_step_from_dict(entry, i) for i, entry in enumerate(raw_steps)])
+        spec = cls(
+            [_step_from_dict(entry, i) for i, entry in enumerate(raw_steps)],
+            _choices_from(doc.get("columns", [])),
+        )
         spec._check_steps()
         if doc.get("fitted"):
             learned = [entry.get("learned") for entry in raw_steps]
@@ -223,6 +274,16 @@ class FeatureSpec:
                     f"Categorical({step.column!r}).encoding must be 'onehot' or 'label', "
                     f"got {step.encoding!r}"
                 )
+            if isinstance(step, Categorical) and step.impute not in get_args(CategoryImpute):
+                raise ConfigError(
+                    f"Categorical({step.column!r}).impute must be 'category' or "
+                    f"'most_frequent', got {step.impute!r}"
+                )
+            if isinstance(step, Numeric) and step.impute not in get_args(NumericImpute):
+                raise ConfigError(
+                    f"Numeric({step.column!r}).impute must be 'median' or 'mean', "
+                    f"got {step.impute!r}"
+                )
             if isinstance(step, Timestamp):
                 bad = [p for p in step.parts if p not in ALL_PARTS]
                 if bad or not step.parts:
@@ -250,6 +311,171 @@ class FeatureSpec:
         return names
 
 
+# -- which columns become features -----------------------------------------------------------
+
+UsedAs = Literal["number", "category", "date parts", "label"]
+MIN_ROWS_FOR_UNIQUE = 20
+"""Fewer rows than this and a column of all-different values may just be a small table."""
+MAX_CATEGORIES = 100
+"""More distinct values than this (or than half the rows) and one-hot columns stop helping."""
+FREE_TEXT_WORDS = 3.0
+"""Text columns of this many words a value on average, mostly distinct, are prose."""
+DATE_SAMPLE = 200
+"""Distinct values of a text column tried as ISO dates before calling it a date column."""
+ID_WORDS = frozenset({"id", "uuid", "guid", "key"})
+
+
+@dataclass(frozen=True)
+class ColumnChoice:
+    """One column of a table: used as a feature (``step``), the label, or left out and why."""
+
+    column: str
+    used_as: UsedAs | None
+    reason: str
+    step: FeatureStep | None = None
+
+    @property
+    def used(self) -> bool:
+        return self.step is not None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"column": self.column, "used_as": self.used_as, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class _Profile:
+    """What the chooser needs to know of a column, measured on a sample of rows."""
+
+    rows: int
+    present: int
+    distinct: int
+    mean_words: float = 0.0
+    dates: bool = False
+    row_counter: bool = False
+
+
+def choose_features(
+    sample: pa.Table, *, label: str | None, split: str | None = "split"
+) -> list[ColumnChoice]:
+    """The one rule that says which columns a model trains on; every face shows its answer.
+
+    ``sample`` is a table's first rows (every column, the label too). Numbers are
+    standardised, text with few values is one-hot, dates and ISO date text become
+    calendar parts, and left out (with the reason) are: identifiers (a different value
+    in every row, or a row counter), free text (many words, mostly distinct), text with
+    too many values to be categories, constant or empty columns, and unsupported types.
+    """
+    choices = []
+    for name in sample.column_names:
+        column = sample.column(name)
+        if name == label:
+            choices.append(ColumnChoice(name, "label", "the label: what the model predicts"))
+        elif name == split:
+            choices.append(ColumnChoice(name, None, "the split column: it assigns the splits"))
+        else:
+            choices.append(_choose(name, column.type, _profile(column)))
+    return choices
+
+
+def _choose(name: str, kind: pa.DataType, p: _Profile) -> ColumnChoice:
+    if p.present == 0:
+        return ColumnChoice(name, None, "no values: every row is missing")
+    if p.distinct == 1:
+        return ColumnChoice(name, None, "the same value in every row")
+    gaps = f"; {p.rows - p.present:,} of {p.rows:,} missing: " if p.present < p.rows else ""
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind) or p.dates:
+        parts = DATETIME_PARTS if pa.types.is_timestamp(kind) else DATE_PARTS
+        why = ", ".join(parts) + ", standardised" + (f"{gaps}filled with the mean" if gaps else "")
+        return ColumnChoice(name, "date parts", why, Timestamp(name, parts, standardise=True))
+    unique = p.distinct == p.present and p.present >= MIN_ROWS_FOR_UNIQUE
+    if pa.types.is_integer(kind) and unique and (_id_like(name) or p.row_counter):
+        return ColumnChoice(name, None, "identifier: a different number in every row")
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        why = "number, standardised" + (f"{gaps}filled with the training median" if gaps else "")
+        return ColumnChoice(name, "number", why, Numeric(name))
+    if pa.types.is_boolean(kind):
+        why = "true/false as 1/0" + (f"{gaps}filled with the training median" if gaps else "")
+        return ColumnChoice(name, "number", why, Numeric(name))
+    if not _is_text(kind) and not pa.types.is_dictionary(kind):
+        return ColumnChoice(name, None, f"its type ({kind}) is not one a model reads")
+    many = p.distinct > MAX_CATEGORIES or (
+        p.distinct > p.present / 2 and p.present >= MIN_ROWS_FOR_UNIQUE
+    )
+    if many and p.mean_words >= FREE_TEXT_WORDS:
+        why = f"free text: {p.distinct:,} distinct values of {p.mean_words:.0f} words on average"
+        return ColumnChoice(name, None, why)
+    if unique:
+        return ColumnChoice(name, None, "identifier: a different value in every row")
+    if many:
+        why = f"too many distinct values ({p.distinct:,}) to be categories"
+        return ColumnChoice(name, None, why)
+    why = f"{p.distinct} categories, one-hot" + (f"{gaps}a category of their own" if gaps else "")
+    return ColumnChoice(name, "category", why, Categorical(name))
+
+
+def _id_like(name: str) -> bool:
+    """``id``, ``customer_id``, ``Order ID``, ``customerId``, ``uuid``: named as an identifier."""
+    words = [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
+    camel = re.search(r"[a-z0-9]Id$", name) is not None
+    return camel or (bool(words) and (words[-1] in ID_WORDS or words[0] == "id"))
+
+
+def _profile(column: pa.ChunkedArray) -> _Profile:
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column = pc.cast(column, kind.value_type)
+    if _is_text(column.type):
+        column = _without_missing_text(column)
+    elif pa.types.is_floating(kind):
+        column = pc.if_else(pc.is_nan(column), None, column)
+    present = column.drop_null()
+    distinct = int(pc.count_distinct(present).as_py()) if len(present) else 0
+    profile = _Profile(len(column), len(present), distinct)
+    if _is_text(column.type) and len(present):
+        words = pc.list_value_length(pc.utf8_split_whitespace(present))
+        return dataclasses.replace(
+            profile, mean_words=float(pc.mean(words).as_py() or 0.0), dates=_dates(present)
+        )
+    if pa.types.is_integer(kind) and distinct == len(present) and distinct > 1:
+        low, high = pc.min_max(present).values()
+        return dataclasses.replace(profile, row_counter=high.as_py() - low.as_py() + 1 == distinct)
+    return profile
+
+
+def _dates(text: pa.ChunkedArray) -> bool:
+    """True when every one of the first distinct values reads as an ISO 8601 date."""
+    values = pc.unique(text).slice(0, DATE_SAMPLE)
+    if (
+        not len(values)
+        or not pc.all(pc.match_substring_regex(values, r"^\d{4}-\d{2}-\d{2}")).as_py()
+    ):
+        return False
+    try:
+        _parse_iso(pa.chunked_array([values]), "")
+    except SchemaError:
+        return False
+    return True
+
+
+def spec_from_choices(choices: Sequence[ColumnChoice], *, dataset: str) -> FeatureSpec:
+    """A spec of the chosen columns' steps that remembers every choice (saved with the model)."""
+    steps = [choice.step for choice in choices if choice.step is not None]
+    if not steps:
+        left = "; ".join(f"{c.column}: {c.reason}" for c in choices)
+        raise SchemaError(f"dataset {dataset!r} has no usable feature columns ({left})")
+    return FeatureSpec(steps, choices)
+
+
+def _choices_from(raw: object) -> list[ColumnChoice]:
+    if not isinstance(raw, list):
+        raise FormatError("'columns' must be a list", field="columns")
+    return [
+        ColumnChoice(str(c.get("column")), c.get("used_as"), str(c.get("reason", "")))
+        for c in raw
+        if isinstance(c, dict)
+    ]
+
+
 # -- per-step work ---------------------------------------------------------------------------
 
 
@@ -260,69 +486,159 @@ class _ColumnFit:
         if isinstance(step, Pixels):
             raise ConfigError("Pixels is not a table step")
         self.step = step
-        self.count, self.mean, self.m2 = 0, 0.0, 0.0
-        self.categories: set[str] = set()
+        self.moments = _Moments(len(step.parts) if isinstance(step, Timestamp) else 1)
+        self.sample = _Reservoir(MEDIAN_SAMPLE)
+        self.categories: dict[str, int] = {}
+        self.missing = 0
 
     def add(self, table: pa.Table) -> None:
         step = self.step
         if isinstance(step, Numeric):
             values = _numeric(table, step.column)
             values = values[~np.isnan(values)]
-            if len(values) == 0:
-                return
-            mean = float(values.mean())
-            m2 = float(((values - mean) ** 2).sum())
-            total = self.count + len(values)
-            delta = mean - self.mean
-            self.mean += delta * len(values) / total
-            self.m2 += m2 + delta * delta * self.count * len(values) / total
-            self.count = total
+            self.moments.add(values[:, None])
+            if step.impute == "median":
+                self.sample.add(values)
         elif isinstance(step, Categorical):
-            values = pc.unique(_strings(table, step.column)).drop_null().to_pylist()
-            self.categories.update(str(v) for v in values)
+            strings = _strings(table, step.column)
+            self.missing += strings.null_count
+            for found in pc.value_counts(strings.drop_null()).to_pylist():
+                value = str(found["values"])
+                self.categories[value] = self.categories.get(value, 0) + int(found["counts"])
         elif isinstance(step, Timestamp):
-            _timestamps(table, step.column)
+            parts = _timestamp_parts(step, table)
+            if step.standardise:
+                self.moments.add(parts)
 
     def learned(self) -> Learned:
         step = self.step
         if isinstance(step, Numeric):
-            if self.count == 0:
+            if self.moments.count[0] == 0:
                 raise SchemaError(
                     "numeric column has no non-null values to learn a mean from",
                     field=step.column,
                 )
-            std = float(np.sqrt(self.m2 / self.count))
-            return {"mean": self.mean, "std": std if std > 0 else 1.0}
+            mean, std = self.moments.mean[0], self.moments.std()[0]
+            fill = self.sample.median() if step.impute == "median" else mean
+            return {"mean": mean, "std": std, "fill": fill}
         if isinstance(step, Categorical):
-            return {"categories": sorted(self.categories)}
+            categories = sorted(self.categories)
+            if step.impute == "most_frequent":
+                commonest = max(categories, key=lambda c: (self.categories[c], c), default="")
+                return {"categories": categories, "fill": commonest}
+            if self.missing:
+                categories.append(MISSING_CATEGORY)
+            return {"categories": categories}
+        if isinstance(step, Timestamp) and step.standardise:
+            return {"mean": self.moments.mean.tolist(), "std": self.moments.std().tolist()}
         return {}
+
+
+class _Moments:
+    """Per-column count, mean and sum of squared deviations, merged chunk by chunk exactly.
+
+    NaN is a missing value and is skipped. The merge is Chan et al.'s pairwise update,
+    so chunks give what one pass over all the rows gives.
+    """
+
+    def __init__(self, width: int) -> None:
+        self.count = np.zeros(width, dtype=np.int64)
+        self.mean = np.zeros(width, dtype=np.float64)
+        self.m2 = np.zeros(width, dtype=np.float64)
+
+    def add(self, matrix: npt.NDArray[np.float64]) -> None:
+        for j in range(matrix.shape[1]):
+            values = matrix[:, j][~np.isnan(matrix[:, j])]
+            if len(values) == 0:
+                continue
+            mean = float(values.mean())
+            m2 = float(((values - mean) ** 2).sum())
+            total = int(self.count[j]) + len(values)
+            delta = mean - float(self.mean[j])
+            self.m2[j] += m2 + delta * delta * int(self.count[j]) * len(values) / total
+            self.mean[j] += delta * len(values) / total
+            self.count[j] = total
+
+    def std(self) -> npt.NDArray[np.float64]:
+        """Population std per column; 1 where it is 0 (a constant) so dividing is safe."""
+        std = np.sqrt(self.m2 / np.maximum(self.count, 1))
+        return np.where(std > 0, std, 1.0)
+
+
+class _Reservoir:
+    """A seeded uniform sample of at most ``size`` values from a stream (Vitter's algorithm R)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.seen = size, 0
+        self.values = np.empty(0, dtype=np.float64)
+        self.rng = np.random.default_rng(0)
+
+    def add(self, values: npt.NDArray[np.float64]) -> None:
+        room = max(self.size - len(self.values), 0)
+        self.values = np.concatenate([self.values, values[:room]])
+        rest = values[room:]
+        if len(rest):
+            seen = self.seen + room + np.arange(1, len(rest) + 1)
+            slots = (self.rng.random(len(rest)) * seen).astype(np.int64)
+            keep = slots < self.size
+            self.values[slots[keep]] = rest[keep]  # later values win a shared slot, as in R
+        self.seen += len(values)
+
+    def median(self) -> float:
+        return float(np.median(self.values))
 
 
 def _transform_column(step: FeatureStep, learned: Learned, table: pa.Table) -> FloatMatrix:
     if isinstance(step, Numeric):
         mean, std = _float(learned, "mean"), _float(learned, "std")
-        out = (_numeric(table, step.column) - mean) / std
-        return np.nan_to_num(out, nan=0.0).astype(np.float32)[:, None]
+        values = _numeric(table, step.column)
+        fill = _float(learned, "fill") if "fill" in learned else mean  # specs from before imputing
+        out = (np.where(np.isnan(values), fill, values) - mean) / std
+        return out.astype(np.float32)[:, None]
     if isinstance(step, Categorical):
-        categories = _str_list(learned, "categories")
-        codes = pc.index_in(
-            _strings(table, step.column), value_set=pa.array(categories, pa.string())
-        )
-        index = np.asarray(codes.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-        if step.encoding == "label":
-            return (index + 1).astype(np.float32)[:, None]
-        onehot = np.zeros((len(index), len(categories)), dtype=np.float32)
-        known = np.flatnonzero(index >= 0)
-        onehot[known, index[known]] = 1.0
-        return onehot
+        return _encode_categories(step, learned, _strings(table, step.column))
     if isinstance(step, Timestamp):
-        stamps = _timestamps(table, step.column)
-        parts = [
-            _part(stamps, part).fill_null(MISSING_PART).to_numpy(zero_copy_only=False)
-            for part in step.parts
-        ]
-        return np.column_stack(parts).astype(np.float32)
+        parts = _timestamp_parts(step, table)
+        if step.standardise:  # a missing part becomes the training mean, 0 once standardised
+            centre = np.asarray(_float_list(learned, "mean"))
+            scale = np.asarray(_float_list(learned, "std"))
+            standard: FloatMatrix = np.nan_to_num((parts - centre) / scale, nan=0.0).astype(
+                np.float32
+            )
+            return standard
+        return np.nan_to_num(parts, nan=MISSING_PART).astype(np.float32)
     raise ConfigError(f"{type(step).__name__} is not a table step")
+
+
+def _timestamp_parts(step: Timestamp, table: pa.Table) -> npt.NDArray[np.float64]:
+    """(rows, parts) as float64, NaN where the timestamp is missing."""
+    stamps = _timestamps(table, step.column)
+    columns = [
+        pc.cast(_part(stamps, part), pa.float64()).to_numpy(zero_copy_only=False)
+        for part in step.parts
+    ]
+    out = np.empty((len(stamps), len(columns)), dtype=np.float64)
+    for j, values in enumerate(columns):
+        out[:, j] = values
+    return out
+
+
+def _encode_categories(
+    step: Categorical, learned: Learned, strings: pa.ChunkedArray
+) -> FloatMatrix:
+    categories = _str_list(learned, "categories")
+    if step.impute == "most_frequent" and "fill" in learned:
+        strings = strings.fill_null(str(learned["fill"]))
+    elif MISSING_CATEGORY in categories:
+        strings = strings.fill_null(MISSING_CATEGORY)
+    codes = pc.index_in(strings, value_set=pa.array(categories, pa.string()))
+    index = np.asarray(codes.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    if step.encoding == "label":
+        return (index + 1).astype(np.float32)[:, None]
+    onehot = np.zeros((len(index), len(categories)), dtype=np.float32)
+    known = np.flatnonzero(index >= 0)
+    onehot[known, index[known]] = 1.0
+    return onehot
 
 
 def _part(stamps: pa.ChunkedArray, part: TimestampPart) -> pa.ChunkedArray:
@@ -372,10 +688,34 @@ def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
     return table.column(name)
 
 
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def _without_missing_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Text that means "no value" ("NA", "", "null", ...) as a null."""
+    lowered = pc.utf8_lower(pc.utf8_trim_whitespace(column))
+    return pc.if_else(pc.is_in(lowered, value_set=pa.array(MISSING_TEXT)), None, column)
+
+
 def _numeric(table: pa.Table, name: str) -> npt.NDArray[np.float64]:
+    """Numbers as float64 with NaN where a value is missing; text of numbers is parsed."""
     column = _column(table, name)
-    if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
-        raise SchemaError(f"expected a numeric column, got {column.type}", field=name)
+    kind = column.type
+    if _is_text(kind):
+        column = _without_missing_text(column)
+        try:
+            column = pc.cast(column, pa.float64())
+        except pa.ArrowInvalid as exc:
+            raise SchemaError(f"expected numbers, got text: {exc}", field=name) from exc
+    elif not (
+        pa.types.is_integer(kind)
+        or pa.types.is_null(kind)  # a file to score whose column is empty in every row
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_decimal(kind)
+    ):
+        raise SchemaError(f"expected a numeric column, got {kind}", field=name)
     values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
     return np.asarray(values, dtype=np.float64)
 
@@ -385,21 +725,38 @@ def _strings(table: pa.Table, name: str) -> pa.ChunkedArray:
     if pa.types.is_dictionary(column.type):
         column = pc.cast(column, column.type.value_type)
     try:
-        return pc.cast(column, pa.string())
+        text = pc.cast(column, pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise SchemaError(f"cannot read {column.type} as categories: {exc}", field=name) from exc
+    return _without_missing_text(text)
 
 
 def _timestamps(table: pa.Table, name: str) -> pa.ChunkedArray:
     column = _column(table, name)
-    if not (pa.types.is_timestamp(column.type) or pa.types.is_date(column.type)):
+    if _is_text(column.type):
+        return _parse_iso(_without_missing_text(column), name)
+    kind = column.type
+    if not (pa.types.is_timestamp(kind) or pa.types.is_date(kind) or pa.types.is_null(kind)):
         raise SchemaError(
-            f"expected a timestamp or date column, got {column.type}; parse it at ingest",
+            f"expected a timestamp, a date or ISO 8601 text, got {column.type}",
             field=name,
         )
-    if pa.types.is_date(column.type):  # a date is its midnight: clock parts are 0
+    if pa.types.is_date(column.type) or pa.types.is_null(column.type):  # a date: its midnight
         return pc.cast(column, pa.timestamp("s"))
     return column
+
+
+def _parse_iso(text: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
+    """ISO 8601 text as timestamps: wall-clock when it names no zone, else in UTC."""
+    for kind in (pa.timestamp("us"), pa.timestamp("us", tz="UTC")):
+        try:
+            return pc.cast(text, kind)
+        except pa.ArrowInvalid:
+            continue
+    raise SchemaError(
+        "expected ISO 8601 dates (2024-03-04 or 2024-03-04T10:00:00), found other text",
+        field=name,
+    )
 
 
 def _require_table(data: pa.Table | npt.NDArray[np.generic]) -> pa.Table:
@@ -430,10 +787,10 @@ def _step_fields(step: FeatureStep) -> dict[str, object]:
     if isinstance(step, Pixels):
         return {"flatten": step.flatten}
     if isinstance(step, Numeric):
-        return {"column": step.column}
+        return {"column": step.column, "impute": step.impute}
     if isinstance(step, Categorical):
-        return {"column": step.column, "encoding": step.encoding}
-    return {"column": step.column, "parts": list(step.parts)}
+        return {"column": step.column, "encoding": step.encoding, "impute": step.impute}
+    return {"column": step.column, "parts": list(step.parts), "standardise": step.standardise}
 
 
 def _step_from_dict(entry: object, index: int) -> FeatureStep:
@@ -445,12 +802,13 @@ def _step_from_dict(entry: object, index: int) -> FeatureStep:
         return Pixels(flatten=bool(entry.get("flatten", True)))
     if not isinstance(column, str):
         raise FormatError(f"a {kind} step needs a string 'column'", row=index, field="column")
-    if kind == "numeric":
-        return Numeric(column)
+    if kind == "numeric":  # a spec saved before imputing filled with the mean
+        return Numeric(column, entry.get("impute", "mean"))
     if kind == "categorical":
-        return Categorical(column, entry.get("encoding", "onehot"))
+        return Categorical(column, entry.get("encoding", "onehot"), entry.get("impute", "category"))
     if kind == "timestamp":
-        return Timestamp(column, tuple(entry.get("parts", ALL_PARTS)))
+        parts = tuple(entry.get("parts", ALL_PARTS))
+        return Timestamp(column, parts, bool(entry.get("standardise", False)))
     raise FormatError(
         f"unknown step kind {kind!r}; expected pixels, numeric, categorical or timestamp",
         row=index,
@@ -470,6 +828,13 @@ def _str_list(learned: Learned, key: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise FormatError(f"learned {key!r} must be a list of strings", field=key)
     return [str(v) for v in value]
+
+
+def _float_list(learned: Learned, key: str) -> list[float]:
+    value = learned.get(key)
+    if not isinstance(value, list) or not all(isinstance(v, int | float) for v in value):
+        raise FormatError(f"learned {key!r} must be a list of numbers", field=key)
+    return [float(v) for v in value]
 
 
 def _int_list(learned: Learned, key: str) -> list[int]:

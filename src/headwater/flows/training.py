@@ -231,6 +231,8 @@ def _evaluate_and_save(
         "test": test_metrics,
         "validation": val_metrics,
         "rows": {role: len(data) for role, data in inputs.roles.items()},
+        "features": [choice.to_dict() for choice in inputs.spec.columns],
+        "classes": {str(code): name for name, code in (inputs.mapping or {}).items()},
     }
     return final, hashes
 

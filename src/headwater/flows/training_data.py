@@ -11,6 +11,7 @@ in memory what fits and pages in the rest as the training loop asks for it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +23,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headwater.data.features import (
-    Categorical,
+    ColumnChoice,
     FeatureSpec,
-    FeatureStep,
-    Numeric,
     Pixels,
-    Timestamp,
+    choose_features,
+    spec_from_choices,
 )
 from headwater.errors import SchemaError
 from headwater.flows.workspace import Workspace
@@ -36,6 +36,8 @@ from headwater.storage.warehouse import catalog as cat
 
 __all__ = [
     "RoleRows",
+    "dataset_features",
+    "feature_choices",
     "feature_matrices",
     "feature_spec",
     "fit_feature_spec",
@@ -46,6 +48,10 @@ __all__ = [
 
 SPLITS = tuple(cat.SPLIT_KEYS)  # train, validation, test, unassigned
 CHUNK_ROWS = 16384
+PROFILE_ROWS = 20_000
+"""The first rows whose columns decide which become features (identifiers, free text, ...)."""
+
+log = logging.getLogger("headwater.train")
 
 Raw: TypeAlias = npt.NDArray[np.generic] | pa.Table
 """A chunk of rows before the feature transform: images (n, h, w[, c]) or a table."""
@@ -74,35 +80,46 @@ class RoleRows:
 def split_rows(
     ws: Workspace, dataset: cat.DatasetRow, split: str, mapping: dict[str, int] | None
 ) -> RoleRows | None:
-    """One split's keys and integer labels, or None when the split is empty."""
+    """One split's labelled rows: keys and integer labels; None when it has none.
+
+    A row without a label cannot be learned from or scored, so it is left out (and counted
+    in the log); the rest of the split still trains.
+    """
     index = cat.split_index(ws.warehouse, dataset, split)  # no label column: SchemaError
-    if len(index.row_keys) == 0:
+    labelled = pc.is_valid(index.labels).to_numpy(zero_copy_only=False)
+    if not labelled.all():
+        log.warning(
+            "%s: %d %s rows have no label and are left out",
+            dataset.name,
+            int((~labelled).sum()),
+            split,
+        )
+    if not labelled.any():
         return None
-    labels = _encode(index.labels, mapping, dataset)
-    return RoleRows((split,), index.row_keys, labels, index.batch_keys)
+    labels = _encode(index.labels.filter(pa.array(labelled)), mapping)
+    keep = np.flatnonzero(labelled)
+    return RoleRows((split,), index.row_keys[keep], labels, index.batch_keys[keep])
 
 
-def _encode(
-    labels: pa.Array, mapping: dict[str, int] | None, dataset: cat.DatasetRow
-) -> npt.NDArray[np.int64]:
-    if labels.null_count:
-        raise SchemaError(f"dataset {dataset.name!r} has rows without a label", field="label")
+def _encode(labels: pa.Array, mapping: dict[str, int] | None) -> npt.NDArray[np.int64]:
     if mapping is None:
         return np.asarray(pc.cast(labels, pa.int64()).to_numpy(), dtype=np.int64)
     known = pa.array(list(mapping), pa.string())
     index = pc.index_in(labels, value_set=known)
-    if index.null_count:
+    if index.null_count:  # the mapping is read from every split, so this is a bug
         unknown = pc.unique(labels.filter(pc.is_null(index))).to_pylist()
-        raise SchemaError(
-            f"labels {sorted(unknown)[:5]} appear only outside the training split", field="label"
-        )
+        raise SchemaError(f"labels {sorted(unknown)[:5]} are not in the mapping", field="label")
     codes = np.array(list(mapping.values()), dtype=np.int64)
     encoded: npt.NDArray[np.int64] = codes[index.to_numpy(zero_copy_only=False)]
     return encoded
 
 
 def label_mapping(ws: Workspace, dataset: cat.DatasetRow) -> dict[str, int] | None:
-    """None when labels are whole numbers (kept as they are); else text label -> code."""
+    """None when labels are whole numbers (kept as they are); else text label -> code.
+
+    The classes are read from every labelled row of every split, so a dataset with no
+    split column (all rows ``unassigned``) or a class seen only in its test split works.
+    """
     if dataset.kind == "image":
         texts = [
             str(r[0])
@@ -113,8 +130,11 @@ def label_mapping(ws: Workspace, dataset: cat.DatasetRow) -> dict[str, int] | No
     elif dataset.label_column is None:
         texts = []
     else:
-        labels = cat.split_index(ws.warehouse, dataset, "train").labels
-        texts = sorted(str(v) for v in pc.unique(labels).drop_null().to_pylist())
+        found: set[str] = set()
+        for split in SPLITS:
+            labels = cat.split_index(ws.warehouse, dataset, split).labels
+            found.update(str(v) for v in pc.unique(labels).drop_null().to_pylist())
+        texts = sorted(found)
     if all(t.lstrip("-").isdigit() for t in texts):
         return None
     return {label: code for code, label in enumerate(sorted(texts))}
@@ -146,34 +166,35 @@ def roles_for(
     return {"train": pool, "validation": validation, "test": test}
 
 
-def feature_spec(dataset: cat.DatasetRow) -> FeatureSpec:
-    """Pixels for images; per column for tables: numbers standardised, text one-hot, times split."""
+def feature_choices(ws: Workspace, dataset: cat.DatasetRow) -> list[ColumnChoice]:
+    """Every column: the feature it becomes, or why it is left out; see `choose_features`.
+
+    Decided on the dataset's first ``PROFILE_ROWS`` rows, so the dataset page and the
+    run that trains next give the same answer, without reading a large table whole.
+    """
+    if dataset.kind == "image" or dataset.schema is None:
+        return [ColumnChoice("pixels", "number", "every pixel, scaled to 0..1", Pixels())]
+    sample = cat.sample_rows(ws.warehouse, dataset, limit=PROFILE_ROWS)
+    return choose_features(sample.select(dataset.schema.names), label=dataset.label_column)
+
+
+def dataset_features(ws: Workspace, name: str) -> list[ColumnChoice]:
+    """`feature_choices` of a dataset by name: "the features the model will train on"."""
+    return feature_choices(ws, cat.get_dataset(ws.warehouse, name))
+
+
+def feature_spec(ws: Workspace, dataset: cat.DatasetRow) -> FeatureSpec:
+    """Pixels for images; for tables, a step per chosen column, remembering every choice."""
     if dataset.kind == "image" or dataset.schema is None:
         return FeatureSpec([Pixels()])
-    steps: list[FeatureStep] = []
-    for f in dataset.schema:
-        if f.name in {"split", dataset.label_column}:
-            continue
-        if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type):
-            steps.append(Timestamp(f.name))
-        elif (
-            pa.types.is_integer(f.type)
-            or pa.types.is_floating(f.type)
-            or pa.types.is_boolean(f.type)
-        ):
-            steps.append(Numeric(f.name))
-        elif pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
-            steps.append(Categorical(f.name))
-    if not steps:
-        raise SchemaError(f"dataset {dataset.name!r} has no usable feature columns")
-    return FeatureSpec(steps)
+    return spec_from_choices(feature_choices(ws, dataset), dataset=dataset.name)
 
 
 def fit_feature_spec(ws: Workspace, dataset: cat.DatasetRow, train: RoleRows) -> FeatureSpec:
     """The dataset's feature spec, fitted on the training rows only, a chunk at a time."""
     chunks = (raw for _, raw, _ in _role_chunks(ws, dataset, {"train": train}))
     try:
-        return feature_spec(dataset).fit_chunks(chunks)
+        return feature_spec(ws, dataset).fit_chunks(chunks)
     finally:
         chunks.close()  # an image spec reads one chunk; let the query go
 
