@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         default="1GB",
         description="DuckDB's memory cap; past it a large load spills to disk instead of growing.",
     )
+    duckdb_lock_wait_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long a command waits for a DuckDB warehouse another process holds "
+        "before failing with WarehouseBusy (exit 5).",
+    )
     train_memory_mb: int = Field(
         default=2048,
         ge=0,

@@ -17,7 +17,9 @@ def open_warehouse(settings: Settings) -> Warehouse:
         from headwater.storage.warehouse.duckdb import DuckDBWarehouse
 
         warehouse = DuckDBWarehouse(
-            url.removeprefix("duckdb://") or ":memory:", memory_limit=settings.duckdb_memory_limit
+            url.removeprefix("duckdb://") or ":memory:",
+            memory_limit=settings.duckdb_memory_limit,
+            lock_wait_s=settings.duckdb_lock_wait_s,
         )
     else:
         from headwater.storage.warehouse.postgres import PostgresWarehouse

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -10,13 +11,24 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential,
+    wait_random,
+)
 
-from headwater.errors import WarehouseError, WriteConflict
+from headwater.errors import WarehouseBusy, WarehouseError, WriteConflict
 from headwater.storage.warehouse.base import Idents, Param, Row, Warehouse, arrow_sql_type
 
 __all__ = ["DuckDBWarehouse", "quote_identifier"]
 
 _PARAM = re.compile(r"%s")
+_HOLDER = re.compile(r"\(PID (\d+)\)")
+
+log = logging.getLogger("headwater.warehouse")
 
 
 def quote_identifier(name: str) -> str:
@@ -47,25 +59,68 @@ def _refused(what: str, exc: duckdb.Error) -> WarehouseError:
     return kind(f"DuckDB refused {what}: {exc}")
 
 
+def _locked(exc: BaseException | None) -> bool:
+    """DuckDB's refusal to open a file another process holds."""
+    return isinstance(exc, duckdb.IOException) and "Could not set lock" in str(exc)
+
+
+def _holder(exc: BaseException | None) -> str:
+    found = _HOLDER.search(str(exc))
+    return f" (PID {found.group(1)})" if found else ""
+
+
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
 
-    def __init__(self, path: Path | str, *, memory_limit: str = "1GB") -> None:
+    def __init__(
+        self, path: Path | str, *, memory_limit: str = "1GB", lock_wait_s: float = 60.0
+    ) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._root = duckdb.connect(self.path, config={"memory_limit": memory_limit})
-        except duckdb.Error as exc:
-            raise WarehouseError(
-                f"cannot open the DuckDB warehouse {self.path}: {exc}. "
-                "Another headwater process may hold it; DuckDB allows one writer at a time."
-            ) from exc
+        self._root = self._open(memory_limit, lock_wait_s)
         self._loads = 0
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._guard = threading.Lock()
         self._named_locks: dict[tuple[str, int], threading.Lock] = {}
+
+    def _open(self, memory_limit: str, lock_wait_s: float) -> duckdb.DuckDBPyConnection:
+        """Open the file, waiting (bounded, and saying so once) while another process holds it.
+
+        DuckDB lets one process open a file for writing; a second ``headwater`` command
+        started at the same time would otherwise fail at once with DuckDB's lock error.
+        """
+        said: list[str] = []
+
+        def say_waiting(state: RetryCallState) -> None:
+            if not said and state.outcome is not None:
+                said.append(_holder(state.outcome.exception()))
+                log.warning(
+                    "%s: another Headwater process%s holds the warehouse; waiting up to %.0f s "
+                    "for it to finish (HEADWATER_DUCKDB_LOCK_WAIT_S)",
+                    self.path,
+                    said[0],
+                    lock_wait_s,
+                )
+
+        retrying = Retrying(
+            retry=retry_if_exception(_locked),
+            stop=stop_after_delay(lock_wait_s),
+            wait=wait_exponential(multiplier=0.05, max=0.5) + wait_random(0, 0.05),
+            before_sleep=say_waiting,
+            reraise=True,
+        )
+        try:
+            return retrying(duckdb.connect, self.path, config={"memory_limit": memory_limit})
+        except duckdb.Error as exc:
+            if _locked(exc):
+                raise WarehouseBusy(
+                    f"{self.path}: another Headwater process{_holder(exc)} has held the DuckDB "
+                    f"warehouse for over {lock_wait_s:.0f} s (DuckDB allows one process at a "
+                    "time); stop it (or wait for it), or raise HEADWATER_DUCKDB_LOCK_WAIT_S"
+                ) from exc
+            raise WarehouseError(f"cannot open the DuckDB warehouse {self.path}: {exc}") from exc
 
     @property
     def _con(self) -> duckdb.DuckDBPyConnection:

@@ -312,17 +312,28 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
+def _one_migrator_at_a_time(warehouse: Warehouse) -> None:
+    if warehouse.dialect == "postgres":  # held until the transaction ends
+        warehouse.execute("SELECT pg_advisory_xact_lock(%s)", [0x4EAD_3A7E])
+
+
 def migrate(warehouse: Warehouse) -> list[int]:
-    """Apply every migration the warehouse has not seen; return the versions applied."""
-    warehouse.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
-    )
+    """Apply every migration the warehouse has not seen; return the versions applied.
+
+    On PostgreSQL every step holds one advisory lock, so processes that meet a fresh
+    schema at once apply each migration once instead of racing on ``schema_migrations``
+    (DuckDB needs none: one process at a time opens its file).
+    """
+    with warehouse.transaction():
+        _one_migrator_at_a_time(warehouse)
+        warehouse.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+        )
     applied: list[int] = []
     for migration in MIGRATIONS:
         with warehouse.transaction():
-            if warehouse.dialect == "postgres":  # one migrator at a time across processes
-                warehouse.execute("SELECT pg_advisory_xact_lock(%s)", [0x4EAD_3A7E])
+            _one_migrator_at_a_time(warehouse)
             done = warehouse.fetch(
                 "SELECT 1 FROM schema_migrations WHERE version = %s", [migration.version]
             )
