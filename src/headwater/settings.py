@@ -87,6 +87,20 @@ class Settings(BaseSettings):
     )
     max_show_rows: int = Field(default=1000, ge=1, description="Upper bound for `show --limit`.")
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    max_decompressed_bytes: int = Field(
+        default=8 << 30,
+        ge=1,
+        description="A gzip may expand to at most this many bytes; checked while it streams.",
+    )
+    json_max_depth: int = Field(
+        default=64, ge=1, le=10_000, description="Deepest nesting a JSON record may have."
+    )
+    json_max_fields: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most keys a JSON record may hold (nested ones counted), and most columns "
+        "a JSON file's records may add up to.",
+    )
     fetch_allow_private: bool = Field(
         default=False,
         description="Let URL ingests fetch from loopback and private addresses (a lab's own "

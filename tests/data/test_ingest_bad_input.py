@@ -7,6 +7,8 @@ import os
 import pickle
 import re
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ import pytest
 
 from headwater.errors import ConfigError, DataError, FormatError, SchemaError, UnsafeInput
 from headwater.flows.workspace import Workspace
+from headwater.settings import Settings
 from tests.builders import digits, write_csv, write_mnist_pickle
 
 TABLES = ["dim_dataset", "dim_batch", "dim_label", "fact_image", "lake_manifest", "batch_file"]
@@ -192,3 +195,55 @@ def test_unknown_extension(workspace: Workspace, tmp_path: Path) -> None:
 
 def test_every_data_error_is_one_family() -> None:
     assert all(issubclass(e, DataError) for e in (FormatError, SchemaError, UnsafeInput))
+
+
+def _nested_records(depth: int) -> str:
+    return "[" + '{"a": ' * depth + "1" + "}" * depth + "]"
+
+
+def test_json_nested_200_deep_is_a_format_error(workspace: Workspace, tmp_path: Path) -> None:
+    """Depth 200 used to reach Arrow and end in a raw ``OSError: Invalid flatbuffers message``."""
+    path = tmp_path / "deep.json"
+    path.write_text(_nested_records(200))
+    with pytest.raises(FormatError, match=r"deep\.json:0: .*deeper than 64 levels at a\.a\.a"):
+        workspace.ingest(path)
+    assert_nothing_written(workspace)
+
+
+@pytest.mark.parametrize("name", ["deep.json", "deep.jsonl"])
+def test_json_nested_10000_deep_exits_4_in_bounded_memory(
+    settings: Settings, tmp_path: Path, name: str
+) -> None:
+    """It used to grow the process to ~17 GB and die in libarrow (exit 139).
+
+    The child runs under an address-space cap, so a regression fails here instead of
+    taking the machine down; its peak RSS is read from a wrapper that waits for it.
+    """
+    path = tmp_path / name
+    text = _nested_records(10_000)
+    path.write_text(text[1:-1] + "\n" if name.endswith(".jsonl") else text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
+    env["HEADWATER_HOME"] = str(settings.home)
+    if settings.warehouse_url:
+        env["HEADWATER_WAREHOUSE_URL"] = settings.warehouse_url
+        env["HEADWATER_WAREHOUSE_SCHEMA"] = settings.warehouse_schema or "public"
+    wrapper = (
+        "import resource, subprocess, sys\n"
+        "cap = lambda: resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))\n"
+        "done = subprocess.run(sys.argv[1:], preexec_fn=cap, capture_output=True, text=True)\n"
+        "sys.stderr.write(done.stderr)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "sys.exit(done.returncode)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, sys.executable, "-m", "headwater", "ingest", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    peak_mb = int(done.stdout.strip().splitlines()[-1]) / 1024
+    assert done.returncode == 4, done.stderr
+    assert f"{name}:0: " in done.stderr and "deeper than 64 levels" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert peak_mb < 500, f"peak RSS {peak_mb:.0f} MB"

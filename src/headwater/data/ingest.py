@@ -50,7 +50,7 @@ from headwater.errors import (
 )
 from headwater.storage import lake as lake_module
 from headwater.storage.lake import Lake, StagedParquet
-from headwater.storage.readers import Source, open_sources
+from headwater.storage.readers import ReaderOptions, Source, open_sources
 from headwater.storage.warehouse import Warehouse
 from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse import quality_store as qs
@@ -156,15 +156,19 @@ def ingest_path(
     origin: str | None = None,
     chunk_rows: int = 16384,
     progress: ProgressFn | None = None,
+    options: ReaderOptions | None = None,
 ) -> IngestReport:
-    """Load every batch a path holds into one dataset; see the module docstring for the steps."""
+    """Load every batch a path holds into one dataset; see the module docstring for the steps.
+
+    ``options``: the text encoding and the limits on hostile input the readers apply.
+    """
     started = time.perf_counter()
     name = validate_dataset_name(dataset) if dataset else dataset_name_for(path)
     _tidy_lake(warehouse, lake)
     existing = cat.find_dataset(warehouse, name)
     schema = existing.schema if existing and existing.kind == "tabular" else None
     label = label or (existing.label_column if existing else None)
-    sources = open_sources(path, chunk_rows=chunk_rows, schema=schema, label=label)
+    sources = open_sources(path, chunk_rows=chunk_rows, schema=schema, label=label, options=options)
     reports = []
     for source in sources:
         reports.append(

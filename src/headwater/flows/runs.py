@@ -209,7 +209,8 @@ def predict_file(ws: Workspace, run_id: str, path: Path, out: Path) -> int:
     with temporary.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["row_id", "predicted", *(f"p_{c}" for c in model.classes)])
-        for source in open_sources(path, chunk_rows=ws.settings.ingest_chunk_rows):
+        options = ws.reader_options()
+        for source in open_sources(path, chunk_rows=ws.settings.ingest_chunk_rows, options=options):
             for batch in source.read():
                 data, ids = _scoring_input(source.kind, batch, written)
                 for row in prediction_rows(model, data, ids):

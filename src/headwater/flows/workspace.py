@@ -23,7 +23,7 @@ from headwater.errors import ConfigError, NotFound, UploadTooLarge
 from headwater.settings import Settings
 from headwater.storage.fetch import download, is_url
 from headwater.storage.lake import Lake
-from headwater.storage.readers import check_file_name
+from headwater.storage.readers import ReaderOptions, check_file_name
 from headwater.storage.warehouse import Warehouse, open_warehouse
 from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse import quality_store as qs
@@ -111,6 +111,15 @@ class Workspace:
     ) -> None:
         self.close()
 
+    def reader_options(self, encoding: str | None = None) -> ReaderOptions:
+        """How the readers decode text, and the settings' limits on hostile input."""
+        return ReaderOptions(
+            encoding=encoding or "utf-8",
+            json_max_depth=self.settings.json_max_depth,
+            json_max_fields=self.settings.json_max_fields,
+            max_decompressed_bytes=self.settings.max_decompressed_bytes,
+        )
+
     def ingest(
         self,
         source: str | Path,
@@ -118,8 +127,12 @@ class Workspace:
         dataset: str | None = None,
         label: str | None = None,
         progress: ProgressFn | None = None,
+        encoding: str | None = None,
     ) -> IngestReport:
-        """Ingest a local file or folder, or an http(s) URL (downloaded first, then removed)."""
+        """Ingest a local file or folder, or an http(s) URL (downloaded first, then removed).
+
+        ``encoding`` names the text encoding of a CSV or JSON file (default UTF-8).
+        """
         text = str(source)
         downloaded: Path | None = None
         if is_url(text):
@@ -142,6 +155,7 @@ class Workspace:
                 origin=text if downloaded else None,
                 chunk_rows=self.settings.ingest_chunk_rows,
                 progress=progress,
+                options=self.reader_options(encoding),
             )
         finally:
             if downloaded is not None:
@@ -154,6 +168,7 @@ class Workspace:
         *,
         dataset: str | None = None,
         label: str | None = None,
+        encoding: str | None = None,
     ) -> IngestReport:
         """Ingest an upload: streamed to the lake's staging folder under its checked name.
 
@@ -173,7 +188,12 @@ class Workspace:
                     if size > self.settings.max_upload_bytes:
                         raise UploadTooLarge(self.settings.max_upload_bytes, filename)
                     sink.write(chunk)
-            return self.ingest(path, dataset=dataset or dataset_name_for(Path(name)), label=label)
+            return self.ingest(
+                path,
+                dataset=dataset or dataset_name_for(Path(name)),
+                label=label,
+                encoding=encoding,
+            )
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

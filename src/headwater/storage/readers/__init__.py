@@ -7,14 +7,27 @@ from pathlib import Path
 import pyarrow as pa
 
 from headwater.errors import FormatError
-from headwater.storage.readers.base import IMAGE_SCHEMA, RawFile, Source, check_file_name
+from headwater.storage.readers.base import (
+    IMAGE_SCHEMA,
+    RawFile,
+    ReaderOptions,
+    Source,
+    check_file_name,
+)
 from headwater.storage.readers.idx import IDX_NAME, find_idx_pairs, read_idx_pair
 from headwater.storage.readers.image_folder import looks_like_image_folder, read_image_folder
 from headwater.storage.readers.mnist_pickle import read_mnist_pickle
 from headwater.storage.readers.npz import read_npz
 from headwater.storage.readers.tabular import read_csv, read_json, read_parquet
 
-__all__ = ["IMAGE_SCHEMA", "RawFile", "Source", "check_file_name", "open_sources"]
+__all__ = [
+    "IMAGE_SCHEMA",
+    "RawFile",
+    "ReaderOptions",
+    "Source",
+    "check_file_name",
+    "open_sources",
+]
 
 SUPPORTED = (
     ".pkl(.gz), IDX (-idx3-ubyte[.gz]), .npz, .csv/.tsv(.gz), .json/.jsonl(.gz), .parquet, "
@@ -28,8 +41,13 @@ def open_sources(
     chunk_rows: int,
     schema: pa.Schema | None = None,
     label: str | None = None,
+    options: ReaderOptions | None = None,
 ) -> list[Source]:
-    """The batches a path holds: one per file, one per IDX pair, one per image folder."""
+    """The batches a path holds: one per file, one per IDX pair, one per image folder.
+
+    ``options`` carry the encoding of text files and the limits on hostile input.
+    """
+    options = options or ReaderOptions()
     if not path.exists():
         raise FormatError("no such file or folder", path=path)
     check_file_name(path.resolve().name, path=path)
@@ -48,9 +66,9 @@ def open_sources(
         return [read_npz(path, chunk_rows=chunk_rows)]
     text_name = name.removesuffix(".gz")
     if text_name.endswith((".csv", ".tsv", ".txt")):
-        return [read_csv(path, chunk_rows=chunk_rows, schema=schema, label=label)]
+        return [read_csv(path, chunk_rows=chunk_rows, schema=schema, label=label, options=options)]
     if text_name.endswith((".json", ".jsonl", ".ndjson")):
-        return [read_json(path, chunk_rows=chunk_rows, schema=schema, label=label)]
+        return [read_json(path, chunk_rows=chunk_rows, schema=schema, label=label, options=options)]
     if name.endswith((".parquet", ".pq")):
         return [read_parquet(path, chunk_rows=chunk_rows, schema=schema, label=label)]
     raise FormatError(f"unknown file type; Headwater reads {SUPPORTED}", path=path)

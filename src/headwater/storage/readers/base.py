@@ -8,6 +8,7 @@ streamed and is read whole.
 from __future__ import annotations
 
 import gzip
+import io
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
@@ -18,13 +19,14 @@ from typing import BinaryIO, Literal, Protocol, cast
 import numpy as np
 import pyarrow as pa
 
-from headwater.errors import SchemaError, UnsafeInput
+from headwater.errors import FormatError, SchemaError, UnsafeInput
 
 __all__ = [
     "IMAGE_SCHEMA",
     "SPLITS",
     "Kind",
     "RawFile",
+    "ReaderOptions",
     "Source",
     "check_file_name",
     "image_batch",
@@ -58,6 +60,20 @@ class RawFile:
     path: Path
     role: str = "data"
     media_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class ReaderOptions:
+    """How a file is read, and the limits that keep a hostile one from exhausting memory.
+
+    Built from `headwater.settings.Settings` by the ingest flow; the defaults are
+    the settings' defaults, so a reader called on its own is just as guarded.
+    """
+
+    encoding: str = "utf-8"
+    json_max_depth: int = 64
+    json_max_fields: int = 10_000
+    max_decompressed_bytes: int = 8 << 30
 
 
 @dataclass
@@ -175,11 +191,54 @@ def image_batch(
     )
 
 
-def open_decompressed(path: Path) -> BinaryIO:
-    """The file's bytes, decompressed when its name ends in ``.gz``."""
+def open_decompressed(path: Path, limit: int | None = None) -> BinaryIO:
+    """The file's bytes, decompressed when its name ends in ``.gz``.
+
+    A gzip may expand a thousandfold, so what comes out of one is counted as it
+    is read and refused past ``limit`` bytes (default: `ReaderOptions`' cap).
+    """
     if path.name.lower().endswith(".gz"):
-        return cast(BinaryIO, gzip.open(path, "rb"))  # GzipFile is a BufferedIOBase
+        cap = ReaderOptions.max_decompressed_bytes if limit is None else limit
+        return cast(BinaryIO, _Capped(gzip.GzipFile(path, "rb"), path, cap))
     return path.open("rb")
+
+
+class _Capped(io.BufferedIOBase):
+    """A decompressing stream that refuses to yield more than ``limit`` bytes in all."""
+
+    def __init__(self, inner: gzip.GzipFile, path: Path, limit: int) -> None:
+        super().__init__()
+        self.inner, self.path, self.limit, self.total = inner, path, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        room = self.limit - self.total + 1  # one byte past the cap is enough to know
+        return self._count(self.inner.read(room if size is None or size < 0 else min(size, room)))
+
+    def read1(self, size: int = -1) -> bytes:
+        room = self.limit - self.total + 1
+        return self._count(self.inner.read1(room if size < 0 else min(size, room)))
+
+    def readline(self, size: int | None = -1) -> bytes:
+        room = self.limit - self.total + 1
+        return self._count(self.inner.readline(room if size is None or size < 0 else size))
+
+    def _count(self, data: bytes) -> bytes:
+        self.total += len(data)
+        if self.total > self.limit:
+            raise FormatError(
+                f"the file expands past {self.limit:,} bytes when decompressed; it was not "
+                "read further (raise HEADWATER_MAX_DECOMPRESSED_BYTES if it is genuine)",
+                path=self.path,
+            )
+        return data
+
+    def close(self) -> None:
+        if not self.closed:
+            self.inner.close()
+        super().close()
 
 
 class Rows(Protocol):

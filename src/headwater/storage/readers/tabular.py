@@ -13,8 +13,10 @@ import io
 import re
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+from typing import BinaryIO, cast
 
 import ijson
 import pyarrow as pa
@@ -23,19 +25,37 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from headwater.errors import FormatError, SchemaError, UnsafeInput
-from headwater.storage.readers.base import RawFile, Source, open_decompressed
+from headwater.storage.readers.base import RawFile, ReaderOptions, Source, open_decompressed
+from headwater.storage.readers.guard import (
+    GuardedText,
+    JsonShape,
+    ShapeExceeded,
+    decoder,
+    undecodable,
+)
 
 __all__ = ["conform", "read_csv", "read_json", "read_parquet", "sniff_text"]
 
 _CSV_CELL = re.compile(r"column #(?P<col>\d+)", re.IGNORECASE)
 _SNIFF_BYTES = 64 * 1024
 _PICKLE = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+_DEFAULTS = ReaderOptions()
 
 
-def sniff_text(path: Path, *, what: str) -> bytes:
-    """Refuse an empty file, or binary bytes (a pickle, a zip, a gzip) in a file named as text."""
+def open_text(path: Path, options: ReaderOptions, shape: JsonShape | None = None) -> BinaryIO:
+    """The file as checked UTF-8 bytes (see `guard`), buffered for the parsers that read it."""
+    raw = open_decompressed(path, options.max_decompressed_bytes)
+    guarded = GuardedText(raw, path, encoding=options.encoding, shape=shape)
+    return cast(BinaryIO, io.BufferedReader(guarded, buffer_size=1 << 20))
+
+
+def sniff_text(path: Path, *, what: str, options: ReaderOptions = _DEFAULTS) -> bytes:
+    """Refuse an empty file, or binary bytes (a pickle, a zip, a gzip) in a file named as text.
+
+    Returns the head as UTF-8, decoded from ``options.encoding``.
+    """
     try:
-        with open_decompressed(path) as handle:
+        with open_decompressed(path, options.max_decompressed_bytes) as handle:
             head = handle.read(_SNIFF_BYTES)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:  # a plain file's errors pass on
         raise FormatError(f"the gzip stream is truncated or corrupt ({exc})", path=path) from exc
@@ -45,14 +65,16 @@ def sniff_text(path: Path, *, what: str) -> bytes:
         raise UnsafeInput(
             f"the file is a Python pickle named as {what}; it was not read", path=path
         )
-    if head.startswith((b"\x1f\x8b", b"PK\x03\x04", b"PAR1")) or b"\x00" in head:
+    if head.startswith((b"\x1f\x8b", b"PK\x03\x04", b"PAR1")):
         raise FormatError(f"the file holds binary data, not {what} text", path=path)
-    try:
-        head.decode("utf-8")
+    try:  # a multibyte character cut at the sniff boundary is fine: final only at the end
+        text = decoder(options.encoding).decode(head, len(head) < _SNIFF_BYTES)
     except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # a multibyte character cut at the sniff boundary is fine
-            raise FormatError(f"the file is not UTF-8 text (byte {exc.start})", path=path) from exc
-    return head
+        raise undecodable(exc, path=path, encoding=options.encoding, lines_before=0) from exc
+    decoded = text.encode("utf-8")
+    if b"\x00" in decoded:
+        raise FormatError(f"the file holds binary data, not {what} text", path=path)
+    return decoded
 
 
 def sniff_delimiter(path: PurePath, head: bytes) -> str:
@@ -111,36 +133,39 @@ def check_columns(have: list[str], schema: pa.Schema | None, *, path: Path) -> N
         )
 
 
-def read_csv(path: Path, *, chunk_rows: int, schema: pa.Schema | None, label: str | None) -> Source:
-    head = sniff_text(path, what="CSV")
+def read_csv(
+    path: Path,
+    *,
+    chunk_rows: int,
+    schema: pa.Schema | None,
+    label: str | None,
+    options: ReaderOptions = _DEFAULTS,
+) -> Source:
+    head = sniff_text(path, what="CSV", options=options)
     block_size = max(1 << 16, min(chunk_rows * 256, 64 << 20))
-    read_options = pacsv.ReadOptions(block_size=block_size)
-    parse_options = pacsv.ParseOptions(delimiter=sniff_delimiter(path, head))
+    csv_options = _CsvOptions(
+        pacsv.ReadOptions(block_size=block_size),
+        pacsv.ParseOptions(delimiter=sniff_delimiter(path, head)),
+        options,
+    )
     convert = pacsv.ConvertOptions(
         column_types=dict(zip(schema.names, schema.types, strict=True)) if schema else None,
         strings_can_be_null=True,
     )
-    options = _CsvOptions(read_options, parse_options)
-    names = _header(path, parse_options.delimiter)
+    names = _header(path, csv_options)
     try:
-        pacsv.open_csv(
-            path, read_options=read_options, parse_options=parse_options, convert_options=convert
-        )
+        with csv_options.open(path, convert):
+            pass  # opening reads the first block: a file that cannot start fails here
     except (pa.ArrowInvalid, OSError, EOFError) as exc:
-        raise _csv_error(exc, path, names, schema, options) from exc
+        raise _csv_error(exc, path, names, schema, csv_options) from exc
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            reader = pacsv.open_csv(
-                path,
-                read_options=read_options,
-                parse_options=parse_options,
-                convert_options=convert,
-            )
-            for batch in reader:
-                yield conform(batch, schema, path=path)
+            with csv_options.open(path, convert) as reader:
+                for batch in reader:
+                    yield conform(batch, schema, path=path)
         except (pa.ArrowInvalid, OSError, EOFError) as exc:
-            raise _csv_error(exc, path, names, schema, options) from exc
+            raise _csv_error(exc, path, names, schema, csv_options) from exc
 
     return Source(
         name=path.name,
@@ -155,18 +180,27 @@ def read_csv(path: Path, *, chunk_rows: int, schema: pa.Schema | None, label: st
 class _CsvOptions:
     read: pacsv.ReadOptions
     parse: pacsv.ParseOptions
+    text: ReaderOptions
+
+    @contextmanager
+    def open(self, path: Path, convert: pacsv.ConvertOptions) -> Iterator[pacsv.CSVStreamingReader]:
+        """Arrow's streaming reader over the checked text (see `open_text`), closed after."""
+        with open_text(path, self.text) as handle:
+            yield pacsv.open_csv(
+                handle, read_options=self.read, parse_options=self.parse, convert_options=convert
+            )
 
 
 def _media_type(path: Path, plain: str) -> str:
     return "application/gzip" if path.name.lower().endswith(".gz") else plain
 
 
-def _header(path: Path, delimiter: str) -> list[str]:
+def _header(path: Path, options: _CsvOptions) -> list[str]:
     with (
-        open_decompressed(path) as raw,
-        io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as handle,
+        open_text(path, options.text) as raw,
+        io.TextIOWrapper(raw, encoding="utf-8", newline="") as handle,
     ):
-        return next(csv.reader(handle, delimiter=delimiter), [])
+        return next(csv.reader(handle, delimiter=options.parse.delimiter), [])
 
 
 def _csv_error(
@@ -207,20 +241,19 @@ def _first_bad_row(path: Path, field: str, wanted: pa.DataType, options: _CsvOpt
         include_columns=[field], column_types={field: pa.string()}, strings_can_be_null=True
     )
     offset = 0
-    for batch in pacsv.open_csv(
-        path, read_options=options.read, parse_options=options.parse, convert_options=convert
-    ):
-        column = batch.column(0)
-        if not _casts(column, wanted):
-            low, high = 0, len(column)  # invariant: the first bad value lies in [low, high)
-            while high - low > 1:
-                mid = (low + high) // 2
-                if _casts(column.slice(low, mid - low), wanted):
-                    low = mid
-                else:
-                    high = mid
-            return offset + low
-        offset += len(column)
+    with options.open(path, convert) as reader:
+        for batch in reader:
+            column = batch.column(0)
+            if not _casts(column, wanted):
+                low, high = 0, len(column)  # invariant: the first bad value lies in [low, high)
+                while high - low > 1:
+                    mid = (low + high) // 2
+                    if _casts(column.slice(low, mid - low), wanted):
+                        low = mid
+                    else:
+                        high = mid
+                return offset + low
+            offset += len(column)
     return None
 
 
@@ -233,23 +266,29 @@ def _casts(column: pa.Array, wanted: pa.DataType) -> bool:
 
 
 def read_json(
-    path: Path, *, chunk_rows: int, schema: pa.Schema | None, label: str | None
+    path: Path,
+    *,
+    chunk_rows: int,
+    schema: pa.Schema | None,
+    label: str | None,
+    options: ReaderOptions = _DEFAULTS,
 ) -> Source:
-    head = sniff_text(path, what="JSON")
+    head = sniff_text(path, what="JSON", options=options)
     is_array = head.lstrip().startswith(b"[")
 
     def batches() -> Iterator[pa.RecordBatch]:
-        if is_array:
-            yield from _json_array(path, chunk_rows, schema)
-            return
+        shape = JsonShape(
+            max_depth=options.json_max_depth, max_fields=options.json_max_fields, array=is_array
+        )
+        fixed = schema  # else the first chunk's types stand for the file, as in Arrow's reader
         try:
-            options = pajson.ReadOptions(block_size=max(1 << 16, min(chunk_rows * 256, 64 << 20)))
-            for batch in pajson.open_json(path, read_options=options):
-                yield conform(batch, schema, path=path)
-        except (OSError, EOFError) as exc:
-            raise FormatError(f"the file is truncated or corrupt ({exc})", path=path) from exc
-        except pa.ArrowInvalid as exc:
-            raise FormatError(f"not valid JSON Lines ({exc})", path=path) from exc
+            with open_text(path, options, shape) as handle:
+                for batch in (_json_array if is_array else _json_lines)(handle, path, chunk_rows):
+                    _check_width(batch.schema, options.json_max_fields, path=path)
+                    fixed = fixed or batch.schema
+                    yield conform(batch, fixed, path=path)
+        except ShapeExceeded as exc:
+            raise _shape_error(exc, path, options) from exc
 
     first = next(batches(), None)
     if first is None:
@@ -263,36 +302,101 @@ def read_json(
     )
 
 
-def _json_array(path: Path, chunk_rows: int, schema: pa.Schema | None) -> Iterator[pa.RecordBatch]:
+def _json_lines(handle: BinaryIO, path: Path, chunk_rows: int) -> Iterator[pa.RecordBatch]:
+    try:
+        options = pajson.ReadOptions(block_size=max(1 << 16, min(chunk_rows * 256, 64 << 20)))
+        yield from pajson.open_json(handle, read_options=options)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FormatError(f"the file is truncated or corrupt ({exc})", path=path) from exc
+    except pa.ArrowInvalid as exc:
+        raise FormatError(f"not valid JSON Lines ({exc})", path=path) from exc
+
+
+def _json_array(handle: BinaryIO, path: Path, chunk_rows: int) -> Iterator[pa.RecordBatch]:
     """A JSON array of records, parsed incrementally (ijson) so that it streams like JSON Lines.
 
     The first chunk's types stand for the whole file, as Arrow's JSON Lines reader does.
     """
     row = 0
     chunk: list[dict[str, object]] = []
-    with open_decompressed(path) as handle:
-        try:
-            for record in ijson.items(handle, "item", use_float=True):
-                if not isinstance(record, dict):
-                    raise SchemaError(
-                        f"record is {type(record).__name__}, expected an object",
-                        path=path,
-                        row=row,
-                    )
-                chunk.append(record)
-                row += 1
-                if len(chunk) == chunk_rows:
-                    batch = _records(chunk, path=path, first_row=row - len(chunk))
-                    schema = schema or batch.schema
-                    yield conform(batch, schema, path=path)
-                    chunk = []
-        except (ijson.JSONError, OSError, EOFError, zlib.error) as exc:
-            raise FormatError(f"not valid JSON ({exc})", path=path, row=row) from exc
+    try:
+        for record in ijson.items(handle, "item", use_float=True):
+            if not isinstance(record, dict):
+                raise SchemaError(
+                    f"record is {type(record).__name__}, expected an object", path=path, row=row
+                )
+            chunk.append(record)
+            row += 1
+            if len(chunk) == chunk_rows:
+                yield _records(chunk, path=path, first_row=row - len(chunk))
+                chunk = []
+    except (ijson.JSONError, OSError, EOFError, zlib.error) as exc:
+        raise FormatError(f"not valid JSON ({exc})", path=path, row=row) from exc
     if chunk:
-        batch = _records(chunk, path=path, first_row=row - len(chunk))
-        yield conform(batch, schema, path=path)
+        yield _records(chunk, path=path, first_row=row - len(chunk))
     elif row == 0:
         raise FormatError("expected a non-empty JSON array of records", path=path)
+
+
+def _check_width(schema: pa.Schema, limit: int, *, path: Path) -> None:
+    """Records that each pass the per-record limit can still add up to too many columns."""
+    count, todo = 0, list(schema)
+    while todo:
+        f = todo.pop()
+        count += 1
+        kind = f.type
+        while pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            kind = kind.value_type
+        if pa.types.is_struct(kind):
+            todo.extend(kind.field(i) for i in range(kind.num_fields))
+    if count > limit:
+        raise FormatError(
+            f"the records have {count:,} fields (nested ones counted), more than {limit:,} "
+            "(HEADWATER_JSON_MAX_FIELDS); a key per value (ids as keys) is a likely cause",
+            path=path,
+        )
+
+
+def _shape_error(exc: ShapeExceeded, path: Path, options: ReaderOptions) -> FormatError:
+    where = f"line {exc.line}"
+    if exc.what == "fields":
+        return FormatError(
+            f"the record has more than {options.json_max_fields:,} fields ({where}); "
+            "raise HEADWATER_JSON_MAX_FIELDS if it is genuine",
+            path=path,
+            row=exc.record,
+        )
+    keys = _deep_path(path, options, exc.record_offset)
+    return FormatError(
+        f"the record nests deeper than {options.json_max_depth} levels at {keys} ({where}); "
+        "flatten it, or raise HEADWATER_JSON_MAX_DEPTH if it is genuine",
+        path=path,
+        row=exc.record,
+    )
+
+
+def _deep_path(path: Path, options: ReaderOptions, offset: int) -> str:
+    """The JSON path (``a.b[].c``) down to the container that passes the depth limit."""
+    keys: list[str] = []
+    with open_text(path, options) as handle:
+        while offset > 0 and (skipped := len(handle.read(min(offset, 1 << 20)))):
+            offset -= skipped
+        try:
+            for _prefix, event, value in ijson.parse(handle, multiple_values=True):
+                if event in ("start_map", "start_array"):
+                    keys.append("[]" if event == "start_array" else "")
+                    if len(keys) > options.json_max_depth:
+                        break
+                elif event == "map_key":
+                    keys[-1] = str(value)
+                elif event in ("end_map", "end_array"):
+                    keys.pop()
+        except ijson.JSONError:
+            pass
+    shown = [k if k == "[]" else f".{k}" for k in keys[:-1] if k]
+    if len(shown) > 8:
+        shown = [*shown[:6], ".…", shown[-1]]
+    return "".join(shown).lstrip(".") or "the top"
 
 
 def _records(records: list[dict[str, object]], *, path: Path, first_row: int) -> pa.RecordBatch:
