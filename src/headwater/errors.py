@@ -23,6 +23,7 @@ to guess which of a thousand rows broke a load.
     │   ├── WarehouseUnavailable the database is down or unreachable; retry   5    503
     │   └── WarehouseBusy        another process holds the (DuckDB) file      5    503
     ├── StorageError             object storage or a remote server failed     5    503
+    │   └── DiskFull             a local disk ran out of space                5    503
     ├── QueueFull                too many runs waiting; retry later           5    429
     ├── ModelNotFitted           predict or save before fit                   2    409
     └── IntegrityError           stored bytes that no longer match their hash 5    409
@@ -44,6 +45,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DatasetNotFound",
+    "DiskFull",
     "FormatError",
     "HeadwaterError",
     "IntegrityError",
@@ -208,6 +210,21 @@ class StorageError(HeadwaterError):
     def __init__(self, location: str, message: str) -> None:
         self.location = location
         super().__init__(f"{location}: {message}")
+
+
+class DiskFull(StorageError):
+    """A local disk (the home folder: lake, staging, a DuckDB file) ran out of space.
+
+    Nothing is retried: no attempt can succeed until space is freed.
+    """
+
+    def __init__(self, path: Path | str, detail: str = "") -> None:
+        self.location = str(path)
+        HeadwaterError.__init__(
+            self,
+            f"no space left on {path}; free space on that disk and try again"
+            + (f" ({detail})" if detail else ""),
+        )
 
 
 class QueueFull(HeadwaterError):

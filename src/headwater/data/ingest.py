@@ -42,6 +42,7 @@ from headwater.data.hashing import fingerprint, image_row_hashes, tabular_row_ha
 from headwater.data.quality import BatchGate, Contract, QualityReport, infer_contract
 from headwater.errors import (
     ConfigError,
+    DiskFull,
     FormatError,
     HeadwaterError,
     QualityCheckFailed,
@@ -250,7 +251,13 @@ def _ingest_source(
         loader = _BatchLoader(source, name, warehouse, lake, existing, progress)
         try:
             report = loader.run(shas, print_, origin or str(source.primary.path.resolve()))
-        except WriteConflict as conflict:
+        except Exception as conflict:
+            full = lake_module.no_space_left(conflict, where=lake.root)
+            if full is not None:  # no attempt can succeed until space is freed
+                kept = f"nothing of {source.name} was kept"
+                raise DiskFull(full.location, kept) from conflict
+            if not isinstance(conflict, WriteConflict):
+                raise
             # another ingest created the dataset or recorded a shared raw file first; it has
             # committed, so the next attempt sees its rows and counts them as duplicates
             if attempt == _ATTEMPTS:
@@ -291,6 +298,7 @@ class _BatchLoader:
         self.now = datetime.now(UTC)
         self.gate: BatchGate
         self.verdict: QualityReport
+        self.raw_made: list[str] = []
         self.read = self.loaded = self.duplicates = 0
         self.splits: dict[str, int] = {}
 
@@ -309,6 +317,7 @@ class _BatchLoader:
             return BatchReport(self.source.name, loaded.batch, "unchanged")
         except BaseException as error:
             staged.discard()
+            self._forget_raw_copies()
             if isinstance(error, QualityCheckFailed) and self.existing is not None:
                 self._record_failure(self.existing, batch_key, print_, origin, error)
             raise
@@ -405,6 +414,24 @@ class _BatchLoader:
                 exc,
             )
             return None
+
+    def _forget_raw_copies(self) -> None:
+        """Remove the raw copies this failed ingest made, unless a committed batch records them.
+
+        Best effort: a copy left behind is reused by the next ingest of the same bytes.
+        """
+        if not self.raw_made:
+            return
+        try:
+            with self.wh.transaction():
+                self.wh.hold_lock("raw", 0)
+                recorded = cat.recorded_raw(self.wh, self.raw_made)
+                for sha in self.raw_made:
+                    if sha not in recorded:
+                        self.lake.remove_raw(sha)
+        except (OSError, HeadwaterError) as exc:
+            log.warning("could not remove the raw copies this ingest made: %s", exc)
+        self.raw_made.clear()
 
     def _say_waiting(self) -> None:
         log.warning(
@@ -572,9 +599,13 @@ class _BatchLoader:
             ),
         )
         cat.record_raw_files(self.wh, batch_key, manifest, now=self.now)
-        # Raw copies are content-addressed and immutable: one left by a failed commit is
-        # simply found and reused by the next attempt.
+        # Raw copies are content-addressed and immutable: one another ingest made is
+        # reused. The raw lock, held to the commit, keeps `_forget_raw_copies` of a
+        # failed ingest from removing a copy this one has recorded.
+        self.wh.hold_lock("raw", 0)
         for raw, (_, sha) in zip(self.source.files, shas, strict=True):
+            if not self.lake.has_raw(sha):
+                self.raw_made.append(sha)
             self.lake.store_raw(raw.path, sha)
 
 

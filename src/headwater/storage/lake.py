@@ -16,6 +16,7 @@ batch whose writer died is finished or removed by the next ingest
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import logging
@@ -25,6 +26,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
@@ -32,11 +34,16 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["Lake", "StagedParquet", "sha256_file"]
+from headwater.errors import DiskFull
+
+__all__ = ["Lake", "StagedParquet", "no_space_left", "sha256_file"]
 
 _CHUNK = 1 << 20
 
 log = logging.getLogger("headwater.lake")
+
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_FULL_WORDS = ("No space left on device", "Disk quota exceeded")
 
 _STAGED_BATCH = re.compile(r"^batch-(?P<dataset>[a-z][a-z0-9_]*)-(?P<batch>[0-9]+)\.parquet$")
 
@@ -113,14 +120,16 @@ class StagedParquet:
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows and self._writer is not None:
-            self._writer.write_table(table)
+            with _full_disk_said(self.path):
+                self._writer.write_table(table)
             self.rows += table.num_rows
 
     def close(self) -> None:
         """Finish the file (footer written); it stays locked until published or discarded."""
         if self._writer is not None:
             writer, self._writer = self._writer, None
-            writer.close()
+            with _full_disk_said(self.path):
+                writer.close()
 
     def release(self) -> None:
         if self._lock is not None:
@@ -159,15 +168,20 @@ class Lake:
         target = self.raw_path(sha256)
         if target.is_file():
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.staging / f"raw-{uuid.uuid4().hex}"
         try:
-            shutil.copyfile(source, temporary)
-            temporary.chmod(0o444)
-            os.replace(temporary, target)
+            with _full_disk_said(target):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, temporary)
+                temporary.chmod(0o444)
+                os.replace(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)
         return target
+
+    def remove_raw(self, sha256: str) -> None:
+        """Remove a raw copy no committed batch refers to (one a failed ingest made)."""
+        self.raw_path(sha256).unlink(missing_ok=True)
 
     def curated_dir(self, dataset: str) -> Path:
         return self.root / "curated" / dataset
@@ -253,6 +267,44 @@ class Lake:
                 continue
             removed += 1
         return removed
+
+
+def no_space_left(error: BaseException, *, where: Path | str) -> DiskFull | None:
+    """The `DiskFull` a failure amounts to, if a disk ran out of space anywhere in its chain.
+
+    Python and Arrow say so with errno 28 (ENOSPC) or 122 (EDQUOT); DuckDB and
+    PostgreSQL only in their message, which names the file they could not write.
+    ``where`` names the place when the error itself does not.
+    """
+    current: BaseException | None = error
+    seen: set[int] = set()
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DiskFull):
+            return current
+        if isinstance(current, OSError) and current.errno in _FULL_ERRNOS:
+            return DiskFull(current.filename or where)
+        text = str(current)
+        if any(words in text for words in _FULL_WORDS):
+            named = re.search(r'"([^"]+)": (?:' + "|".join(_FULL_WORDS) + ")", text)
+            if named is None:
+                return DiskFull(where)
+            path = named[1]
+            return DiskFull(path if os.path.isabs(path) else f"the warehouse server ({path})")
+        current = current.__cause__ or current.__context__
+    return None
+
+
+@contextmanager
+def _full_disk_said(where: Path) -> Iterator[None]:
+    """Turn a full disk met while writing ``where`` into `DiskFull`; other errors pass."""
+    try:
+        yield
+    except OSError as exc:
+        full = no_space_left(exc, where=where)
+        if full is None:
+            raise
+        raise full from exc
 
 
 def _newest_change(entry: Path) -> float:

@@ -8,7 +8,7 @@ file's Arrow schema; Headwater's own columns there start with ``hw_``.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -260,6 +260,17 @@ def record_raw_files(
             "ON CONFLICT DO NOTHING",
             [batch_key, sha, role],
         )
+
+
+def recorded_raw(wh: Warehouse, shas: Sequence[str], *, chunk: int = 500) -> set[str]:
+    """The raw files among ``shas`` that the lake manifest records (committed batches)."""
+    found: set[str] = set()
+    for start in range(0, len(shas), chunk):
+        part = list(shas[start : start + chunk])
+        holes = ", ".join(["%s"] * len(part))
+        rows = wh.fetch(f"SELECT sha256 FROM lake_manifest WHERE sha256 IN ({holes})", part)
+        found.update(str(r[0]) for r in rows)
+    return found
 
 
 def record_batch(

@@ -6,7 +6,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -187,7 +187,9 @@ class DuckDBWarehouse(Warehouse):
                 view=view,
             )
         finally:
-            self._con.unregister(view)
+            # an aborted transaction refuses this too; its error must not hide the real one
+            with suppress(duckdb.Error):
+                self._con.unregister(view)
         return int(data.num_rows)
 
     @contextmanager
