@@ -134,3 +134,12 @@ def write_customers_csv(
             ]
             writer.writerow(cells if with_label else cells[:-1])
     return path
+
+
+def write_wide_csv(path: Path, columns: int = 40, rows: int = 5) -> Path:
+    """A table wider than any terminal: ``column_00`` .. ``column_NN`` of short values."""
+    names = [f"column_{j:02d}" for j in range(columns)]
+    lines = [",".join(names)]
+    lines += [",".join(f"v{i}_{j}" for j in range(columns)) for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path

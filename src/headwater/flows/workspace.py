@@ -10,7 +10,7 @@ import base64
 import shutil
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -262,8 +262,14 @@ class Workspace:
     def dataset(self, name: str) -> DatasetSummary:
         return self._summary(cat.get_dataset(self.warehouse, name), with_batches=True)
 
-    def rows(self, name: str, *, limit: int, offset: int = 0) -> list[dict[str, object]]:
-        """The first rows as JSON-ready dicts: pixels base64, Headwater columns left out."""
+    def rows(
+        self, name: str, *, limit: int, offset: int = 0, columns: Sequence[str] | None = None
+    ) -> list[dict[str, object]]:
+        """The first rows as JSON-ready dicts: pixels base64, Headwater columns left out.
+
+        ``columns`` keeps only those, in that order; a name the dataset lacks is refused
+        with the names it has.
+        """
         if not 1 <= limit <= self.settings.max_show_rows:
             raise ConfigError(
                 f"limit must be between 1 and {self.settings.max_show_rows}, got {limit}"
@@ -273,6 +279,14 @@ class Workspace:
         dataset = cat.get_dataset(self.warehouse, name)
         table = cat.sample_rows(self.warehouse, dataset, limit=limit, offset=offset)
         keep = [c for c in table.column_names if not c.startswith("hw_")]
+        if columns:
+            unknown = [c for c in columns if c not in keep]
+            if unknown:
+                raise ConfigError(
+                    f"{name} has no column {', '.join(map(repr, unknown))}; "
+                    f"its columns: {', '.join(keep)}"
+                )
+            keep = list(dict.fromkeys(columns))
         rows: list[dict[str, object]] = table.select(keep).to_pylist()
         for row in rows:
             for key, value in row.items():

@@ -12,7 +12,7 @@ import pytest
 
 from headwater.faces.cli import app
 from headwater.settings import Settings
-from tests.builders import write_csv, write_idx_pair, write_mnist_pickle
+from tests.builders import write_csv, write_idx_pair, write_mnist_pickle, write_wide_csv
 
 
 def run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -90,3 +90,31 @@ def test_every_command_has_help_with_an_example(settings: Settings, command: str
     done = run(settings, command, "--help")
     assert done.returncode == 0
     assert "Example: headwater" in done.stdout
+
+
+def test_show_prints_a_wide_table_one_record_per_block(settings: Settings, tmp_path: Path) -> None:
+    path = write_wide_csv(tmp_path / "wide.csv", columns=40, rows=5)
+    assert run(settings, "ingest", str(path)).returncode == 0
+    done = run(settings, "show", "wide", "--limit", "3", "--offset", "1")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[1] for line in lines if line.startswith("record ")] == ["2", "3", "4"]
+    for j in (0, 17, 39):  # every value whole, on its own line, once per record
+        found = [line.split() for line in lines if line.startswith(f"column_{j:02d} ")]
+        assert found == [[f"column_{j:02d}", f"v{i}_{j}"] for i in (1, 2, 3)]
+    assert "…" not in done.stdout
+
+    narrow = run(settings, "show", "wide", "-n", "2", "--columns", "column_17, column_03")
+    assert narrow.returncode == 0, narrow.stderr
+    assert "record" not in narrow.stdout and "column_04" not in narrow.stdout
+    header = next(line for line in narrow.stdout.splitlines() if "column_17" in line)
+    assert header.index("column_17") < header.index("column_03")
+    assert "v1_17" in narrow.stdout and "v1_3 " in narrow.stdout
+
+    picked = json.loads(run(settings, "show", "wide", "--columns", "column_05", "--json").stdout)
+    assert picked == [{"column_05": f"v{i}_5"} for i in range(5)]
+    unknown = run(settings, "show", "wide", "--columns", "column_05,nope")
+    assert unknown.returncode == 2
+    assert "wide has no column 'nope'; its columns: row_id, batch_id, split, column_00" in (
+        unknown.stderr
+    )

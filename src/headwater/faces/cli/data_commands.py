@@ -21,7 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from headwater.data.ingest import IngestReport, ProgressFn
-from headwater.faces.cli.output import console
+from headwater.faces.cli.output import console, print_rows
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
 
@@ -85,24 +85,25 @@ def show(
     dataset: str = typer.Argument(..., help="Dataset name."),
     limit: int = typer.Option(10, "--limit", "-n", help="Rows to show (1 to 1000)."),
     offset: int = typer.Option(0, "--offset", help="Rows to skip."),
+    columns: str | None = typer.Option(
+        None, "--columns", "-c", help="Only these columns, comma-separated: --columns age,city"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print rows as JSON (pixels base64)."),
 ) -> None:
-    """Show the first rows of a dataset.
+    """Show the first rows of a dataset; a table wider than the terminal, one record per block.
 
-    Example: headwater show mnist --limit 5
+    Example: headwater show orders --limit 5 --columns "customer_id,Annual income (EUR)"
     """
+    chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     with Workspace(get_settings()) as workspace:
-        rows = workspace.rows(dataset, limit=limit, offset=offset)
+        rows = workspace.rows(dataset, limit=limit, offset=offset, columns=chosen)
     if as_json:
         typer.echo(json.dumps(rows))
         return
     if not rows:
         console.print(f"{dataset} has no rows at offset {offset}")
         return
-    table = Table(*[c for c in rows[0] if c not in {"pixels", "row_hash"}])
-    for row in rows:
-        table.add_row(*(str(v) for k, v in row.items() if k not in {"pixels", "row_hash"}))
-    console.print(table)
+    print_rows(rows, first=offset + 1)
 
 
 def _print_report(report: IngestReport) -> None:
