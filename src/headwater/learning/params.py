@@ -29,6 +29,7 @@ from pydantic.fields import FieldInfo
 from headwater.errors import ConfigError
 
 __all__ = [
+    "COMMON_FIELDS",
     "COMMON_PARAMS",
     "MAX_SEED",
     "PARAMS",
@@ -43,6 +44,7 @@ __all__ = [
     "Schedule",
     "allowed",
     "model_params",
+    "param_kind",
     "search_space",
     "trainable",
     "validate_params",
@@ -73,8 +75,9 @@ class Params(BaseModel):
     )
 
 
-COMMON_PARAMS = frozenset(Params.model_fields)
+COMMON_FIELDS: dict[str, FieldInfo] = dict(Params.model_fields)
 """Parameters every model takes (the seed); faces show them once, outside the model's own."""
+COMMON_PARAMS = frozenset(COMMON_FIELDS)
 
 
 # -- neural networks -------------------------------------------------------------------------
@@ -351,8 +354,8 @@ def _bounds(field: FieldInfo) -> tuple[float | None, bool, float | None, bool]:
 Kind = Literal["int", "float", "choice"]
 
 
-def _base_kind(field: FieldInfo) -> tuple[Kind, tuple[str, ...], bool]:
-    """``("int" | "float" | "choice", choices, optional)`` of a field's annotation."""
+def param_kind(field: FieldInfo) -> tuple[Kind, tuple[str, ...], bool]:
+    """``("int" | "float" | "choice", choices, optional)``: what a face should ask for."""
     annotation = field.annotation
     args = [a for a in get_args(annotation) if a is not type(None)]
     optional = type(None) in get_args(annotation)
@@ -372,7 +375,7 @@ def _number(value: float) -> str:
 
 def allowed(field: FieldInfo) -> str:
     """What a value must be, in words: ``an integer in [1, 100000]``, ``one of a, b``."""
-    kind, choices, optional = _base_kind(field)
+    kind, choices, optional = param_kind(field)
     if kind == "choice":
         text = "one of " + ", ".join(choices)
     else:
@@ -434,7 +437,7 @@ def search_space(model: str) -> dict[str, ParamRange]:
     """
     space: dict[str, ParamRange] = {}
     for name, field in trainable(model).items():
-        kind, choices, _ = _base_kind(field)
+        kind, choices, _ = param_kind(field)
         if kind == "choice":
             space[name] = ParamRange("choice", field.default, choices=choices)
             continue

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from headwater.settings import Settings
 from tests.builders import write_small_digits
@@ -60,3 +61,41 @@ def test_a_detector_run_evaluates_to_its_threshold(settings: Settings, tmp_path:
     shown = run(settings, "evaluate", listed["run_id"])
     assert "threshold" in shown.stdout and "test_flag_rate" in shown.stdout
     assert "precision" not in shown.stdout
+
+
+@pytest.mark.parametrize("backend", ["duckdb"], indirect=True)
+def test_unknown_commands_and_options_print_the_usage_and_exit_2(settings: Settings) -> None:
+    for args, problem in [
+        (("nope",), "No such command 'nope'"),
+        (("ingest", "x", "--nope"), "No such option: --nope"),
+        (("train", "--dataset", "x", "--density", "many"), "Invalid value for '--density'"),
+    ]:
+        done = run(settings, *args)
+        assert done.returncode == 2, done.stderr
+        said = " ".join(done.stderr.split())
+        assert "Usage: headwater" in said and problem in said
+        assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("backend", ["duckdb"], indirect=True)
+def test_any_model_parameter_is_set_from_the_command_line(
+    settings: Settings, tmp_path: Path
+) -> None:
+    run(settings, "ingest", str(write_small_digits(tmp_path / "digits.npz")))
+    empty = run(settings, "leaderboard", "digits")
+    assert "train one: headwater train --dataset digits" in " ".join(empty.stdout.split())
+    args = ["--model", "random_forest", "--n-estimators", "7", "--max-depth", "3"]
+    trained = run(settings, "train", "--dataset", "digits", *args, "--min-samples-leaf", "2")
+    assert trained.returncode == 0, trained.stderr
+    (listed,) = json.loads(run(settings, "runs", "--json").stdout)
+    assert (
+        listed["params"] | {"n_estimators": 7, "max_depth": 3, "min_samples_leaf": 2}
+        == (listed["params"])
+    )
+    table = " ".join(run(settings, "runs").stdout.split())
+    assert "n_estimators=7" in table and "min_samples_leaf=2" in table
+    wrong = run(settings, "train", "--dataset", "digits", "--model", "logistic", "--density", "3")
+    assert wrong.returncode == 2
+    assert "logistic has no parameter density; its parameters are: seed, c, max_iter" in (
+        " ".join(wrong.stderr.split())
+    )

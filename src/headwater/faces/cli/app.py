@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 
-import click
 import typer
 from rich.console import Console
 
@@ -79,18 +78,15 @@ def exit_code(error: HeadwaterError) -> int:
 
 
 def main() -> None:
-    """Entry point of the `headwater` script: Headwater errors print one line, never a trace."""
+    """Entry point of the `headwater` script: Headwater errors print one line, never a trace.
+
+    Typer runs standalone: an unknown command or option, or a bad value, prints the usage
+    and the problem and exits 2; Ctrl-C exits 130. Typer bundles its own copy of click,
+    so catching the ``click`` package's exceptions here would miss every one of them.
+    """
     err = Console(stderr=True)
     try:
-        app(standalone_mode=False)
+        app(prog_name="headwater")
     except HeadwaterError as error:
         err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(exit_code(error))
-    except click.exceptions.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)

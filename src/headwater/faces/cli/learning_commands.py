@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from pydantic.fields import FieldInfo
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -22,6 +24,15 @@ from rich.progress import (
 from rich.table import Table
 
 from headwater.faces.cli.output import console
+from headwater.flows.params import (
+    COMMON_FIELDS,
+    PARAMS,
+    allowed,
+    changed_params,
+    checked_params,
+    param_kind,
+    trainable,
+)
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
 
@@ -41,48 +52,85 @@ def register(app: typer.Typer) -> None:
     app.command()(serve_run)
 
 
+def _models_help() -> str:
+    return (
+        "One of: "
+        + ", ".join(f"{name} ({kind.model_config.get('title')})" for name, kind in PARAMS.items())
+        + "."
+    )
+
+
+def _param_help(uses: list[tuple[str, FieldInfo]]) -> str:
+    """Per meaning: the models that take it, what it does, its range and default(s)."""
+    groups: dict[tuple[str, str], list[tuple[str, object]]] = {}
+    for model, field in uses:
+        default = "none" if field.default is None else field.default
+        groups.setdefault((field.description or "", allowed(field)), []).append((model, default))
+    lines = []
+    for (description, rule), found in groups.items():
+        models = ", ".join(model for model, _ in found)
+        defaults = {str(default) for _, default in found}
+        default = (
+            defaults.pop()
+            if len(defaults) == 1
+            else ", ".join(f"{value} ({model})" for model, value in found)
+        )
+        lines.append(f"{models}: {description} {_sentence(rule)}; default {default}.")
+    return " | ".join(lines)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _param_options() -> list[inspect.Parameter]:
+    """One option per parameter name across the models, generated from the parameter models.
+
+    The option is typed as loosely as the models that share it need; the chosen model's
+    parameter model checks the value (`flows.params.checked_params`), so ranges live there.
+    """
+    uses: dict[str, list[tuple[str, FieldInfo]]] = {}
+    for model in PARAMS:
+        for name, field in trainable(model).items():
+            uses.setdefault(name, []).append((model, field))
+    options = []
+    for name, found in uses.items():
+        kinds = {param_kind(field)[0] for _, field in found}
+        kind: type = str if "choice" in kinds else float if "float" in kinds else int
+        option = typer.Option(
+            None,
+            "--" + name.replace("_", "-"),
+            help=_param_help(found),
+            rich_help_panel="Model parameters (each model takes its own; see --model)",
+            show_default=False,
+        )
+        options.append(
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind | None
+            )
+        )
+    return options
+
+
 def train_command(
-    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset to learn from."),
-    model: str = typer.Option(
-        "mlp",
-        "--model",
-        "-m",
-        help="mlp, cnn, logistic_regression, random_forest, adaboost or hist_gradient_boosting.",
-    ),
-    density: int | None = typer.Option(None, help="MLP: width of the first hidden layer (35)."),
-    dropout: float | None = typer.Option(None, help="Neural nets: dropout in [0, 1) (0.3)."),
-    l2: float | None = typer.Option(None, help="MLP: L2 on the second hidden layer (0.01)."),
-    epochs: int | None = typer.Option(None, help="Neural nets: passes over the data."),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Neural nets: rows per step."),
-    learning_rate: float | None = typer.Option(
-        None, "--learning-rate", help="Neural nets: Adam's rate."
-    ),
-    seed: int = typer.Option(0, help="Seed: the same seed and data give the same metrics."),
-    holdout: float | None = typer.Option(
-        None, help="Hold out this fraction of train for validation."
-    ),
-    cv: int | None = typer.Option(None, help="Also run k-fold cross-validation with K folds."),
-    as_json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
+    dataset: str,
+    model: str,
+    seed: int,
+    holdout: float | None,
+    cv: int | None,
+    as_json: bool,
+    **values: object,
 ) -> None:
     """Train a model on a dataset, evaluate it on the test split and register the run.
 
+    Every model parameter has its own option (see below); unset ones keep the model's defaults.
     Example: headwater train --dataset mnist --model mlp --density 35 --epochs 20
     """
     from headwater.flows import runs as run_flows
     from headwater.flows.training import TrainRequest, train
 
-    params = {
-        k: v
-        for k, v in {
-            "density": density,
-            "dropout": dropout,
-            "l2": l2,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "learning_rate": learning_rate,
-        }.items()
-        if v is not None
-    }
+    given = {name: value for name, value in values.items() if value is not None}
+    params = checked_params(model, {**given, "seed": seed})
     request = TrainRequest(dataset, model, params, seed=seed, holdout=holdout, cv=cv)
     with Workspace(get_settings()) as workspace, _epoch_bar(enabled=not as_json) as on_epoch:
         run = train(workspace, request, on_epoch=on_epoch)
@@ -100,6 +148,37 @@ def train_command(
         console.print(f"  {name}: {path}")
 
 
+def _train_signature() -> tuple[inspect.Signature, dict[str, object]]:
+    """The train command's options: the common ones, then one per model parameter."""
+    seed = COMMON_FIELDS["seed"]
+    common = {
+        "dataset": (str, typer.Option(..., "--dataset", "-d", help="Dataset to learn from.")),
+        "model": (str, typer.Option("mlp", "--model", "-m", help=_models_help())),
+        "seed": (
+            int,
+            typer.Option(
+                seed.default, "--seed", help=f"{seed.description} {_sentence(allowed(seed))}."
+            ),
+        ),
+        "holdout": (
+            float | None,
+            typer.Option(None, help="Hold out this fraction of train for validation."),
+        ),
+        "cv": (int | None, typer.Option(None, help="Also run k-fold cross-validation, K folds.")),
+        "as_json": (bool, typer.Option(False, "--json", help="Print the run as JSON.")),
+    }
+    parameters = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+        for name, (kind, option) in common.items()
+    ]
+    parameters += _param_options()
+    annotations: dict[str, object] = {p.name: p.annotation for p in parameters}
+    return inspect.Signature(parameters, return_annotation=None), {**annotations, "return": None}
+
+
+train_command.__signature__, train_command.__annotations__ = _train_signature()  # type: ignore[attr-defined]
+
+
 def runs(
     dataset: str | None = typer.Option(None, "--dataset", "-d", help="Only this dataset."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
@@ -112,7 +191,8 @@ def runs(
 
     with Workspace(get_settings()) as workspace:
         found = run_flows.list_runs(workspace, dataset)
-    _print_runs(found, as_json=as_json, title="runs")
+    hint = f"headwater train --dataset {dataset}" if dataset else "headwater train --dataset NAME"
+    _print_runs(found, as_json=as_json, title="runs", hint=hint)
 
 
 def leaderboard(
@@ -128,7 +208,12 @@ def leaderboard(
 
     with Workspace(get_settings()) as workspace:
         ranked = run_flows.leaderboard(workspace, dataset, metric=metric)
-    _print_runs(ranked, as_json=as_json, title=f"leaderboard of {dataset} by {metric}")
+    _print_runs(
+        ranked,
+        as_json=as_json,
+        title=f"leaderboard of {dataset} by {metric}",
+        hint=f"headwater train --dataset {dataset}",
+    )
 
 
 def evaluate(
@@ -203,14 +288,14 @@ def serve_run(
     console.print(f"run {run_id} is now served as 'best'")
 
 
-def _print_runs(found: list[RunRow], *, as_json: bool, title: str) -> None:
+def _print_runs(found: list[RunRow], *, as_json: bool, title: str, hint: str) -> None:
     from headwater.flows.runs import run_summary
 
     if as_json:
         typer.echo(json.dumps([run_summary(r) for r in found]))
         return
     if not found:
-        console.print("no runs yet; train one: headwater train --dataset mnist")
+        console.print(f"no finished runs yet; train one: {hint}")
         return
     table = Table(
         "run",
@@ -225,11 +310,7 @@ def _print_runs(found: list[RunRow], *, as_json: bool, title: str) -> None:
     )
     for r in found:
         acc, f1 = r.metrics.get("test_accuracy"), r.metrics.get("test_macro_f1")
-        params = ", ".join(
-            f"{k}={v}"
-            for k, v in r.params.items()
-            if k in {"density", "dropout", "l2", "epochs", "n_estimators"}
-        )
+        params = ", ".join(f"{k}={v}" for k, v in changed_params(r.model, r.params).items())
         table.add_row(
             r.run_id,
             r.dataset,
