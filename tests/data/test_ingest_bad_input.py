@@ -247,3 +247,15 @@ def test_json_nested_10000_deep_exits_4_in_bounded_memory(
     assert f"{name}:0: " in done.stderr and "deeper than 64 levels" in done.stderr
     assert "Traceback" not in done.stderr
     assert peak_mb < 500, f"peak RSS {peak_mb:.0f} MB"
+
+
+def test_gzipped_idx_header_claiming_terabytes_is_refused_before_reading(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """A 64-byte gzip claiming 60000 images of 16384x16384 used to try a 4.4 TB allocation."""
+    images = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(images, "wb") as handle:
+        handle.write(struct.pack(">IIII", 0x803, 60_000, 16_384, 16_384) + bytes(48))
+    with pytest.raises(FormatError, match=r"train-images-idx3-ubyte\.gz: .*claims 60,000 images"):
+        workspace.ingest(images)
+    assert_nothing_written(workspace)

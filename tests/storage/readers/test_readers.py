@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import struct
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import numpy as np
 import pytest
 
 from headwater.errors import FormatError, SchemaError, UnsafeInput
-from headwater.storage.readers import open_sources
+from headwater.storage.readers import ReaderOptions, open_sources
 from headwater.storage.readers.base import check_file_name
 from headwater.storage.readers.mnist_pickle import load_numpy_pickle
 from tests.builders import digits, write_idx_pair
@@ -231,3 +233,30 @@ def test_gzipped_text_files_are_read(tmp_path: Path, name: str, text: str) -> No
     batch = next(source.read())
     assert batch.column("id").to_pylist() == [1, 2]
     assert source.files[0].media_type == "application/gzip"
+
+
+def test_gzipped_idx_is_read_chunk_by_chunk_not_as_claimed(tmp_path: Path) -> None:
+    """A header may claim 48 MB per chunk; only the bytes that arrive are ever held."""
+    images = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(images, "wb") as handle:
+        handle.write(struct.pack(">IIII", 0x803, 3, 4096, 4096) + bytes(1000))
+    (source,) = open_sources(images, chunk_rows=10)
+    tracemalloc.start()
+    try:
+        with pytest.raises(FormatError, match=r"ends early while reading images 0\.\.3 of 3"):
+            list(source.read())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"peak {peak:,} bytes"
+
+
+def test_gzip_that_expands_past_the_cap_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.csv.gz"
+    path.write_bytes(gzip.compress(b"a,b\n" + b"1,2\n" * 500_000))  # 2 MB from ~10 KB
+    (source,) = open_sources(path, chunk_rows=1000, options=ReaderOptions())
+    assert sum(b.num_rows for b in source.read()) == 500_000
+    capped = ReaderOptions(max_decompressed_bytes=1 << 20)
+    with pytest.raises(FormatError, match=r"bomb\.csv\.gz: .*expands past 1,048,576 bytes"):
+        (source,) = open_sources(path, chunk_rows=1000, options=capped)
+        list(source.read())

@@ -52,16 +52,16 @@ def open_sources(
         raise FormatError("no such file or folder", path=path)
     check_file_name(path.resolve().name, path=path)
     if path.is_dir():
-        return _open_folder(path, chunk_rows=chunk_rows)
+        return _open_folder(path, chunk_rows=chunk_rows, options=options)
     name = path.name.lower()
     if path.stat().st_size == 0:
         raise FormatError("the file is empty", path=path)
     if name.endswith((".pkl", ".pkl.gz", ".pickle", ".pickle.gz")):
-        return [read_mnist_pickle(path, chunk_rows=chunk_rows)]
+        return [read_mnist_pickle(path, chunk_rows=chunk_rows, options=options)]
     if m := IDX_NAME.match(path.name):
         pairs = [p for p in find_idx_pairs(path.parent) if m["prefix"] in p[0].name]
         images, labels, split = next(p for p in pairs if p[0] == path or p[1] == path)
-        return [read_idx_pair(images, labels, split, chunk_rows=chunk_rows)]
+        return [read_idx_pair(images, labels, split, chunk_rows=chunk_rows, options=options)]
     if name.endswith(".npz"):
         return [read_npz(path, chunk_rows=chunk_rows)]
     text_name = name.removesuffix(".gz")
@@ -74,10 +74,12 @@ def open_sources(
     raise FormatError(f"unknown file type; Headwater reads {SUPPORTED}", path=path)
 
 
-def _open_folder(folder: Path, *, chunk_rows: int) -> list[Source]:
+def _open_folder(folder: Path, *, chunk_rows: int, options: ReaderOptions) -> list[Source]:
     pairs = find_idx_pairs(folder)
     if pairs:
-        return [read_idx_pair(i, lab, s, chunk_rows=chunk_rows) for i, lab, s in pairs]
+        return [
+            read_idx_pair(i, lab, s, chunk_rows=chunk_rows, options=options) for i, lab, s in pairs
+        ]
     if looks_like_image_folder(folder):
         return [read_image_folder(folder, chunk_rows=chunk_rows)]
     raise FormatError(

@@ -20,6 +20,7 @@ import pyarrow as pa
 from headwater.errors import FormatError, SchemaError
 from headwater.storage.readers.base import (
     RawFile,
+    ReaderOptions,
     Source,
     image_batch,
     labels_as_text,
@@ -32,6 +33,7 @@ IDX_NAME = re.compile(
     r"^(?P<prefix>.+?)[-_.](?P<what>images|labels)[-_.]idx(?P<dims>[13])[-_.]ubyte(?:\.gz)?$"
 )
 _MAX_SIDE = 16384
+_DEFAULTS = ReaderOptions()
 _SPLIT_OF_PREFIX = {
     "train": "train",
     "t10k": "test",
@@ -41,9 +43,15 @@ _SPLIT_OF_PREFIX = {
 }
 
 
+_PIECE = 1 << 20
+"""Bytes read at a time: what is held grows with what arrives, never with what is claimed."""
+
+
 def _read_exact(handle: BinaryIO, size: int, path: Path, what: str) -> bytes:
+    data = bytearray()
     try:
-        data = handle.read(size)
+        while len(data) < size and (piece := handle.read(min(_PIECE, size - len(data)))):
+            data += piece
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise FormatError(
             f"the file is truncated or corrupt while reading {what} ({exc})", path=path
@@ -53,7 +61,7 @@ def _read_exact(handle: BinaryIO, size: int, path: Path, what: str) -> bytes:
             f"the file ends early while reading {what}: wanted {size} bytes, got {len(data)}",
             path=path,
         )
-    return data
+    return bytes(data)
 
 
 def _header(handle: BinaryIO, path: Path, dims: int) -> tuple[int, ...]:
@@ -66,9 +74,24 @@ def _header(handle: BinaryIO, path: Path, dims: int) -> tuple[int, ...]:
     return struct.unpack(f">{dims}I", _read_exact(handle, 4 * dims, path, "the IDX header"))
 
 
-def _claimed_fits(path: Path, count: int, item_bytes: int, header_bytes: int) -> None:
-    """For an uncompressed file the size is known: refuse a header that claims more."""
+def _claimed_fits(
+    path: Path, count: int, item_bytes: int, header_bytes: int, *, limit: int
+) -> None:
+    """Refuse a header that claims more than the file holds, or than a gzip may expand to.
+
+    An uncompressed file's size is known; a gzip's is not until it is read, so its
+    claim is held to ``max_decompressed_bytes`` here and to the bytes that actually
+    arrive while it streams (`_read_exact`).
+    """
     if path.name.endswith(".gz"):
+        if count * item_bytes > limit:
+            what = "images" if item_bytes > 1 else "labels"
+            raise FormatError(
+                f"the IDX header claims {count:,} {what} ({count * item_bytes:,} bytes "
+                f"decompressed), past the {limit:,}-byte limit "
+                "(HEADWATER_MAX_DECOMPRESSED_BYTES); it was not read",
+                path=path,
+            )
         return
     actual = path.stat().st_size - header_bytes
     if actual != count * item_bytes:
@@ -97,16 +120,24 @@ def find_idx_pairs(folder: Path) -> list[tuple[Path, Path | None, str]]:
     return pairs
 
 
-def read_idx_pair(images: Path, labels: Path | None, split: str, *, chunk_rows: int) -> Source:
-    with open_decompressed(images) as handle:
+def read_idx_pair(
+    images: Path,
+    labels: Path | None,
+    split: str,
+    *,
+    chunk_rows: int,
+    options: ReaderOptions = _DEFAULTS,
+) -> Source:
+    limit = options.max_decompressed_bytes
+    with open_decompressed(images, limit) as handle:
         count, height, width = _header(handle, images, 3)
     if not (0 < height <= _MAX_SIDE and 0 < width <= _MAX_SIDE):
         raise FormatError(f"the IDX header claims {height}x{width} images", path=images)
-    _claimed_fits(images, count, height * width, 16)
+    _claimed_fits(images, count, height * width, 16, limit=limit)
     if labels is not None:
-        with open_decompressed(labels) as handle:
+        with open_decompressed(labels, limit) as handle:
             (label_count,) = _header(handle, labels, 1)
-        _claimed_fits(labels, label_count, 1, 8)
+        _claimed_fits(labels, label_count, 1, 8, limit=limit)
         if label_count != count:
             raise SchemaError(
                 f"{label_count:,} labels for {count:,} images in {images.name}",
@@ -116,8 +147,8 @@ def read_idx_pair(images: Path, labels: Path | None, split: str, *, chunk_rows: 
 
     def batches() -> Iterator[pa.RecordBatch]:
         with (
-            open_decompressed(images) as image_handle,
-            open_decompressed(labels or images) as label_handle,
+            open_decompressed(images, limit) as image_handle,
+            open_decompressed(labels or images, limit) as label_handle,
         ):
             _header(image_handle, images, 3)
             if labels is not None:

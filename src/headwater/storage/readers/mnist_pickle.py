@@ -20,6 +20,7 @@ import pyarrow as pa
 from headwater.errors import FormatError, SchemaError, UnsafeInput
 from headwater.storage.readers.base import (
     RawFile,
+    ReaderOptions,
     Source,
     labelled_image_batches,
     open_decompressed,
@@ -58,10 +59,13 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         return getattr(importlib.import_module(home), name)
 
 
-def load_numpy_pickle(path: Path) -> object:
-    """Unpickle a (possibly gzip'd) file that may hold only numpy arrays and tuples."""
+def load_numpy_pickle(path: Path, limit: int | None = None) -> object:
+    """Unpickle a (possibly gzip'd) file that may hold only numpy arrays and tuples.
+
+    ``limit``: the most bytes a gzip may expand to (`ReaderOptions.max_decompressed_bytes`).
+    """
     try:
-        with open_decompressed(path) as handle:
+        with open_decompressed(path, limit) as handle:
             obj = _NumpyOnlyUnpickler(handle, path).load()
     except UnsafeInput:
         raise
@@ -99,7 +103,9 @@ def _check_arrays(obj: object, path: Path) -> list[tuple[np.ndarray, np.ndarray]
     return splits
 
 
-def read_mnist_pickle(path: Path, *, chunk_rows: int) -> Source:
+def read_mnist_pickle(
+    path: Path, *, chunk_rows: int, options: ReaderOptions | None = None
+) -> Source:
     """A lazy source: the pickle is only unpickled when its rows are read.
 
     Checking whether the same bytes were already loaded needs only their hash, so
@@ -107,7 +113,8 @@ def read_mnist_pickle(path: Path, *, chunk_rows: int) -> Source:
     """
 
     def batches() -> Iterator[pa.RecordBatch]:
-        parts = _check_arrays(load_numpy_pickle(path), path)
+        limit = options.max_decompressed_bytes if options else None
+        parts = _check_arrays(load_numpy_pickle(path, limit), path)
         source.total_rows = sum(len(images) for images, _ in parts)
         named = [(x, y, split) for (x, y), split in zip(parts, _SPLITS, strict=True)]
         yield from labelled_image_batches(named, path=path, chunk_rows=chunk_rows)
