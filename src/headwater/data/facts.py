@@ -51,7 +51,8 @@ def fact_rows(
 ) -> FactRows:
     if dataset.kind == "image":
         return _image_rows(wh, dataset, batch, hashes, batch_key, now)
-    return _tabular_rows(batch, hashes, source_rows, batch_key, now)
+    rows = _tabular_rows(batch, hashes, source_rows, batch_key, now)
+    return FactRows(cat.as_fact_columns(dataset, rows.fact), rows.curated, rows.splits)
 
 
 def _image_rows(

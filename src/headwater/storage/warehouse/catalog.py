@@ -8,6 +8,7 @@ file's Arrow schema; Headwater's own columns there start with ``hw_``.
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,10 +25,13 @@ __all__ = [
     "SPLIT_KEYS",
     "BatchRow",
     "DatasetRow",
+    "as_fact_columns",
     "batch_images",
     "create_dataset",
     "create_tabular_fact_table",
     "existing_row_hashes",
+    "fact_column_names",
+    "fact_columns",
     "find_dataset",
     "get_dataset",
     "holds_row",
@@ -155,15 +159,75 @@ def create_dataset(
     return get_dataset(wh, name)
 
 
+MAX_IDENTIFIER_BYTES = 63
+"""PostgreSQL cuts longer identifiers; every backend gets names that fit, so both agree."""
+
+
+def fact_column_names(names: Sequence[str]) -> list[str]:
+    """The names a tabular fact table stores a file's columns under, in the file's order.
+
+    DuckDB compares identifiers without regard to case and PostgreSQL cuts them at 63
+    bytes, so ``Name`` and ``name``, or two long headers alike in their first 63 bytes,
+    cannot both be columns as they are. A name that fits and is the first of its
+    case-folded spelling is kept; the others get the first free ``_2``, ``_3``... and
+    a long name is cut to fit with a short hash of the whole name, so the answer
+    depends on the names alone. The file's own names stay in the dataset's schema.
+    """
+    taken = {h.lower() for h in HW_COLUMNS}
+    stored: list[str | None] = []
+    for name in names:
+        fits = len(name.encode()) <= MAX_IDENTIFIER_BYTES and name.lower() not in taken
+        stored.append(name if fits else None)
+        if fits:
+            taken.add(name.lower())
+    for i, name in enumerate(names):
+        if stored[i] is None:
+            candidate, n = _shortened(name, ""), 1
+            while candidate.lower() in taken:
+                n += 1
+                candidate = _shortened(name, f"_{n}")
+            taken.add(candidate.lower())
+            stored[i] = candidate
+    return [s for s in stored if s is not None]
+
+
+def _shortened(name: str, suffix: str) -> str:
+    """``name + suffix`` if it fits in 63 bytes, else its head, a hash of it, and the suffix."""
+    if len((name + suffix).encode()) <= MAX_IDENTIFIER_BYTES:
+        return name + suffix
+    tail = "_" + hashlib.sha256(name.encode()).hexdigest()[:8] + suffix
+    head = name.encode()[: MAX_IDENTIFIER_BYTES - len(tail.encode())]
+    return head.decode(errors="ignore") + tail
+
+
+def fact_columns(dataset: DatasetRow) -> dict[str, str]:
+    """A tabular dataset's column names, as the file has them, to the fact table's names."""
+    if dataset.schema is None:
+        return {}
+    names = dataset.schema.names
+    return dict(zip(names, fact_column_names(names), strict=True))
+
+
+def as_fact_columns(dataset: DatasetRow, table: pa.Table) -> pa.Table:
+    """Rows named as the file names them, renamed for the dataset's fact table."""
+    stored = fact_columns(dataset)
+    return table.rename_columns([stored.get(n, n) for n in table.column_names])
+
+
+def _as_file_columns(dataset: DatasetRow, names: Sequence[str]) -> list[str]:
+    original = {v: k for k, v in fact_columns(dataset).items()}
+    return [original.get(n, n) for n in names]
+
+
 def create_tabular_fact_table(wh: Warehouse, table: str, schema: pa.Schema) -> None:
-    """One fact table per tabular dataset; user column names are quoted by the backend."""
+    """One fact table per tabular dataset, its user columns under `fact_column_names`."""
     clash = [n for n in schema.names if n.lower() in HW_COLUMNS]
     if clash:
         raise SchemaError(
             "column names starting with hw_ are Headwater's own; rename the column",
             field=clash[0],
         )
-    holes = {f"c{i}": name for i, name in enumerate(schema.names)}
+    holes = {f"c{i}": name for i, name in enumerate(fact_column_names(schema.names))}
     user = "".join(f", {{c{i}}} {wh.column_type(f.type)}" for i, f in enumerate(schema))
     wh.execute(
         "CREATE TABLE {table} ("
@@ -485,7 +549,7 @@ def split_index(wh: Warehouse, dataset: DatasetRow, split: str) -> SplitIndex:
             "WHERE hw_split_key = %s ORDER BY hw_row_key",
             [SPLIT_KEYS[split]],
             t=dataset.fact_table,
-            label=dataset.label_column,
+            label=fact_columns(dataset).get(dataset.label_column, dataset.label_column),
         )
     if table.num_rows == 0:
         return SplitIndex(np.zeros(0, np.int64), pa.array([], pa.string()), np.zeros(0, np.int64))
@@ -516,10 +580,10 @@ def tabular_chunks(
         [SPLIT_KEYS[split]],
         batch_rows=chunk_rows,
         t=dataset.fact_table,
-        cols=dataset.schema.names,
+        cols=fact_column_names(dataset.schema.names),
     ):
         if batch.num_rows:
-            yield batch
+            yield batch.rename_columns(["hw_row_key", "hw_batch_key", *dataset.schema.names])
 
 
 def _tabular_empty(dataset: DatasetRow) -> pa.Table:
@@ -539,10 +603,12 @@ def sample_rows(wh: Warehouse, dataset: DatasetRow, *, limit: int, offset: int =
             "WHERE f.dataset_key = %s ORDER BY f.image_key LIMIT %s OFFSET %s",
             [dataset.key, limit, offset],
         )
-    return wh.fetch_arrow(
+    table = wh.fetch_arrow(
         "SELECT f.hw_row_key AS row_id, f.hw_batch_key AS batch_id, s.name AS split, f.* "
         "FROM {t} f JOIN dim_split s ON s.split_key = f.hw_split_key "
         "ORDER BY f.hw_row_key LIMIT %s OFFSET %s",
         [limit, offset],
         t=dataset.fact_table,
     )
+    names = table.column_names
+    return table.rename_columns(names[:3] + _as_file_columns(dataset, names[3:]))
