@@ -88,12 +88,12 @@ class TrainRequest:
             )
         if self.holdout is not None and not 0 < self.holdout < 1:
             raise ConfigError(
-                f"--holdout must be a fraction strictly between 0 and 1, got {self.holdout}"
+                f"holdout must be a fraction strictly between 0 and 1, got {self.holdout}"
             )
         if self.cv is not None and self.cv < 2:
-            raise ConfigError(f"--cv must be 2 or more folds, got {self.cv}")
+            raise ConfigError(f"cv must be 2 or more folds, got {self.cv}")
         if self.cv is not None and self.holdout is not None:
-            raise ConfigError("give --cv or --holdout, not both")
+            raise ConfigError("give cv or holdout, not both")
         check_seed(self.seed)
 
 

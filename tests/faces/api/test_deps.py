@@ -71,3 +71,35 @@ def test_weak_tokens_stop_the_app_from_being_built(tmp_path: Path, token: str) -
     weak = Settings(home=tmp_path, api_token=SecretStr(token))
     with pytest.raises(ConfigError, match="HEADWATER_API_TOKEN must be at least 16"):
         create_app(weak)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/runs", b"{not json"),
+        ("POST", "/runs", b'{"dataset": 3, "seed": "x"}'),
+        ("PUT", "/datasets/mnist/aliases/best", b"{not json"),
+        ("POST", "/datasets/mnist/sources", b'{"url": 1}'),
+        ("POST", "/models/best/predict", b'{"pixels": "x", "bogus": 1}'),
+        ("POST", "/models/best/predict", b"{not json"),
+    ],
+)
+def test_no_token_is_401_before_the_body_is_judged(
+    serve: Serve, method: str, path: str, body: bytes
+) -> None:
+    api = serve(read_requires_token=True)
+    refused = api.client.request(
+        method, path, content=body, headers={"Content-Type": "application/json"}
+    )
+    assert refused.status_code == 401, refused.text
+
+
+def test_reads_say_the_token_is_optional_when_it_is(serve: Serve) -> None:
+    open_reads = serve().client.get("/openapi.json").json()["paths"]
+    assert {"token": []} in open_reads["/runs"]["post"]["security"]
+    assert {} not in open_reads["/runs"]["post"]["security"]
+    assert {} in open_reads["/runs"]["get"]["security"]
+    assert {} in open_reads["/models/{ref}/predict"]["post"]["security"]
+    closed = serve(read_requires_token=True).client.get("/openapi.json").json()["paths"]
+    assert closed["/runs"]["get"]["security"] == [{"token": []}]
+    assert closed["/models/{ref}/predict"]["post"]["security"] == [{"token": []}]

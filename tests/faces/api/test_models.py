@@ -72,7 +72,7 @@ def test_aliases_need_a_dataset_and_serve_its_runs(trained: Trained) -> None:
 def test_table_rows_are_cast_to_what_the_model_was_trained_on(trained: Trained) -> None:
     client = trained.api.client
     rows = [
-        {"id": 3, "name": "item 3", "price": 4.5, "when": "2024-01-04 10:00:00", "label": 0},
+        {"id": 3, "name": "item 3", "price": 4.5, "when": "2024-01-04 10:00:00"},
         {"id": 4, "name": "never seen", "price": None, "when": None},
     ]
     answer = client.post(f"/models/{trained.table_run}/predict", json={"rows": rows})
@@ -88,7 +88,17 @@ def test_table_rows_are_cast_to_what_the_model_was_trained_on(trained: Trained) 
         (
             {"rows": [{"id": "x", "name": "a", "price": 1.0, "when": None}]},
             "id",
-            "expected numbers",
+            "expected a number",
+        ),
+        (
+            {"rows": [{"id": 1, "name": "a", "price": True, "when": None}]},
+            "price",
+            "got true",
+        ),
+        (
+            {"rows": [{"id": 1, "name": "a", "price": 1.0, "when": None, "colour": "red"}]},
+            "colour",
+            "takes no 'colour'",
         ),
         (
             {"rows": [{"id": 1, "name": "a", "price": 1.0, "when": "not a time"}]},
@@ -155,6 +165,7 @@ def test_anything_but_a_png_of_the_right_size_is_422(
         ({"image_base64": "***not base64***"}, "base64"),
         ({"pixels": [["a"] * 784]}, "number"),
         ({"pixels": [[0] * 784], "extra": 1}, "extra"),
+        ({"pixels": [[0] * 783 + [True]]}, "pixels.0.783"),
     ],
 )
 def test_bad_pixel_bodies_are_422(trained: Trained, body: dict[str, object], says: str) -> None:

@@ -85,7 +85,8 @@ def test_plot_names_cannot_reach_other_files(trained: Trained, path: str) -> Non
         ({"dataset": "nothing_here"}, 404, "does not exist"),
         ({"dataset": "mnist", "epochs": 0}, 422, "epochs"),
         ({"dataset": "mnist", "dropout": 1.0}, 422, "dropout"),
-        ({"dataset": "mnist", "cv": 3, "holdout": 0.2}, 422, "not both"),
+        ({"dataset": "mnist", "cv": 3, "holdout": 0.2}, 422, "give cv or holdout, not both"),
+        ({"dataset": "mnist", "seed": True}, 422, "boolean"),
         ({"dataset": "mnist", "width": 3}, 422, "width"),
         ({"dataset": "orders", "model": "logistic", "density": 3}, 422, "density"),
         ({"dataset": "Bad Name"}, 422, "dataset"),
@@ -161,3 +162,32 @@ def test_bad_aliases_are_refused(trained: Trained, alias: str, run: str, status:
         f"/datasets/mnist/aliases/{alias}", json={"run_id": run_id}, headers=AUTH
     )
     assert refused.status_code == status, refused.text
+
+
+def test_the_api_speaks_its_own_field_names(trained: Trained) -> None:
+    refused = trained.api.client.post(
+        "/runs", json={"dataset": "mnist", "cv": 3, "holdout": 0.2}, headers=AUTH
+    )
+    assert refused.json()["field"] == "cv"
+    assert "--" not in refused.json()["detail"]
+
+
+def test_the_schema_says_cv_and_holdout_exclude_each_other(trained: Trained) -> None:
+    document = trained.api.client.get("/openapi.json").json()
+    run_in = document["components"]["schemas"]["RunIn"]
+    assert run_in["not"]["required"] == ["cv", "holdout"]
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "DELETE", "PATCH"])
+def test_allow_names_every_method_of_the_path(trained: Trained, method: str) -> None:
+    answer = trained.api.client.request(method, "/runs")
+    assert answer.status_code == 405
+    assert set(answer.headers["allow"].split(", ")) >= {"GET", "POST"}
+
+
+def test_a_body_that_is_not_utf8_is_a_documented_status(trained: Trained) -> None:
+    answer = trained.api.client.post(
+        "/runs", content=b"\xff\xfe\xfd", headers={**AUTH, "Content-Type": "application/json"}
+    )
+    documented = trained.api.client.get("/openapi.json").json()["paths"]["/runs"]["post"]
+    assert str(answer.status_code) in documented["responses"], answer.text

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,11 +16,18 @@ import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 import headwater
 from headwater.faces.api.config import ApiConfig
+from headwater.faces.api.deps import access_of
 from headwater.faces.api.limits import BodyLimit, BodySizeLimit
-from headwater.faces.api.problems import document_problems, install_problem_handlers
+from headwater.faces.api.problems import (
+    document_problems,
+    flat_routes,
+    install_problem_handlers,
+)
 from headwater.faces.api.routes import (
     aliases,
     batches,
@@ -59,7 +66,8 @@ Every error is an RFC 9457 problem (`application/problem+json`).
 
 
 class HeadwaterAPI(FastAPI):
-    """FastAPI whose OpenAPI document shows errors as the problem details really sent."""
+    """FastAPI whose OpenAPI document shows errors as the problem details really sent,
+    and the token as optional on reads when this server leaves reads open."""
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
@@ -69,8 +77,23 @@ class HeadwaterAPI(FastAPI):
                 description=self.description,
                 routes=self.routes,
             )
+            config: ApiConfig = self.state.config
+            if not config.read_requires_token:
+                _open_reads(schema, flat_routes(self.routes))
             self.openapi_schema = document_problems(schema)
         return self.openapi_schema
+
+
+def _open_reads(schema: dict[str, Any], routes: Iterable[BaseRoute]) -> None:
+    """Mark the token optional (``{}`` is 'no credentials') on every read operation."""
+    for route in routes:
+        if not isinstance(route, APIRoute) or access_of(route) != "read":
+            continue
+        operations = schema["paths"].get(route.path_format, {})
+        for method in route.methods or ():
+            operation = operations.get(method.lower())
+            if operation is not None:
+                operation["security"] = [{"token": []}, {}]
 
 
 def create_app(settings: Settings | None = None, *, config: ApiConfig | None = None) -> FastAPI:

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from headwater.faces.api.config import ApiConfig
@@ -28,6 +31,7 @@ from headwater.faces.api.serving import ModelService
 __all__ = [
     "DATASET_NAME_PATTERN",
     "SERVING_OPENAPI",
+    "AccessRoute",
     "BatchId",
     "ConfigDep",
     "DatasetName",
@@ -40,6 +44,7 @@ __all__ = [
     "Serving",
     "ServingDep",
     "WriteAccess",
+    "access_of",
 ]
 
 DATASET_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
@@ -200,3 +205,45 @@ ModelRef = Annotated[
         examples=["best"],
     ),
 ]
+
+
+Access = Literal["write", "read"]
+
+
+def _calls(dependant: Dependant) -> Iterator[object]:
+    for dependency in dependant.dependencies:
+        yield dependency.call
+        yield from _calls(dependency)
+
+
+def access_of(route: APIRoute) -> Access | None:
+    """``write``, ``read`` or None (open to all), from the access dependency the route takes."""
+    calls = set(_calls(route.dependant))
+    if require_write in calls:
+        return "write"
+    if calls & {require_read, get_serving}:
+        return "read"
+    return None
+
+
+class AccessRoute(APIRoute):
+    """Checks the token before FastAPI reads the body, so an anonymous caller gets 401, not 422.
+
+    FastAPI parses and validates a body before it runs any dependency; without
+    this, a caller with no token would learn the body's rules from the 422s. The
+    route's own `WriteAccess` / `ReadAccess` dependency stays, for the OpenAPI document.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[object, object, Response]]:
+        handler = super().get_route_handler()
+        access = access_of(self)
+        if access is None:
+            return handler
+
+        async def guarded(request: Request) -> Response:
+            config = await get_config(request)
+            if access == "write" or config.read_requires_token:
+                _check_token(config, await _bearer(request))
+            return await handler(request)
+
+        return guarded

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from http import HTTPStatus
 from pathlib import PurePosixPath
 from typing import Final
@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 
 from headwater.errors import (
     AccessDenied,
@@ -48,6 +49,7 @@ __all__ = [
     "Problem",
     "ProblemDetails",
     "document_problems",
+    "flat_routes",
     "install_problem_handlers",
     "problem_response",
     "problem_responses",
@@ -238,8 +240,10 @@ def _validation_problem(request: Request, error: RequestValidationError) -> JSON
     for issue in issues:
         where = ".".join(str(p) for p in issue.get("loc", ()) if p != "body") or "request"
         parts.append(f"{where}: {issue.get('msg', 'is invalid')}")
-    loc = issues[0].get("loc", ()) if issues else ()
-    field = str(loc[-1]) if loc else None
+    loc = list(issues[0].get("loc", ())) if issues else []
+    if loc and loc[0] in {"body", "query", "path", "header", "cookie"}:
+        loc = loc[1:]
+    field = ".".join(str(p) for p in loc) or None  # the path: pixels.0.3, rows.2.price
     return problem_response(
         422,
         "Invalid request",
@@ -252,9 +256,32 @@ def _validation_problem(request: Request, error: RequestValidationError) -> JSON
 def _http_problem(request: Request, error: StarletteHTTPException) -> JSONResponse:
     phrase = HTTPStatus(error.status_code).phrase
     detail = error.detail if isinstance(error.detail, str) else phrase
+    headers = error.headers
+    if error.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed(request)}
     return problem_response(
-        error.status_code, phrase, detail, instance=request.url.path, headers=error.headers
+        error.status_code, phrase, detail, instance=request.url.path, headers=headers
     )
+
+
+def flat_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, with included routers opened (FastAPI keeps them as one entry each)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from flat_routes(inner.routes)
+        else:
+            yield route
+
+
+def _allowed(request: Request) -> str:
+    """Every method of every route at this path: Starlette names only the first route's."""
+    methods: set[str] = set()
+    for route in flat_routes(request.app.routes):
+        pattern = getattr(route, "path_regex", None)
+        if pattern is not None and pattern.match(request.url.path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 def _unexpected_problem(request: Request, error: Exception) -> JSONResponse:

@@ -13,7 +13,16 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Literal, Self
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from headwater.data.ingest import BatchReport, IngestReport
 from headwater.data.quality import QualityReport
@@ -311,10 +320,28 @@ LeaderboardMetric = Literal[
 ServedAlias = Literal["best", "latest"]
 
 
+_ONE_EVALUATION: dict[str, JsonValue] = {
+    "not": {
+        "required": ["cv", "holdout"],
+        "properties": {"cv": {"type": "integer"}, "holdout": {"type": "number"}},
+    },
+    "description": "The parameters of `headwater train`; unset ones take the model's defaults. "
+    "cv and holdout exclude each other: give at most one.",
+}
+
+
 class RunIn(BaseModel):
     """The parameters of `headwater train`; unset ones take the model's defaults."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_ONE_EVALUATION)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: object) -> object:
+        """Lax pydantic reads ``true`` as 1; no field here is a yes/no, so refuse it."""
+        if isinstance(value, bool):
+            raise ValueError("expected a number or text, got a boolean")
+        return value
 
     dataset: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", examples=["mnist"])
     model: str = Field(
@@ -328,9 +355,22 @@ class RunIn(BaseModel):
     learning_rate: float | None = Field(default=None, gt=0, le=10, description="Adam's rate.")
     seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Same seed, same data: same run.")
     holdout: float | None = Field(
-        default=None, gt=0, lt=1, description="Hold out this fraction of train for validation."
+        default=None,
+        gt=0,
+        lt=1,
+        description="Hold out this fraction of train for validation; not with cv.",
     )
-    cv: int | None = Field(default=None, ge=2, le=100, description="Also cross-validate, K folds.")
+    cv: int | None = Field(
+        default=None, ge=2, le=100, description="Also cross-validate, K folds; not with holdout."
+    )
+
+    @field_validator("cv")
+    @classmethod
+    def _cv_or_holdout(cls, cv: int | None, info: ValidationInfo) -> int | None:
+        """The core refuses both too, but in the CLI's words; here they are the body's fields."""
+        if cv is not None and info.data.get("holdout") is not None:
+            raise ValueError("give cv or holdout, not both")
+        return cv
 
     def to_core(self) -> TrainRequest:
         params = {
@@ -485,9 +525,13 @@ JsonScalar = str | int | float | bool | None
 
 
 class PredictIn(BaseModel):
-    """Exactly one of: table rows, flat pixel rows, or one base64 PNG."""
+    """Exactly one of: table rows, flat pixel rows, or one base64 PNG.
 
-    model_config = ConfigDict(extra="forbid")
+    Strict: an unknown field is refused, and so is ``true`` where a number belongs;
+    each 422 names the field's path (``pixels.0.3``).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     rows: list[dict[str, JsonScalar]] | None = Field(
         default=None,

@@ -250,6 +250,13 @@ def rows_table(served: ServedModel, rows: list[dict[str, JsonScalar]]) -> pa.Tab
                 row=index,
                 field=sorted(missing)[0],
             )
+        unknown = [name for name in row if name not in needed]
+        if unknown:
+            raise SchemaError(
+                f"the model takes no {unknown[0]!r}; it reads {', '.join(needed)} and nothing else",
+                row=index,
+                field=unknown[0],
+            )
     columns: dict[str, pa.Array] = {}
     for name, kind in needed.items():
         values = [row[name] for row in rows]
@@ -260,8 +267,12 @@ def rows_table(served: ServedModel, rows: list[dict[str, JsonScalar]]) -> pa.Tab
 def _column(name: str, values: list[JsonScalar], kind: pa.DataType | None) -> pa.Array:
     try:
         if kind == pa.float64():
-            if any(isinstance(v, str) for v in values):
-                raise SchemaError("expected numbers (or null), got text", field=name)
+            for row, value in enumerate(values):
+                if isinstance(value, str | bool):
+                    got = "text" if isinstance(value, str) else f"{str(value).lower()}"
+                    raise SchemaError(
+                        f"expected a number (or null), got {got}", row=row, field=name
+                    )
             return pa.array([None if v is None else float(v) for v in values], pa.float64())
         if kind == pa.string():
             return pa.array([None if v is None else str(v) for v in values], pa.string())

@@ -6,19 +6,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from headwater.faces.api.deps import DatasetName, RunsDep, WriteAccess
+from headwater.faces.api.deps import AccessRoute, DatasetName, RunsDep, WriteAccess
 from headwater.faces.api.problems import problem_responses
 from headwater.faces.api.schemas import AliasIn, AliasOut, ServedAlias
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/datasets", tags=["aliases"])
+router = APIRouter(prefix="/datasets", tags=["aliases"], route_class=AccessRoute)
 
 
 @router.put(
     "/{name}/aliases/{alias}",
     response_model=AliasOut,
-    responses=problem_responses(401, 404, 422, 503),
+    responses=problem_responses(400, 401, 404, 422, 503),
 )
 def set_alias(
     name: DatasetName,

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from headwater.data.ingest import IngestReport
 from headwater.faces.api.deps import (
+    AccessRoute,
     BatchId,
     ConfigDep,
     DatasetName,
@@ -23,10 +24,22 @@ from headwater.faces.api.uploads import FILE_FIELD, stream_file_part
 
 __all__ = ["UPLOAD_PATH_PATTERN", "router"]
 
-router = APIRouter(prefix="/datasets", tags=["batches"])
+router = APIRouter(prefix="/datasets", tags=["batches"], route_class=AccessRoute)
 
 UPLOAD_PATH_PATTERN = r"^/datasets/[^/]+/files/?$"
 """Paths whose body limit is the upload limit, not the small request limit."""
+
+UPLOAD_MEDIA_TYPES = (
+    "text/csv",
+    "text/tab-separated-values",
+    "text/plain",
+    "application/json",
+    "application/x-ndjson",
+    "application/vnd.apache.parquet",
+    "application/gzip",
+    "application/octet-stream",
+)
+"""What an upload may be; the server goes by the file's name and bytes, not this header."""
 
 Label = Annotated[
     str | None,
@@ -44,10 +57,14 @@ _UPLOAD_BODY = {
                     FILE_FIELD: {
                         "type": "string",
                         "format": "binary",
-                        "description": "The file: CSV, Parquet, JSON lines, NPZ, MNIST pickle...",
+                        "description": "The file, its type known by its name: .csv .tsv .txt "
+                        ".json .jsonl .ndjson (each may end .gz), .parquet .pq, .npz, "
+                        ".pkl(.gz) (the MNIST pickle: numpy arrays only), IDX "
+                        "(-idx3-ubyte / -idx1-ubyte). Anything else is 422.",
                     }
                 },
-            }
+            },
+            "encoding": {FILE_FIELD: {"contentType": ", ".join(UPLOAD_MEDIA_TYPES)}},
         }
     },
 }
@@ -95,7 +112,7 @@ async def upload_file(
     "/{name}/sources",
     response_model=IngestOut,
     status_code=201,
-    responses={**_CREATED, **problem_responses(401, 403, 404, 413, 422, 503)},
+    responses={**_CREATED, **problem_responses(400, 401, 403, 404, 413, 422, 503)},
 )
 def ingest_source(
     name: DatasetName,

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from headwater.faces.api.config import MAX_ROWS_PER_REQUEST
-from headwater.faces.api.deps import ConfigDep, DatasetName, ReadAccess, ServiceDep
+from headwater.faces.api.deps import AccessRoute, ConfigDep, DatasetName, ReadAccess, ServiceDep
 from headwater.faces.api.problems import Problem, problem_responses
 from headwater.faces.api.schemas import DatasetDetailOut, DatasetListOut, DatasetOut, RowsOut
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
+router = APIRouter(prefix="/datasets", tags=["datasets"], route_class=AccessRoute)
 
 Limit = Annotated[
     int,

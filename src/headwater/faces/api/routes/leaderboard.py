@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from headwater.faces.api.deps import DatasetName, ReadAccess, RunsDep
+from headwater.faces.api.deps import AccessRoute, DatasetName, ReadAccess, RunsDep
 from headwater.faces.api.problems import problem_responses
 from headwater.faces.api.schemas import LeaderboardMetric, LeaderboardOut
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/datasets", tags=["leaderboard"])
+router = APIRouter(prefix="/datasets", tags=["leaderboard"], route_class=AccessRoute)
 
 
 @router.get(

@@ -62,7 +62,8 @@ _SCORE_BODY = {
                         "per pixel, row-major; an optional row_id column names the rows.",
                     }
                 },
-            }
+            },
+            "encoding": {FILE_FIELD: {"contentType": "text/csv, application/vnd.apache.parquet"}},
         }
     },
 }

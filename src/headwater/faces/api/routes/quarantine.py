@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from headwater.faces.api.config import MAX_ROWS_PER_REQUEST
-from headwater.faces.api.deps import DatasetName, ReadAccess, ServiceDep
+from headwater.faces.api.deps import AccessRoute, DatasetName, ReadAccess, ServiceDep
 from headwater.faces.api.problems import problem_responses
 from headwater.faces.api.schemas import QuarantineOut, QuarantineStatus
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/datasets", tags=["quarantine"])
+router = APIRouter(prefix="/datasets", tags=["quarantine"], route_class=AccessRoute)
 
 
 @router.get(

@@ -7,13 +7,20 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import FileResponse
 
-from headwater.faces.api.deps import DATASET_NAME_PATTERN, ReadAccess, RunId, RunsDep, WriteAccess
+from headwater.faces.api.deps import (
+    DATASET_NAME_PATTERN,
+    AccessRoute,
+    ReadAccess,
+    RunId,
+    RunsDep,
+    WriteAccess,
+)
 from headwater.faces.api.problems import problem_responses
 from headwater.faces.api.schemas import RunAcceptedOut, RunDetailOut, RunIn, RunListOut, RunOut
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/runs", tags=["runs"])
+router = APIRouter(prefix="/runs", tags=["runs"], route_class=AccessRoute)
 
 PlotName = Annotated[
     str,
@@ -30,7 +37,7 @@ PlotName = Annotated[
     "",
     response_model=RunAcceptedOut,
     status_code=202,
-    responses=problem_responses(401, 404, 422, 429, 503),
+    responses=problem_responses(400, 401, 404, 422, 429, 503),
 )
 def submit_run(body: RunIn, response: Response, runs: RunsDep, _: WriteAccess) -> RunAcceptedOut:
     """Queue a training run and answer at once; poll its URL for progress and metrics.
