@@ -197,6 +197,15 @@ def test_every_data_error_is_one_family() -> None:
     assert all(issubclass(e, DataError) for e in (FormatError, SchemaError, UnsafeInput))
 
 
+def _cli_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
+    env["HEADWATER_HOME"] = str(settings.home)
+    if settings.warehouse_url:
+        env["HEADWATER_WAREHOUSE_URL"] = settings.warehouse_url
+        env["HEADWATER_WAREHOUSE_SCHEMA"] = settings.warehouse_schema or "public"
+    return env
+
+
 def _nested_records(depth: int) -> str:
     return "[" + '{"a": ' * depth + "1" + "}" * depth + "]"
 
@@ -222,11 +231,6 @@ def test_json_nested_10000_deep_exits_4_in_bounded_memory(
     path = tmp_path / name
     text = _nested_records(10_000)
     path.write_text(text[1:-1] + "\n" if name.endswith(".jsonl") else text)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
-    env["HEADWATER_HOME"] = str(settings.home)
-    if settings.warehouse_url:
-        env["HEADWATER_WAREHOUSE_URL"] = settings.warehouse_url
-        env["HEADWATER_WAREHOUSE_SCHEMA"] = settings.warehouse_schema or "public"
     wrapper = (
         "import resource, subprocess, sys\n"
         "cap = lambda: resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))\n"
@@ -237,7 +241,7 @@ def test_json_nested_10000_deep_exits_4_in_bounded_memory(
     )
     done = subprocess.run(
         [sys.executable, "-c", wrapper, sys.executable, "-m", "headwater", "ingest", str(path)],
-        env=env,
+        env=_cli_env(settings),
         capture_output=True,
         text=True,
         timeout=120,
@@ -259,3 +263,43 @@ def test_gzipped_idx_header_claiming_terabytes_is_refused_before_reading(
     with pytest.raises(FormatError, match=r"train-images-idx3-ubyte\.gz: .*claims 60,000 images"):
         workspace.ingest(images)
     assert_nothing_written(workspace)
+
+
+def _latin1_after_64k(path: Path) -> Path:
+    """UTF-8-clean for the first 64 KB that are sniffed, then one Latin-1 name on line 3002."""
+    rows = "".join(f"{i},name {i:05d} padded to pass the sniffed head\n" for i in range(3000))
+    path.write_bytes(b"id,name\n" + rows.encode() + "3000,Zoë Ørsted\n".encode("latin-1"))
+    return path
+
+
+def test_latin1_after_the_sniffed_head_is_refused_naming_its_line(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """It used to load with exit 0 as a binary column (shown as base64)."""
+    path = _latin1_after_64k(tmp_path / "people.csv")
+    assert path.stat().st_size > 64 * 1024
+    with pytest.raises(FormatError, match=r"people\.csv: byte 0xeb on line 3002 is not UTF-8"):
+        workspace.ingest(path)
+    assert_nothing_written(workspace)
+    report = workspace.ingest(path, encoding="latin-1")
+    assert report.rows_loaded == 3001
+    names = [r["name"] for r in workspace.rows("people", limit=1000, offset=2500)]
+    assert "Zoë Ørsted" in names
+
+
+def test_cli_ingest_takes_an_encoding(settings: Settings, tmp_path: Path) -> None:
+    path = _latin1_after_64k(tmp_path / "people.csv")
+    cli = [sys.executable, "-m", "headwater", "ingest", str(path)]
+    env = _cli_env(settings)
+    refused = subprocess.run(cli, env=env, capture_output=True, text=True)
+    assert refused.returncode == 4, refused.stderr
+    assert "line 3002" in refused.stderr and "--encoding" in refused.stderr
+    unknown = subprocess.run(
+        [*cli, "--encoding", "klingon"], env=env, capture_output=True, text=True
+    )
+    assert unknown.returncode == 2 and "unknown encoding 'klingon'" in unknown.stderr
+    done = subprocess.run(
+        [*cli, "--encoding", "latin-1", "--json"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"rows_loaded": 3001' in done.stdout

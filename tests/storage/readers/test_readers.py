@@ -260,3 +260,25 @@ def test_gzip_that_expands_past_the_cap_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match=r"bomb\.csv\.gz: .*expands past 1,048,576 bytes"):
         (source,) = open_sources(path, chunk_rows=1000, options=capped)
         list(source.read())
+
+
+@pytest.mark.parametrize("name", ["notes.csv", "notes.jsonl"])
+def test_text_is_decoded_whole_with_one_encoding(tmp_path: Path, name: str) -> None:
+    """Bytes past the sniffed head are decoded too; the first bad one is named with its line."""
+    if name.endswith(".csv"):
+        head, row = "id,note\n", '{i},"plain ascii text, row {i}"\n'
+        last = "9999,café crème\n"
+    else:
+        head, row = "", '{{"id": {i}, "note": "plain ascii text, row {i}"}}\n'
+        last = '{"id": 9999, "note": "café crème"}\n'
+    body = head + "".join(row.format(i=i) for i in range(3000))
+    (tmp_path / name).write_bytes(body.encode() + last.encode("cp1252"))
+    line = body.count("\n") + 1
+    with pytest.raises(FormatError, match=rf"byte 0xe9 on line {line} is not UTF-8"):
+        (source,) = open_sources(tmp_path / name, chunk_rows=500)
+        list(source.read())
+    (source,) = open_sources(
+        tmp_path / name, chunk_rows=500, options=ReaderOptions(encoding="cp1252")
+    )
+    notes = [v for b in source.read() for v in b.column("note").to_pylist()]
+    assert notes[-1] == "café crème" and len(notes) == 3001

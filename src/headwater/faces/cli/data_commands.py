@@ -41,13 +41,18 @@ def ingest(
     ),
     label: str | None = typer.Option(None, "--label", help="Label column of a tabular file."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    encoding: str = typer.Option(
+        "utf-8", "--encoding", help="Text encoding of a CSV or JSON file, e.g. latin-1, cp1252."
+    ),
 ) -> None:
     """Load a raw file into the lake and the warehouse.
 
     Example: headwater ingest data/mnist.pkl.gz --dataset mnist
     """
     with Workspace(get_settings()) as workspace, _progress(enabled=not as_json) as progress:
-        report = workspace.ingest(source, dataset=dataset, label=label, progress=progress)
+        report = workspace.ingest(
+            source, dataset=dataset, label=label, progress=progress, encoding=encoding
+        )
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
         return
