@@ -166,8 +166,9 @@ def undecodable(
     """The error for the first byte that ``encoding`` cannot decode, with its line."""
     line = lines_before + exc.object[: exc.start].count(b"\n") + 1
     return FormatError(
-        f"byte 0x{exc.object[exc.start]:02x} on line {line} is not {encoding.upper()} text (the whole "
-        "file is read with one encoding); say which encoding it has, e.g. --encoding latin-1",
+        f"byte 0x{exc.object[exc.start]:02x} on line {line} is not {encoding.upper()} text "
+        "(the whole file is read with one encoding); say which encoding it has, "
+        "e.g. --encoding latin-1",
         path=path,
     )
 
