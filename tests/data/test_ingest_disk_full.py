@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -21,6 +22,8 @@ import pytest
 from headwater.errors import DiskFull, StorageError
 from headwater.flows.workspace import Workspace
 from headwater.settings import Settings
+from headwater.storage.fetch import download
+from headwater.storage.lake import Lake
 
 SIZE = "8m"
 
@@ -124,3 +127,35 @@ def test_the_cli_says_no_space_left_and_exits_5(small_home: Settings, tmp_path: 
     )
     assert done.returncode == 5, done.stderr
     assert "no space left on" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("backend", ["duckdb"], indirect=True)
+def test_an_upload_larger_than_the_disk_fails_cleanly(small_home: Settings, tmp_path: Path) -> None:
+    big = _csv(tmp_path / "big.csv", 400_000)
+
+    def chunks() -> Iterator[bytes]:
+        with big.open("rb") as source:
+            while chunk := source.read(1 << 20):
+                yield chunk
+
+    with Workspace(small_home) as workspace:
+        with pytest.raises(DiskFull, match=r"no space left on .*_staging/upload-"):
+            workspace.ingest_stream(chunks(), "big.csv")
+        _assert_nothing_kept(workspace)
+        assert workspace.ingest(_csv(tmp_path / "small.csv", 100)).rows_loaded == 100
+
+
+@pytest.mark.parametrize("backend", ["duckdb"], indirect=True)
+def test_a_download_larger_than_the_disk_fails_cleanly(small_home: Settings) -> None:
+    body = iter([b"x" * (1 << 20)] * 12)  # 12 MiB, streamed; the transport stands in for a server
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    staging = Lake(small_home.lake_root).staging
+    with pytest.raises(DiskFull, match=r"no space left on .*_staging/download-"):
+        download(
+            "https://files.example/big.csv",
+            staging,
+            max_bytes=64 << 20,
+            resolve=lambda host, port: ["93.184.216.34"],
+            transport=transport,
+        )
+    assert list(staging.iterdir()) == []

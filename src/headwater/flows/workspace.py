@@ -22,7 +22,7 @@ from headwater.data.quality import Contract, QualityReport
 from headwater.errors import ConfigError, NotFound, UploadTooLarge
 from headwater.settings import Settings
 from headwater.storage.fetch import download, is_url
-from headwater.storage.lake import Lake
+from headwater.storage.lake import Lake, full_disk_said
 from headwater.storage.readers import ReaderOptions, check_file_name
 from headwater.storage.warehouse import Warehouse, open_warehouse
 from headwater.storage.warehouse import catalog as cat
@@ -182,7 +182,7 @@ class Workspace:
         try:
             path = folder / name
             size = 0
-            with path.open("wb") as sink:
+            with full_disk_said(path), path.open("wb") as sink:
                 for chunk in chunks:
                     size += len(chunk)
                     if size > self.settings.max_upload_bytes:

@@ -40,6 +40,7 @@ from headwater.errors import (
     UnsafeInput,
     UploadTooLarge,
 )
+from headwater.storage.lake import full_disk_said
 from headwater.storage.readers.base import check_file_name
 
 __all__ = ["MAX_REDIRECTS", "IPAddress", "Resolver", "download", "is_url", "refusal"]
@@ -148,7 +149,7 @@ def _save(response: httpx.Response, target: Path, *, url: str, max_bytes: int) -
     if declared.isdigit() and int(declared) > max_bytes:
         raise UploadTooLarge(max_bytes, url)
     size = 0
-    with target.open("wb") as sink:
+    with full_disk_said(target), target.open("wb") as sink:
         for chunk in response.iter_bytes(1 << 20):
             size += len(chunk)
             if size > max_bytes:

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from headwater.errors import DiskFull
 
-__all__ = ["Lake", "StagedParquet", "no_space_left", "sha256_file"]
+__all__ = ["Lake", "StagedParquet", "full_disk_said", "no_space_left", "sha256_file"]
 
 _CHUNK = 1 << 20
 
@@ -120,7 +120,7 @@ class StagedParquet:
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows and self._writer is not None:
-            with _full_disk_said(self.path):
+            with full_disk_said(self.path):
                 self._writer.write_table(table)
             self.rows += table.num_rows
 
@@ -128,7 +128,7 @@ class StagedParquet:
         """Finish the file (footer written); it stays locked until published or discarded."""
         if self._writer is not None:
             writer, self._writer = self._writer, None
-            with _full_disk_said(self.path):
+            with full_disk_said(self.path):
                 writer.close()
 
     def release(self) -> None:
@@ -170,7 +170,7 @@ class Lake:
             return target
         temporary = self.staging / f"raw-{uuid.uuid4().hex}"
         try:
-            with _full_disk_said(target):
+            with full_disk_said(target):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, temporary)
                 temporary.chmod(0o444)
@@ -296,7 +296,7 @@ def no_space_left(error: BaseException, *, where: Path | str) -> DiskFull | None
 
 
 @contextmanager
-def _full_disk_said(where: Path) -> Iterator[None]:
+def full_disk_said(where: Path) -> Iterator[None]:
     """Turn a full disk met while writing ``where`` into `DiskFull`; other errors pass."""
     try:
         yield
