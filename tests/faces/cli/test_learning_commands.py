@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from headwater.settings import Settings
-from tests.builders import write_small_digits
+from tests.builders import write_customers_csv, write_small_digits
 from tests.faces.cli.test_data_commands import run
 
 
@@ -99,3 +99,27 @@ def test_any_model_parameter_is_set_from_the_command_line(
     assert "logistic has no parameter density; its parameters are: seed, c, max_iter" in (
         " ".join(wrong.stderr.split())
     )
+
+
+def test_evaluate_names_the_classes_and_why_columns_were_left_out(
+    settings: Settings, tmp_path: Path
+) -> None:
+    path = write_customers_csv(tmp_path / "customers.csv", 200)
+    assert run(settings, "ingest", str(path), "--label", "churned").returncode == 0
+    trained = run(
+        settings, "train", "--dataset", "customers", "--model", "random_forest", "--holdout", "0.2"
+    )
+    assert trained.returncode == 0, trained.stderr
+    (listed,) = json.loads(run(settings, "runs", "--json").stdout)
+
+    shown = run(settings, "evaluate", listed["run_id"])
+    assert shown.returncode == 0, shown.stderr
+    rows = {line.split("│")[1].strip(): line for line in shown.stdout.splitlines() if "│" in line}
+    assert {"no", "yes"} <= set(rows) and "0" not in rows  # class names, not codes
+    assert "left out" in rows["customer_id"]
+    assert "identifier: a different value in every row" in rows["customer_id"]
+    assert "free text: 200 distinct values" in rows["Notes (free text)"]
+    assert (
+        "number" in rows["Annual income (EUR)"] and "training median" in rows["Annual income (EUR)"]
+    )
+    assert "date parts" in rows["signup date"]

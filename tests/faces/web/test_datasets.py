@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from headwater.settings import Settings
-from tests.builders import write_csv
+from tests.builders import write_csv, write_customers_csv
 from tests.faces.api.conftest import TOKEN, file_server  # noqa: F401  (a fixture)
 from tests.faces.web.conftest import Site, _serve
 
@@ -91,3 +91,28 @@ def test_uploads_take_the_upload_limit_not_the_small_request_limit(
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["redirect"].startswith("/ui/datasets/orders?loaded=40000")
+
+
+def test_the_dataset_page_says_which_columns_the_model_trains_on_and_why_not(
+    site: Site, tmp_path: Path
+) -> None:
+    path = write_customers_csv(tmp_path / "customers.csv", 120)
+    client = site.client()
+    client.post("/ui/login", data={"token": TOKEN})
+    answer = client.post(
+        "/ui/datasets/upload",
+        files={"file": ("customers.csv", path.read_bytes())},
+        data={"label": "churned"},
+    )
+    assert answer.status_code == 303, answer.text
+    page = client.get("/ui/datasets/customers")
+    assert page.status_code == 200
+    assert "The features the model will train on" in page.text
+    table = page.text.split('id="features-table"')[1].split("</table>")[0]
+    rows = {row.split("<code>")[1].split("</code>")[0]: row for row in table.split("<tr>")[2:]}
+    assert 'badge warn">left out' in rows["customer_id"]
+    assert "identifier: a different value in every row" in rows["customer_id"]
+    assert "free text: 120 distinct values" in rows["Notes (free text)"]
+    assert "<td>number</td>" in rows["Annual income (EUR)"]
+    assert "<td>category</td>" in rows["City"] and "<td>date parts</td>" in rows["signup date"]
+    assert "<td>label</td>" in rows["churned"]

@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from headwater.faces.cli.output import console
+from headwater.faces.cli.output import console, print_feature_choices
 from headwater.flows.params import (
     COMMON_FIELDS,
     PARAMS,
@@ -246,9 +246,13 @@ def evaluate(
             "class", "precision", "recall", title=f"test accuracy {test.get('accuracy', 0):.4f}"
         )
         precision, recall = test.get("precision", {}), test.get("recall", {})
+        names = run.metrics.get("classes") or {}  # code -> class name, for text labels
+        assert isinstance(names, dict)
         for label in precision:
-            table.add_row(label, f"{precision[label]:.4f}", f"{recall[label]:.4f}")
+            name = str(names.get(label, label))
+            table.add_row(name, f"{precision[label]:.4f}", f"{recall[label]:.4f}")
         console.print(table)
+    print_feature_choices(run.metrics.get("features"))
     for data in detail.data:
         console.print(
             f"  {data.role}: {data.row_count:,} rows from batches {data.batch_ids}, "

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["console", "errors", "print_rows"]
+__all__ = ["console", "errors", "print_feature_choices", "print_rows"]
 
 HIDDEN_COLUMNS = frozenset({"pixels", "row_hash"})
 """Bytes no reader can read in a terminal; `--json` has them."""
@@ -49,3 +49,19 @@ def print_rows(rows: Sequence[dict[str, object]], *, first: int = 1) -> None:
 def _cell(value: object) -> Text:
     """A value as plain text (never rich markup); a missing one as a dim "null"."""
     return Text("null", style="dim") if value is None else Text(str(value))
+
+
+def print_feature_choices(choices: object) -> None:
+    """A run's columns: what each was used as, or why it was left out (nothing for old runs)."""
+    if not isinstance(choices, list) or not choices:
+        return
+    table = Table("column", "used as", "why", title="the features the model trained on")
+    for choice in choices:
+        if isinstance(choice, dict):
+            used = choice.get("used_as")
+            table.add_row(
+                Text(str(choice.get("column"))),
+                Text(str(used)) if used else Text("left out", style="yellow"),
+                Text(str(choice.get("reason", ""))),
+            )
+    console.print(table)

@@ -20,6 +20,7 @@ from headwater.errors import HeadwaterError
 from headwater.faces.api.deps import DATASET_NAME_PATTERN, DatasetName
 from headwater.faces.web.context import Page, PageDep, WebError, WebRoute, describe, json_message
 from headwater.flows import exploration
+from headwater.flows.training_data import dataset_features
 
 __all__ = ["router"]
 
@@ -153,7 +154,8 @@ def analyze(
     duplicates: int = 0,
     quarantined: int = 0,
 ) -> Response:
-    """Schema, first rows, column summaries, labels, sample images, batches and their quality."""
+    """Schema, first rows, column summaries, the features a model will train on (and the
+    columns left out, with why), labels, sample images, batches and their quality."""
     workspace = page.workspace
     summary = page.service.dataset(name)
     limit = min(rows, workspace.settings.max_show_rows)
@@ -179,6 +181,7 @@ def analyze(
         row_limit=limit,
         max_rows=min(1000, workspace.settings.max_show_rows),
         summaries=exploration.column_summaries(workspace, name),
+        features=dataset_features(workspace, name) if summary.kind != "image" else [],
         distribution=distribution,
         samples=samples,
         reports=reports,
