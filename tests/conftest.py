@@ -68,7 +68,14 @@ def workspace(settings: Settings) -> Iterator[Workspace]:
 
 @pytest.fixture
 def shared_mnist() -> Path:
-    """The real MNIST files in ../shared; tests that need them skip cleanly without them."""
-    if not (SHARED_MNIST / "mnist.pkl.gz").is_file():
-        pytest.skip(f"real MNIST not found at {SHARED_MNIST}")
-    return SHARED_MNIST
+    """The real MNIST files in ../shared; locally, tests that need them skip without them."""
+    return shared_mnist_or_skip(SHARED_MNIST, ci=bool(os.environ.get("CI")))
+
+
+def shared_mnist_or_skip(folder: Path, *, ci: bool) -> Path:
+    """``folder`` if it holds MNIST; else a skip, or in CI a failure (CI must run these)."""
+    if not (folder / "mnist.pkl.gz").is_file():
+        if ci:
+            pytest.fail(f"real MNIST not found at {folder} in CI; check out ../shared beside it")
+        pytest.skip(f"real MNIST not found at {folder}")
+    return folder

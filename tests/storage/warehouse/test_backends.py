@@ -144,26 +144,30 @@ def test_hold_lock_makes_a_second_writer_wait_for_the_first_to_commit(
 def test_hold_lock_on_another_key_does_not_wait(warehouse: Warehouse) -> None:
     import threading
 
-    first_holds, release = threading.Event(), threading.Event()
+    first_holds, release, committed = threading.Event(), threading.Event(), threading.Event()
 
     def first() -> None:
         with warehouse.transaction():
             warehouse.hold_lock("dataset", 1)
             first_holds.set()
-            release.wait(10)
+            release.wait(10)  # a second writer that waited for key 1 would only go on after this
+        committed.set()
 
     thread = threading.Thread(target=first)
     thread.start()
     assert first_holds.wait(10)
-    with warehouse.transaction():
-        waited: list[bool] = []
-        warehouse.hold_lock("dataset", 2, on_wait=lambda: waited.append(True))
-        warehouse.hold_lock("dataset", 2)  # taking it twice in one transaction is fine
-        assert waited == []  # another key: no waiting
-        done_while_first_holds = not release.is_set()
-    release.set()
-    thread.join(10)
-    assert done_while_first_holds
+    try:
+        with warehouse.transaction():
+            waited: list[bool] = []
+            warehouse.hold_lock("dataset", 2, on_wait=lambda: waited.append(True))
+            warehouse.hold_lock("dataset", 2)  # taking it twice in one transaction is fine
+            assert waited == []  # another key: no waiting
+            # Taken while the first writer still holds key 1 in its open transaction:
+            assert not committed.is_set() and thread.is_alive()
+    finally:
+        release.set()
+        thread.join(10)
+    assert committed.is_set()
 
 
 def test_hold_lock_outside_a_transaction_is_refused(warehouse: Warehouse) -> None:
