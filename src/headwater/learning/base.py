@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Self
+import numbers
+from typing import Literal, Self, cast
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.utils import check_scalar
 
 from headwater.errors import ConfigError, ModelNotFitted, SchemaError
 from headwater.learning.params import PARAMS, Params, validate_params
@@ -168,10 +170,18 @@ def check_features(X: FloatArray, n_features: int, owner: str) -> FloatArray:
 
 
 def check_int(owner: str, name: str, value: object, *, minimum: int) -> int:
-    """An int >= minimum, else ConfigError naming the parameter and the allowed range."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ConfigError(f"{owner}.{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    """An int >= minimum, else ConfigError naming the parameter and the allowed range.
+
+    `sklearn.utils.check_scalar` does the check; its TypeError/ValueError becomes the
+    project's message (``MLPClassifier.density must be an integer >= 1, got 0``).
+    """
+    try:
+        if isinstance(value, bool):  # an Integral to Python, never a count to a user
+            raise TypeError(f"{name} must be an int, not bool")
+        check_scalar(value, f"{owner}.{name}", numbers.Integral, min_val=minimum)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{owner}.{name} must be an integer >= {minimum}, got {value!r}") from exc
+    return int(cast(numbers.Integral, value))
 
 
 def check_optional_int(owner: str, name: str, value: object, *, minimum: int) -> int | None:
@@ -188,18 +198,39 @@ def check_float(
     low_open: bool = False,
     high_open: bool = False,
 ) -> float:
-    """A finite number within the interval, else ConfigError spelling out the interval."""
-    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-    number = float(value) if ok else math.nan  # type: ignore[arg-type]  # checked just above
-    if ok and math.isfinite(number):
-        above = number > low if low_open else number >= low
-        below = number < high if high_open else number <= high
-        ok = above and below
-    else:
-        ok = False
-    if not ok:
+    """A finite number within the interval, else ConfigError spelling out the interval.
+
+    `sklearn.utils.check_scalar` checks type and bounds; finiteness is checked here, as
+    it lets NaN through (every comparison with NaN is false).
+    """
+    try:
+        if isinstance(value, bool):
+            raise TypeError(f"{name} must be a number, not bool")
+        check_scalar(
+            value,
+            f"{owner}.{name}",
+            numbers.Real,
+            min_val=low,
+            max_val=None if math.isinf(high) else high,
+            include_boundaries=_BOUNDARIES[(low_open, high_open or math.isinf(high))],
+        )
+        number = float(cast(numbers.Real, value))
+        if not math.isfinite(number):
+            raise ValueError(f"{name} must be finite")
+    except (TypeError, ValueError) as exc:
         left = "(" if low_open else "["
         right = ")" if high_open or math.isinf(high) else "]"
         upper = "inf" if math.isinf(high) else f"{high:g}"
-        raise ConfigError(f"{owner}.{name} must be in {left}{low:g}, {upper}{right}, got {value!r}")
+        raise ConfigError(
+            f"{owner}.{name} must be in {left}{low:g}, {upper}{right}, got {value!r}"
+        ) from exc
     return number
+
+
+# check_scalar's names for which ends of [low, high] belong to the interval
+_BOUNDARIES: dict[tuple[bool, bool], Literal["both", "left", "right", "neither"]] = {
+    (False, False): "both",
+    (False, True): "left",
+    (True, False): "right",
+    (True, True): "neither",
+}

@@ -9,12 +9,17 @@ floats and lists with a ``to_dict()`` that ``json.dumps`` accepts as is.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from headwater.errors import ConfigError, SchemaError
@@ -67,29 +72,22 @@ def classification_metrics(
     if len(true) == 0:
         raise SchemaError("classification_metrics: no predictions to score", field="y_true")
     classes = np.unique(np.concatenate([true, pred])) if labels is None else np.asarray(labels)
-    k = len(classes)
-    true_idx, pred_idx = np.searchsorted(classes, true), np.searchsorted(classes, pred)
-    for name, idx, values in (("y_true", true_idx, true), ("y_pred", pred_idx, pred)):
-        outside = (idx >= k) | (classes[np.minimum(idx, k - 1)] != values)
-        if outside.any():
+    for name, values in (("y_true", true), ("y_pred", pred)):
+        if not np.isin(values, classes).all():  # sklearn would drop those rows silently
             raise SchemaError(
                 f"classification_metrics: {name} holds labels outside labels={classes.tolist()}",
                 field=name,
             )
-    confusion = np.bincount(true_idx * k + pred_idx, minlength=k * k).reshape(k, k)
-    hits = np.diag(confusion).astype(np.float64)
-    predicted, actual = confusion.sum(axis=0), confusion.sum(axis=1)
-    precision = np.divide(hits, predicted, out=np.zeros(k), where=predicted > 0)
-    recall = np.divide(hits, actual, out=np.zeros(k), where=actual > 0)
-    both = precision + recall
-    f1 = np.divide(2 * precision * recall, both, out=np.zeros(k), where=both > 0)
+    precision, recall, _, _ = precision_recall_fscore_support(
+        true, pred, labels=classes, average=None, zero_division=0
+    )
     keys = [str(int(c)) for c in classes]
     return ClassificationMetrics(
-        accuracy=float(hits.sum() / len(true)),
-        macro_f1=float(f1.mean()),
-        precision=dict(zip(keys, precision.tolist(), strict=True)),
-        recall=dict(zip(keys, recall.tolist(), strict=True)),
-        confusion=confusion.tolist(),
+        accuracy=float(accuracy_score(true, pred)),
+        macro_f1=float(f1_score(true, pred, labels=classes, average="macro", zero_division=0)),
+        precision=dict(zip(keys, np.asarray(precision, np.float64).tolist(), strict=True)),
+        recall=dict(zip(keys, np.asarray(recall, np.float64).tolist(), strict=True)),
+        confusion=confusion_matrix(true, pred, labels=classes).tolist(),
         labels=[int(c) for c in classes],
         n=len(true),
     )
@@ -214,14 +212,13 @@ def cross_validate(
             classification_metrics(labels[test], model.predict(features[test]), labels=all_labels)
         )
         sizes.append(len(test))
-    accuracies = [m.accuracy for m in results]
-    mean = sum(accuracies) / folds
+    accuracies = np.array([m.accuracy for m in results])
     return CrossValidationReport(
         folds=results,
         fold_sizes=sizes,
-        mean_accuracy=mean,
-        std_accuracy=math.sqrt(sum((a - mean) ** 2 for a in accuracies) / folds),
-        mean_macro_f1=sum(m.macro_f1 for m in results) / folds,
+        mean_accuracy=float(accuracies.mean()),
+        std_accuracy=float(accuracies.std()),
+        mean_macro_f1=float(np.mean([m.macro_f1 for m in results])),
         seed=seed,
     )
 
