@@ -390,3 +390,15 @@ def test_a_column_empty_in_every_row_of_a_file_to_score_is_all_missing(orders: p
     np.testing.assert_array_equal(X[:, 0], [0.0, 0.0])  # amount's median is its mean, 20
     np.testing.assert_array_equal(X[:, 1:4], [[0, 0, 1], [0, 0, 1]])  # (missing)
     np.testing.assert_array_equal(X[:, 4:], -np.ones((2, 8)))
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf")])
+def test_an_infinite_value_names_the_users_column_and_row(orders: pa.Table, value: float) -> None:
+    """Refused by the column's name (not as the matrix "X" a model sees), in fit and transform."""
+    spec = FeatureSpec([Numeric("items"), Numeric("amount")]).fit(orders)
+    serving = pa.table({"items": [1, 2], "amount": [5.0, value]})
+    with pytest.raises(SchemaError, match=r"^row 1 field 'amount': -?inf is not a value") as info:
+        spec.transform(serving)
+    assert (info.value.field, info.value.row) == ("amount", 1)
+    with pytest.raises(SchemaError, match="field 'amount'"):
+        FeatureSpec([Numeric("amount")]).fit(serving)

@@ -716,8 +716,16 @@ def _numeric(table: pa.Table, name: str) -> npt.NDArray[np.float64]:
         or pa.types.is_decimal(kind)
     ):
         raise SchemaError(f"expected a numeric column, got {kind}", field=name)
-    values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-    return np.asarray(values, dtype=np.float64)
+    values = np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), np.float64)
+    infinite = np.flatnonzero(np.isinf(values))
+    if infinite.size:  # caught here, by the user's column name, not later as the matrix "X"
+        raise SchemaError(
+            f"{values[infinite[0]]} is not a value a model can use; give a finite number "
+            "or leave the cell empty",
+            row=int(infinite[0]),
+            field=name,
+        )
+    return values
 
 
 def _strings(table: pa.Table, name: str) -> pa.ChunkedArray:
