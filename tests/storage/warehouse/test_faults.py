@@ -18,7 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
+
+from headwater.errors import WarehouseUnavailable
+from headwater.settings import Settings
+from headwater.storage.warehouse import open_warehouse
+from headwater.storage.warehouse.postgres import PostgresWarehouse
 
 PG_VERSION = "15"
 TOKEN = "fault-test-token-" + uuid.uuid4().hex
@@ -163,3 +169,20 @@ def test_api_answers_503_while_postgres_is_down_and_200_after_it_restarts(
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_a_connection_the_server_killed_is_replaced_not_reused(settings: Settings) -> None:
+    """What a server restart does to each pooled connection, on the shared server."""
+    assert settings.warehouse_url is not None
+    with open_warehouse(settings) as wh:
+        pid = wh.fetch_value("SELECT pg_backend_pid()")
+        with psycopg.connect(settings.warehouse_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        assert wh.fetch_value("SELECT count(*) FROM dim_split") == 4
+        assert wh.fetch_value("SELECT pg_backend_pid()") != pid
+
+
+def test_an_unreachable_server_is_warehouse_unavailable() -> None:
+    with pytest.raises(WarehouseUnavailable, match="cannot connect to PostgreSQL"):
+        PostgresWarehouse(f"postgresql://postgres@127.0.0.1:{_free_port()}/nothing")
