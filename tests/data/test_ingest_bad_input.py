@@ -303,3 +303,21 @@ def test_cli_ingest_takes_an_encoding(settings: Settings, tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert '"rows_loaded": 3001' in done.stdout
+
+
+def test_ragged_row_error_names_its_line(workspace: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "ragged.csv"
+    path.write_text("id,name\n1,a\n2,b,extra\n3,c\n")
+    with pytest.raises(FormatError, match=r"ragged\.csv:1: line 3: expected 2 fields.*got 3"):
+        workspace.ingest(path)
+    assert_nothing_written(workspace)
+
+
+def test_gzip_expansion_cap_is_a_setting(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "bomb.csv.gz"
+    path.write_bytes(gzip.compress(b"id,label\n" + b"1,0\n" * 1_000_000))  # 4 MB from ~12 KB
+    capped = settings.model_copy(update={"max_decompressed_bytes": 1 << 20})
+    with Workspace(capped) as workspace:
+        with pytest.raises(FormatError, match=r"bomb\.csv\.gz: .*expands past 1,048,576 bytes"):
+            workspace.ingest(path)
+        assert_nothing_written(workspace)

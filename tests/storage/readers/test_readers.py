@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import pickle
 import struct
 import tracemalloc
@@ -282,3 +283,36 @@ def test_text_is_decoded_whole_with_one_encoding(tmp_path: Path, name: str) -> N
     )
     notes = [v for b in source.read() for v in b.column("note").to_pylist()]
     assert notes[-1] == "café crème" and len(notes) == 3001
+
+
+def test_ragged_row_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "ragged.csv"
+    path.write_text("id,name,price\n" + "".join(f"{i},n{i},{i}.5\n" for i in range(40)) + "40,x\n")
+    with pytest.raises(
+        FormatError, match=r"ragged\.csv:40: .*line 42.*expected 3 .*got 2"
+    ) as caught:
+        (source,) = open_sources(path, chunk_rows=1000)
+        list(source.read())
+    assert caught.value.row == 40
+
+
+def test_one_text_cell_in_a_numeric_column_is_warned_with_its_rows(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "prices.csv"
+    rows = [f"{i},{i * 1.5}" for i in range(100)]
+    rows[41] = "41,n/a?"
+    path.write_text("id,price\n" + "\n".join(rows) + "\n")
+    (source,) = open_sources(path, chunk_rows=1000)
+    with caplog.at_level(logging.WARNING, logger="headwater"):
+        batch = next(source.read())
+    assert batch.schema.field("price").type == "string"
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1, warned
+    assert "'price'" in warned[0] and "line 43" in warned[0] and "'n/a?'" in warned[0]
+    caplog.clear()
+    clean = tmp_path / "clean.csv"
+    clean.write_text("id,name\n" + "".join(f"{i},name {i}\n" for i in range(50)) + "50,7\n")
+    with caplog.at_level(logging.WARNING, logger="headwater"):
+        list(open_sources(clean, chunk_rows=1000)[0].read())
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import logging
 import re
 import zlib
 from collections.abc import Iterator
@@ -19,7 +20,9 @@ from pathlib import Path, PurePath
 from typing import BinaryIO, cast
 
 import ijson
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
@@ -37,6 +40,9 @@ from headwater.storage.readers.guard import (
 __all__ = ["conform", "read_csv", "read_json", "read_parquet", "sniff_text"]
 
 _CSV_CELL = re.compile(r"column #(?P<col>\d+)", re.IGNORECASE)
+_RAGGED = re.compile(r"Expected (?P<want>\d+) columns, got (?P<got>\d+)")
+_NUMBER = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
+log = logging.getLogger("headwater.readers")
 _SNIFF_BYTES = 64 * 1024
 _PICKLE = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 _DEFAULTS = ReaderOptions()
@@ -162,7 +168,9 @@ def read_csv(
     def batches() -> Iterator[pa.RecordBatch]:
         try:
             with csv_options.open(path, convert) as reader:
-                for batch in reader:
+                for number, batch in enumerate(reader):
+                    if number == 0 and schema is None:
+                        warn_mixed_columns(batch, path)
                     yield conform(batch, schema, path=path)
         except (pa.ArrowInvalid, OSError, EOFError) as exc:
             raise _csv_error(exc, path, names, schema, csv_options) from exc
@@ -224,11 +232,67 @@ def _csv_error(
             row=row,
             field=field,
         )
+    if (m := _RAGGED.search(text)) and (found := _ragged_row(path, int(m["want"]), options)):
+        row, line, got = found
+        return FormatError(
+            f"line {line}: expected {m['want']} fields as in the header, got {got} "
+            f"({text.rsplit(': ', 1)[-1][:80]!r}); quote values that hold the delimiter",
+            path=path,
+            row=row,
+        )
     if "Empty CSV file" in text:
         return FormatError("the file is empty; a CSV file needs a header and rows", path=path)
     if isinstance(exc, OSError | EOFError):
         return FormatError(f"the file is truncated or corrupt ({text})", path=path)
     return FormatError(f"not a readable CSV file ({text})", path=path)
+
+
+def _ragged_row(path: Path, want: int, options: _CsvOptions) -> tuple[int, int, int] | None:
+    """(data row, line, fields) of the first row whose field count differs from the header's.
+
+    Arrow shows the row's text but not where it is; this runs only on that error.
+    """
+    with (
+        open_text(path, options.text) as raw,
+        io.TextIOWrapper(raw, encoding="utf-8", newline="") as handle,
+    ):
+        reader = csv.reader(handle, delimiter=options.parse.delimiter)
+        row = -1  # the header
+        for fields in reader:
+            if not fields:
+                continue  # Arrow skips empty lines too
+            if row >= 0 and len(fields) != want:
+                return row, reader.line_num, len(fields)
+            row += 1
+    return None
+
+
+def warn_mixed_columns(batch: pa.RecordBatch, path: Path) -> None:
+    """Warn about a column typed as text because a few of its values are not numbers.
+
+    Arrow types a column from the first block; one stray cell (``n/a?``) there
+    makes a numeric column text for good, which a user would only notice when a
+    model ignores it. The warning names the column and the first such lines.
+    """
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        numeric = pc.match_substring_regex(column, _NUMBER).fill_null(True)
+        odd = np.flatnonzero(~numeric.to_numpy(zero_copy_only=False))
+        valid = len(column) - column.null_count
+        if not len(odd) or len(odd) > max(1, valid // 20) or len(odd) == valid:
+            continue
+        shown = ", ".join(f"line {r + 2} {column[int(r)].as_py()!r}" for r in odd[:5])
+        log.warning(
+            "%s: column %r was read as text, not numbers, because %d of its first %d values "
+            "are not numbers: %s%s; fix those cells (or leave them empty) to have it numeric",
+            path,
+            name,
+            len(odd),
+            valid,
+            shown,
+            ", ..." if len(odd) > 5 else "",
+        )
 
 
 def _first_bad_row(path: Path, field: str, wanted: pa.DataType, options: _CsvOptions) -> int | None:
