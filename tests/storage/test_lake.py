@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from headwater.storage.lake import Lake, sha256_file
+from headwater.errors import FormatError, WarehouseError
+from headwater.storage.lake import Lake, no_space_left, sha256_file
 
 
 def test_raw_file_is_stored_once_under_its_hash(tmp_path: Path) -> None:
@@ -77,3 +79,19 @@ def test_sweep_removes_stale_folders_as_well_as_files(tmp_path: Path) -> None:
         os.utime(path, (old, old))
     assert lake.sweep() == 2
     assert [p.name for p in lake.staging.iterdir()] == ["upload-live"]
+
+
+def test_no_space_left_is_found_anywhere_in_the_chain() -> None:
+    errno_28 = OSError(errno.ENOSPC, "No space left on device", "/home/lake/x.parquet")
+    found = no_space_left(errno_28, where="/home")
+    assert found is not None and found.location == "/home/lake/x.parquet"
+    duck = WarehouseError(
+        'IO Error: Could not write file "/home/w.duckdb.wal": No space left on device'
+    )
+    masked = RuntimeError("Current transaction is aborted")  # what DuckDB raised next
+    masked.__context__ = duck
+    found = no_space_left(masked, where="/home")
+    assert found is not None and str(found).startswith("no space left on /home/w.duckdb.wal")
+    quoted = FormatError("cell says No space left on device", path="a.csv", row=3)
+    assert no_space_left(quoted, where="/home") is None
+    assert no_space_left(OSError(errno.EACCES, "Permission denied"), where="/home") is None

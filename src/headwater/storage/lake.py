@@ -34,7 +34,7 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from headwater.errors import DiskFull
+from headwater.errors import DataError, DiskFull
 
 __all__ = ["Lake", "StagedParquet", "full_disk_said", "no_space_left", "sha256_file"]
 
@@ -284,7 +284,7 @@ def no_space_left(error: BaseException, *, where: Path | str) -> DiskFull | None
             return current
         if isinstance(current, OSError) and current.errno in _FULL_ERRNOS:
             return DiskFull(current.filename or where)
-        text = str(current)
+        text = "" if isinstance(current, DataError) else str(current)  # may quote a user's cell
         if any(words in text for words in _FULL_WORDS):
             named = re.search(r'"([^"]+)": (?:' + "|".join(_FULL_WORDS) + ")", text)
             if named is None:
