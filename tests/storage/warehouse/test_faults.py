@@ -26,7 +26,15 @@ from headwater.settings import Settings
 from headwater.storage.warehouse import open_warehouse
 from headwater.storage.warehouse.postgres import PostgresWarehouse
 
-PG_VERSION = "15"
+
+def _pg_version() -> str:
+    """The newest PostgreSQL the Debian tools can make a cluster of (15 on this machine)."""
+    root = Path("/usr/lib/postgresql")
+    versions = sorted((p.name for p in root.iterdir() if p.name.isdigit()), key=int)
+    return versions[-1] if versions else "15"
+
+
+PG_VERSION = _pg_version() if Path("/usr/lib/postgresql").is_dir() else "15"
 TOKEN = "fault-test-token-" + uuid.uuid4().hex
 CLI = "from headwater.faces.cli import main; main()"
 
@@ -50,7 +58,7 @@ def _cluster_tools_or_skip() -> None:
 
 def _ctl(name: str, action: str, *extra: str) -> None:
     subprocess.run(
-        ["pg_ctlcluster", PG_VERSION, name, action, *extra],
+        ["pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, name, action, *extra],
         check=True,
         capture_output=True,
         timeout=60,
