@@ -79,3 +79,33 @@ def test_the_dataset_says_what_it_will_train_on_before_any_run(customers: Worksp
     ]
     assert choices["churned"].used_as == "label"
     assert choices["customer_id"].reason.startswith("identifier")
+
+
+def test_text_labels_with_a_split_column_take_classes_from_every_split(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """A class seen only in the test split no longer stops a run (its mapping read train only)."""
+    lines = ["size,weight,colour,split,kind"]
+    for i in range(120):
+        kind = ["small", "large"][i % 2]
+        split = "test" if i >= 100 else "train"
+        label = "huge" if i == 119 else kind  # "huge" only in test
+        size, colour = (i % 2) * 10 + i % 3, ["red", "blue"][i % 2]
+        lines.append(f"{size},{i / 2},{colour},{split},{label}")
+    (tmp_path / "things.csv").write_text("\n".join(lines) + "\n")
+    workspace.ingest(tmp_path / "things.csv", label="kind")
+    run = train(workspace, TrainRequest("things", "logistic", seed=0))
+    assert run.status == "succeeded"
+    assert run.metrics["classes"] == {"0": "huge", "1": "large", "2": "small"}
+    rows = run.metrics["rows"]
+    assert isinstance(rows, dict)
+    assert rows["test"] == 20 and rows["train"] + rows["validation"] == 100
+    detail = run_flows.run_detail(workspace, run.run_id).to_dict()
+    assert detail["classes"] == run.metrics["classes"]
+    assert {f["column"]: f["used_as"] for f in detail["features"]} == {  # type: ignore[union-attr]
+        "size": "number",
+        "weight": "number",
+        "colour": "category",
+        "split": None,
+        "kind": "label",
+    }

@@ -63,6 +63,8 @@ class RunDetail:
             "artifacts": [a.__dict__ for a in self.artifacts],
             "data": [d.__dict__ for d in self.data],
             "plots": self.plots(),
+            "features": self.run.metrics.get("features", []),  # used as, or left out and why
+            "classes": self.run.metrics.get("classes", {}),  # code -> name of a text label
         }
 
 

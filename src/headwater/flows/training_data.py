@@ -11,7 +11,6 @@ in memory what fits and pages in the rest as the training loop asks for it.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +50,6 @@ CHUNK_ROWS = 16384
 PROFILE_ROWS = 20_000
 """The first rows whose columns decide which become features (identifiers, free text, ...)."""
 
-log = logging.getLogger("headwater.train")
-
 Raw: TypeAlias = npt.NDArray[np.generic] | pa.Table
 """A chunk of rows before the feature transform: images (n, h, w[, c]) or a table."""
 
@@ -80,35 +77,21 @@ class RoleRows:
 def split_rows(
     ws: Workspace, dataset: cat.DatasetRow, split: str, mapping: dict[str, int] | None
 ) -> RoleRows | None:
-    """One split's labelled rows: keys and integer labels; None when it has none.
-
-    A row without a label cannot be learned from or scored, so it is left out (and counted
-    in the log); the rest of the split still trains.
-    """
+    """One split's keys and integer labels, or None when the split is empty."""
     index = cat.split_index(ws.warehouse, dataset, split)  # no label column: SchemaError
-    labelled = pc.is_valid(index.labels).to_numpy(zero_copy_only=False)
-    if not labelled.all():
-        log.warning(
-            "%s: %d %s rows have no label and are left out",
-            dataset.name,
-            int((~labelled).sum()),
-            split,
-        )
-    if not labelled.any():
+    if len(index.row_keys) == 0:
         return None
-    labels = _encode(index.labels.filter(pa.array(labelled)), mapping)
-    keep = np.flatnonzero(labelled)
-    return RoleRows((split,), index.row_keys[keep], labels, index.batch_keys[keep])
+    if index.labels.null_count:  # ingest refuses these; a hand-edited warehouse might not
+        raise SchemaError(f"dataset {dataset.name!r} has rows without a label", field="label")
+    labels = _encode(index.labels, mapping)
+    return RoleRows((split,), index.row_keys, labels, index.batch_keys)
 
 
 def _encode(labels: pa.Array, mapping: dict[str, int] | None) -> npt.NDArray[np.int64]:
+    """Whole-number labels as they are; text labels through ``mapping`` (read from every split)."""
     if mapping is None:
         return np.asarray(pc.cast(labels, pa.int64()).to_numpy(), dtype=np.int64)
-    known = pa.array(list(mapping), pa.string())
-    index = pc.index_in(labels, value_set=known)
-    if index.null_count:  # the mapping is read from every split, so this is a bug
-        unknown = pc.unique(labels.filter(pc.is_null(index))).to_pylist()
-        raise SchemaError(f"labels {sorted(unknown)[:5]} are not in the mapping", field="label")
+    index = pc.index_in(labels, value_set=pa.array(list(mapping), pa.string()))
     codes = np.array(list(mapping.values()), dtype=np.int64)
     encoded: npt.NDArray[np.int64] = codes[index.to_numpy(zero_copy_only=False)]
     return encoded
@@ -117,7 +100,7 @@ def _encode(labels: pa.Array, mapping: dict[str, int] | None) -> npt.NDArray[np.
 def label_mapping(ws: Workspace, dataset: cat.DatasetRow) -> dict[str, int] | None:
     """None when labels are whole numbers (kept as they are); else text label -> code.
 
-    The classes are read from every labelled row of every split, so a dataset with no
+    The classes are read from every row of every split, so a dataset with no
     split column (all rows ``unassigned``) or a class seen only in its test split works.
     """
     if dataset.kind == "image":
@@ -175,7 +158,9 @@ def feature_choices(ws: Workspace, dataset: cat.DatasetRow) -> list[ColumnChoice
     if dataset.kind == "image" or dataset.schema is None:
         return [ColumnChoice("pixels", "number", "every pixel, scaled to 0..1", Pixels())]
     sample = cat.sample_rows(ws.warehouse, dataset, limit=PROFILE_ROWS)
-    return choose_features(sample.select(dataset.schema.names), label=dataset.label_column)
+    last = {name: i for i, name in enumerate(sample.column_names)}  # a user `split` follows ours
+    columns = sample.select([last[name] for name in dataset.schema.names])
+    return choose_features(columns, label=dataset.label_column)
 
 
 def dataset_features(ws: Workspace, name: str) -> list[ColumnChoice]:
