@@ -14,6 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.storage.binary import value_bytes
+
 __all__ = ["SeenRows", "hash_keys"]
 
 _HEX = np.full(256, 255, dtype=np.uint8)
@@ -31,8 +33,7 @@ def hash_keys(hashes: pa.Array | pa.ChunkedArray) -> np.ndarray:
     lengths = pc.utf8_length(array).to_numpy(zero_copy_only=False)
     if array.null_count or lengths.min() != 32 or lengths.max() != 32:
         raise ValueError("row hashes must be 32 hex characters each")
-    start = int(np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset])
-    chars = np.frombuffer(array.buffers()[2], dtype=np.uint8)[start : start + 32 * len(array)]
+    chars = value_bytes(array)[0]
     nibbles = _HEX[chars].reshape(-1, 32)
     if (nibbles == 255).any():
         raise ValueError("row hashes must be hex")

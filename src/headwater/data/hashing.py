@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 
 import duckdb
-import numpy as np
 import pyarrow as pa
+
+from headwater.storage.binary import value_bytes
 
 __all__ = ["fingerprint", "image_row_hashes", "tabular_row_hashes"]
 
@@ -26,10 +27,8 @@ def fingerprint(files: list[tuple[str, str]]) -> str:
 def image_row_hashes(batch: pa.RecordBatch) -> pa.Array:
     """blake2b-128 over each image's shape, dtype, label and pixel bytes."""
     pixels = batch.column("pixels")
-    offsets = np.frombuffer(pixels.buffers()[1], dtype=np.int32)[
-        pixels.offset : pixels.offset + len(pixels) + 1
-    ]
-    data = memoryview(pixels.buffers()[2])
+    values, offsets = value_bytes(pixels)
+    data = values.data
     heights = batch.column("height").to_numpy()
     widths = batch.column("width").to_numpy()
     channels = batch.column("channels").to_numpy()

@@ -23,6 +23,7 @@ from headwater.errors import ConfigError, NotFound
 from headwater.flows.workspace import Workspace
 from headwater.learning import ESTIMATORS, OnnxPredictor
 from headwater.learning.artifacts import FEATURES_FILE, ONNX_FILE, read_verified
+from headwater.storage.binary import pixel_array
 from headwater.storage.readers import open_sources
 from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse import runs as registry
@@ -229,11 +230,7 @@ def _scoring_input(
     if kind == "image":
         dtype = np.dtype(batch.column("pixel_dtype")[0].as_py())
         h, w = batch.column("height")[0].as_py(), batch.column("width")[0].as_py()
-        pixels = batch.column("pixels")
-        data = np.frombuffer(pixels.buffers()[2], dtype=np.uint8)
-        start = int(np.frombuffer(pixels.buffers()[1], dtype=np.int32)[pixels.offset])
-        n = len(pixels)
-        images = data[start : start + n * h * w * dtype.itemsize].view(dtype).reshape(n, h, w)
+        images = pixel_array(batch.column("pixels"), dtype, (h, w))
         return images, batch.column("source_row").to_pylist()
     table = pa.Table.from_batches([batch])
     return table, list(range(first_row, first_row + table.num_rows))

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from headwater.errors import FormatError
+from headwater.storage.binary import value_bytes
 from headwater.storage.readers.tabular import sniff_delimiter
 
 if TYPE_CHECKING:
@@ -259,11 +259,7 @@ class CsvWriter:
 
 def _string_data(strings: pa.Array) -> memoryview:
     """The bytes of a string array laid end to end, without copying them into Python."""
-    _, offsets, data = strings.buffers()
-    bounds = np.frombuffer(
-        offsets, dtype=np.int32, count=len(strings) + 1, offset=4 * strings.offset
-    )
-    return memoryview(data)[int(bounds[0]) : int(bounds[-1])]
+    return value_bytes(strings)[0].data
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from headwater.data.privacy.names import FIRST_NAMES, PERSON_COLUMN, WEAK_NAME_C
 from headwater.data.privacy.request import Mode
 from headwater.data.privacy.sample import read_sample
 from headwater.errors import ConfigError
+from headwater.storage.binary import value_bytes
 
 __all__ = ["PiiKind", "PiiSuggestion", "detect_pii", "scan_pii"]
 
@@ -111,12 +112,7 @@ def _payment_card(text: pa.Array) -> pa.Array:
     shaped = pc.match_substring_regex(digits, r"^[2-6]\d{12,18}$")
     padded = pc.utf8_lpad(pc.if_else(shaped, digits, "0"), _CARD_DIGITS, "0")
     fixed = pc.cast(padded, pa.binary(_CARD_DIGITS))
-    grid = np.frombuffer(
-        fixed.buffers()[1],
-        dtype=np.uint8,
-        count=len(fixed) * _CARD_DIGITS,
-        offset=fixed.offset * _CARD_DIGITS,
-    ).reshape(-1, _CARD_DIGITS).astype(np.int16) - ord("0")
+    grid = value_bytes(fixed)[0].reshape(-1, _CARD_DIGITS).astype(np.int16) - ord("0")
     doubled_positions = (np.arange(_CARD_DIGITS)[::-1] % 2) == 1
     doubled = grid * 2
     doubled = np.where(doubled > 9, doubled - 9, doubled)

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headwater.data.quality.contract import Contract
+from headwater.storage.binary import pixel_array, value_bytes
 
 __all__ = ["RowFailure", "check_rows"]
 
@@ -55,13 +56,7 @@ def _pixel_values(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
     """Per-row min and max pixel (NaN-aware) and per-row NaN flag, decoded by dtype."""
     pixels = batch.column("pixels")
     dtype = np.dtype(batch.column("pixel_dtype")[0].as_py())
-    data = np.frombuffer(pixels.buffers()[2], dtype=np.uint8)
-    offsets = np.frombuffer(pixels.buffers()[1], dtype=np.int32)[
-        pixels.offset : pixels.offset + len(pixels) + 1
-    ]
-    width = int(offsets[1] - offsets[0])
-    rows = data[offsets[0] : offsets[0] + width * len(pixels)].view(dtype)
-    return rows.reshape(len(pixels), -1), offsets
+    return pixel_array(pixels, dtype), value_bytes(pixels)[1]
 
 
 def _nan_pixel(batch: pa.RecordBatch, contract: Contract) -> tuple[np.ndarray, list[str]] | None:

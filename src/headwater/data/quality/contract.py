@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headwater.errors import ConfigError
+from headwater.storage.binary import value_bytes
 
 __all__ = ["BatchRules", "ColumnRule", "Contract", "infer_contract"]
 
@@ -87,7 +88,7 @@ def _infer_image(first: pa.RecordBatch) -> Contract:
     if dtype == "uint8":
         low, high = 0.0, 255.0
     else:
-        values = np.frombuffer(first.column("pixels").buffers()[2], dtype=np.float32)
+        values = value_bytes(first.column("pixels"))[0].view(np.dtype(dtype))
         finite = values[np.isfinite(values)]
         low, high = (0.0, 1.0) if finite.size and finite.max() <= 1.0 else (0.0, 255.0)
     return Contract(

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headwater.errors import DatasetNotFound, SchemaError
+from headwater.storage.binary import pixel_array
 from headwater.storage.readers.base import Kind
 from headwater.storage.warehouse.base import Warehouse, as_time, as_time_or_none
 
@@ -496,14 +497,9 @@ def image_chunks(
 
 
 def _image_chunk(batch: pa.RecordBatch, shape: dict[str, object]) -> ImageArrays:
-    n = batch.num_rows
     height, width, channels = (int(str(shape[k])) for k in ("height", "width", "channels"))
     dtype = np.dtype(str(shape["pixel_dtype"]))
-    pixels_column = batch.column("pixels")
-    data = np.frombuffer(pixels_column.buffers()[2], dtype=np.uint8)
-    start = int(np.frombuffer(pixels_column.buffers()[1], dtype=np.int32)[pixels_column.offset])
-    row_bytes = height * width * channels * dtype.itemsize
-    pixels = data[start : start + n * row_bytes].view(dtype).reshape(n, height, width, channels)
+    pixels = pixel_array(batch.column("pixels"), dtype, (height, width, channels))
     return ImageArrays(
         row_keys=batch.column("image_key").to_numpy(zero_copy_only=False).astype(np.int64),
         pixels=pixels,

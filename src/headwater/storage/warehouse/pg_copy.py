@@ -14,6 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.storage.binary import equal_width_bytes
+
 __all__ = ["HEADER", "TRAILER", "encode_fixed_width"]
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
@@ -74,13 +76,5 @@ def _fixed_values(column: pa.ChunkedArray, pg_type: str) -> np.ndarray | None:
 
 def _equal_length_bytes(column: pa.ChunkedArray) -> np.ndarray | None:
     """View equal-length binary values as one (rows,) array of void items, without copying each."""
-    array = column.combine_chunks()
-    lengths = pc.binary_length(array).to_numpy()
-    if len(lengths) == 0 or lengths.min() != lengths.max() or lengths[0] == 0:
-        return None
-    width = int(lengths[0])
-    offsets_buffer, data_buffer = array.buffers()[1], array.buffers()[2]
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[array.offset : array.offset + 2]
-    start = int(offsets[0])
-    raw = np.frombuffer(data_buffer, dtype=np.uint8)[start : start + width * len(array)]
-    return raw.view(f"V{width}")
+    rows = equal_width_bytes(column)
+    return None if rows is None or rows.size == 0 else rows.view(f"V{rows.shape[1]}")[:, 0]
