@@ -9,11 +9,6 @@ once, and ``_staging`` is empty.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +20,7 @@ import pytest
 from headwater.flows.workspace import Workspace
 from headwater.settings import Settings
 from headwater.storage.warehouse import open_warehouse
+from tests.data.kill import kill_at
 
 ROWS = 3_000
 CHUNK = 500
@@ -43,44 +39,6 @@ def _csv(path: Path) -> Path:
     )
     pacsv.write_csv(table, path)
     return path
-
-
-def _env(settings: Settings, step: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["HEADWATER_HOME"] = str(settings.home)
-    env["HEADWATER_INGEST_CHUNK_ROWS"] = str(CHUNK)
-    env["HEADWATER_TEST_PAUSE_AT"] = step
-    env.pop("HEADWATER_WAREHOUSE_URL", None)
-    env.pop("HEADWATER_WAREHOUSE_SCHEMA", None)
-    if settings.warehouse_url:
-        env["HEADWATER_WAREHOUSE_URL"] = settings.warehouse_url
-        env["HEADWATER_WAREHOUSE_SCHEMA"] = settings.warehouse_schema or "public"
-    return env
-
-
-def _kill_at(step: str, path: Path, settings: Settings) -> None:
-    """Run `headwater ingest` until it pauses at ``step``, then SIGKILL it there."""
-    child = subprocess.Popen(
-        [sys.executable, "-m", "headwater", "ingest", str(path)],
-        env=_env(settings, step),
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    watchdog = threading.Timer(60, child.kill)  # a child that never pauses fails, never hangs
-    watchdog.start()
-    assert child.stderr is not None
-    seen = []
-    try:
-        for line in child.stderr:
-            seen.append(line)
-            if line.strip() == f"headwater: paused at {step}":
-                child.send_signal(signal.SIGKILL)
-                break
-        child.wait(timeout=60)
-    finally:
-        watchdog.cancel()
-    assert child.returncode == -signal.SIGKILL, f"never paused at {step}: " + "".join(seen[-5:])
 
 
 def _lake_rows(curated: Path) -> int:
@@ -106,7 +64,7 @@ def test_sigkill_at_each_step_never_shows_an_uncommitted_batch(
 ) -> None:
     path = _csv(tmp_path / "big.csv")
     curated = settings.lake_root / "curated" / "big"
-    _kill_at(step, path, settings)
+    kill_at(step, ["ingest", str(path)], settings, CHUNK)
 
     committed, held = _warehouse_state(settings)
     shown = {int(p.name.removeprefix("batch_id=")) for p in curated.glob("batch_id=*")}

@@ -15,7 +15,7 @@ warehouse transaction. In order:
 A failure anywhere, a SIGKILL included, leaves no rows, no batch and no curated
 file behind: the staged file lives under ``_staging``, which readers skip, and
 the next ingest publishes it if its batch committed and removes it if not
-(`_tidy_lake`). ``_boundary`` marks the steps, so tests can kill at each one.
+(`_tidy_lake`). ``boundary`` marks the steps, so tests can kill at each one.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from headwater.errors import (
     DiskFull,
     FormatError,
     HeadwaterError,
+    NotFound,
     QualityCheckFailed,
     SchemaError,
     WriteConflict,
@@ -60,6 +61,7 @@ __all__ = [
     "BatchReport",
     "IngestReport",
     "ProgressFn",
+    "boundary",
     "dataset_name_for",
     "ingest_path",
     "validate_dataset_name",
@@ -74,7 +76,7 @@ _ATTEMPTS = 3
 """Loads of one source tried at most, when concurrent writers conflict (`WriteConflict`)."""
 
 _PAUSE_AT = "HEADWATER_TEST_PAUSE_AT"
-"""Kill tests name a step boundary here (see `_boundary`); unset in normal use."""
+"""Kill tests name a step boundary here (see `boundary`); unset in normal use."""
 
 _DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -216,15 +218,31 @@ def _settle(warehouse: Warehouse, lake: Lake, staged: StagedParquet) -> None:
             # a commit its dead writer sent may still be finishing on the server; the
             # writer's batch lock is released only once it has
             warehouse.hold_lock("batch", staged.batch_id)
-            batches = cat.list_batches(warehouse, staged.dataset)
-        if any(b.batch_id == staged.batch_id and b.status == "succeeded" for b in batches):
-            log.info("publishing batch %d, committed by an ingest that died", staged.batch_id)
+            committed = _committed(warehouse, staged)
+        what = f"{staged.part_name} of batch {staged.batch_id} of {staged.dataset}"
+        if committed:
+            log.info("publishing %s, committed by a process that died", what)
             lake.publish(staged)
         else:
-            log.info("removing staged batch %d: its ingest died before committing", staged.batch_id)
+            log.info("removing %s: its process died before committing", what)
             staged.discard()
     finally:
         staged.release()
+
+
+def _committed(warehouse: Warehouse, staged: StagedParquet) -> bool:
+    """Whether the warehouse holds what a staged file carries: its batch, or its released row."""
+    if staged.quarantine_id is None:
+        batches = cat.list_batches(warehouse, staged.dataset)
+        return any(b.batch_id == staged.batch_id and b.status == "succeeded" for b in batches)
+    dataset = cat.find_dataset(warehouse, staged.dataset)
+    if dataset is None:
+        return False
+    try:
+        row = qs.get_quarantined(warehouse, dataset.key, staged.quarantine_id)
+    except NotFound:
+        return False
+    return row.status == "released"
 
 
 def _ingest_source(
@@ -321,9 +339,9 @@ class _BatchLoader:
             if isinstance(error, QualityCheckFailed) and self.existing is not None:
                 self._record_failure(self.existing, batch_key, print_, origin, error)
             raise
-        _boundary("committed")
+        boundary("committed")
         curated = self._publish(staged)
-        _boundary("published")
+        boundary("published")
         log.info("batch %d committed to %s", batch_key, curated)
         return BatchReport(
             self.source.name,
@@ -379,7 +397,7 @@ class _BatchLoader:
         for batch in chain([first], batches):
             self._load_batch(batch, dataset, batch_key, seen, staged)
         staged.close()
-        _boundary("staging_written")
+        boundary("staging_written")
         self.verdict = report = self._verdict(dataset)
         if report.status == "failed":
             failed = "; ".join(c.detail or c.name for c in report.checks if c.outcome == "fail")
@@ -390,7 +408,7 @@ class _BatchLoader:
             )
         qs.save_report(self.wh, batch_key, dataset.key, report.status, report.to_json(), self.now)
         self._record(dataset, batch_key, shas, print_, origin)
-        _boundary("raw_stored")
+        boundary("raw_stored")
         return report
 
     def _publish(self, staged: StagedParquet) -> Path | None:
@@ -535,7 +553,7 @@ class _BatchLoader:
             self.wh.load_arrow(dataset.fact_table, fact)
             staged.write(curated)
             self.loaded += batch.num_rows
-            _boundary("mid_load")
+            boundary("mid_load")
         log.info("batch %d: %d rows read, %d loaded", batch_key, self.read, self.loaded)
         if self.progress is not None:
             self.progress(self.source.name, self.read, self.source.total_rows)
@@ -609,12 +627,13 @@ class _BatchLoader:
             self.lake.store_raw(raw.path, sha)
 
 
-def _boundary(step: str) -> None:
+def boundary(step: str) -> None:
     """A step boundary of an ingest, where a kill must leave the lake and warehouse consistent.
 
     With ``HEADWATER_TEST_PAUSE_AT=<step>`` the process says so on stderr and sleeps here,
-    so a test can SIGKILL it at exactly this boundary; the steps, in order, are
-    mid_load, staging_written, raw_stored, committed and published.
+    so a test can SIGKILL it at exactly this boundary; the steps of an ingest, in order,
+    are mid_load, staging_written, raw_stored, committed and published; a quarantine
+    release has release_staged and release_committed.
     """
     if os.environ.get(_PAUSE_AT) == step:
         print(f"headwater: paused at {step}", file=sys.stderr, flush=True)

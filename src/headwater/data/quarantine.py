@@ -2,20 +2,20 @@
 
 A released row is checked again against the dataset's current contract (fix the
 contract or pass ``force``), loaded with the batch it arrived in, and written to
-the lake as an extra part of that batch's curated folder.
+the lake as an extra part of that batch's curated folder, renamed there only once
+the warehouse has committed it (as an ingest publishes its batch).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from headwater.data.facts import fact_rows
 from headwater.data.hashing import image_row_hashes, tabular_row_hashes
+from headwater.data.ingest import boundary
 from headwater.data.quality import Contract, check_rows
 from headwater.errors import ConfigError, DataError
 from headwater.storage.lake import Lake
@@ -67,20 +67,26 @@ def release(
     rows = fact_rows(
         wh, dataset, batch, hashes, np.array([row.source_row], np.int64), row.batch_id, now
     )
-    part = (
-        lake.curated_dir(dataset.name)
-        / f"batch_id={row.batch_id}"
-        / f"part-q{quarantine_id}.parquet"
+    staged = lake.stage_batch(
+        dataset.name, row.batch_id, rows.curated.schema, quarantine_id=quarantine_id
     )
-    staged = lake.staging / f"release-{quarantine_id}.parquet"
-    with wh.transaction():
-        wh.hold_lock("dataset", dataset.key)
-        if cat.holds_row(wh, dataset, str(hashes[0].as_py())):
-            raise ConfigError(f"quarantined row {quarantine_id} is already in the dataset; drop it")
-        pq.write_table(rows.curated, staged)
-        wh.load_arrow(dataset.fact_table, rows.fact)
-        qs.decide(
-            wh, quarantine_id, "released", note=note or ("forced" if force else None), now=now
-        )
-        part.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged, part)
+    try:
+        with wh.transaction():
+            wh.hold_lock("dataset", dataset.key)
+            wh.hold_lock("batch", row.batch_id)  # what `_settle` waits on after a kill
+            if cat.holds_row(wh, dataset, str(hashes[0].as_py())):
+                raise ConfigError(
+                    f"quarantined row {quarantine_id} is already in the dataset; drop it"
+                )
+            staged.write(rows.curated)
+            staged.close()
+            wh.load_arrow(dataset.fact_table, rows.fact)
+            qs.decide(
+                wh, quarantine_id, "released", note=note or ("forced" if force else None), now=now
+            )
+            boundary("release_staged")
+    except BaseException:
+        staged.discard()
+        raise
+    boundary("release_committed")
+    lake.publish(staged)  # only now: a reader of the lake never sees an uncommitted row

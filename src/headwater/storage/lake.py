@@ -45,7 +45,9 @@ log = logging.getLogger("headwater.lake")
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _FULL_WORDS = ("No space left on device", "Disk quota exceeded")
 
-_STAGED_BATCH = re.compile(r"^batch-(?P<dataset>[a-z][a-z0-9_]*)-(?P<batch>[0-9]+)\.parquet$")
+_STAGED_BATCH = re.compile(
+    r"^batch-(?P<dataset>[a-z][a-z0-9_]*)-(?P<batch>[0-9]+)(?:-q(?P<quarantine>[0-9]+))?\.parquet$"
+)
 
 
 def sha256_file(path: Path) -> str:
@@ -76,20 +78,38 @@ class StagedParquet:
     lock knows the file was abandoned (`Lake.abandoned_batches`).
     """
 
-    def __init__(self, path: Path, dataset: str, batch_id: int, lock: int) -> None:
+    def __init__(
+        self, path: Path, dataset: str, batch_id: int, lock: int, quarantine_id: int | None = None
+    ) -> None:
         self.path, self.dataset, self.batch_id = path, dataset, batch_id
+        self.quarantine_id = quarantine_id
         self._lock: int | None = lock
         self._writer: pq.ParquetWriter | None = None
         self.rows = 0
 
+    @property
+    def part_name(self) -> str:
+        """Its file name in the batch's curated folder: the batch, or one released row."""
+        if self.quarantine_id is None:
+            return "part-00000.parquet"
+        return f"part-q{self.quarantine_id}.parquet"
+
     @classmethod
-    def create(cls, staging: Path, dataset: str, batch_id: int, schema: pa.Schema) -> StagedParquet:
+    def create(
+        cls,
+        staging: Path,
+        dataset: str,
+        batch_id: int,
+        schema: pa.Schema,
+        quarantine_id: int | None = None,
+    ) -> StagedParquet:
         # locked under a name no sweeper adopts, then renamed: never seen unlocked
         hidden = staging / f"lock-{uuid.uuid4().hex}"
         fd = os.open(hidden, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX)
-        path = staging / f"batch-{dataset}-{batch_id}.parquet"
-        staged = cls(path, dataset, batch_id, fd)
+        released = "" if quarantine_id is None else f"-q{quarantine_id}"
+        path = staging / f"batch-{dataset}-{batch_id}{released}.parquet"
+        staged = cls(path, dataset, batch_id, fd, quarantine_id)
         try:
             os.rename(hidden, path)
             staged._writer = pq.ParquetWriter(str(path), schema, compression="zstd")
@@ -116,7 +136,8 @@ class StagedParquet:
         except OSError:  # BlockingIOError: a live writer holds it
             os.close(fd)
             return None
-        return cls(path, found["dataset"], int(found["batch"]), fd)
+        released = int(found["quarantine"]) if found["quarantine"] else None
+        return cls(path, found["dataset"], int(found["batch"]), fd, released)
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows and self._writer is not None:
@@ -189,9 +210,11 @@ class Lake:
     def curated_path(self, dataset: str, batch_id: int) -> Path:
         return self.curated_dir(dataset) / f"batch_id={batch_id}" / "part-00000.parquet"
 
-    def stage_batch(self, dataset: str, batch_id: int, schema: pa.Schema) -> StagedParquet:
+    def stage_batch(
+        self, dataset: str, batch_id: int, schema: pa.Schema, *, quarantine_id: int | None = None
+    ) -> StagedParquet:
         """Start a batch's curated file under ``_staging``, locked; `publish` it once committed."""
-        return StagedParquet.create(self.staging, dataset, batch_id, schema)
+        return StagedParquet.create(self.staging, dataset, batch_id, schema, quarantine_id)
 
     def publish(self, staged: StagedParquet) -> Path:
         """Rename a closed staged batch into ``curated/`` (atomic), then let go of its lock.
@@ -199,7 +222,8 @@ class Lake:
         Only a batch the warehouse has committed is published, so a reader of
         ``curated/`` never sees rows the warehouse does not hold.
         """
-        target = self.curated_path(staged.dataset, staged.batch_id)
+        folder = self.curated_dir(staged.dataset) / f"batch_id={staged.batch_id}"
+        target = folder / staged.part_name
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged.path, target)
         staged.release()
