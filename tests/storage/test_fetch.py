@@ -315,3 +315,124 @@ def test_a_real_redirect_to_cloud_metadata_is_refused_even_when_private_is_allow
         download(f"http://127.0.0.1:{port}/x.csv", tmp_path, max_bytes=100, allow_private=True)
     assert [path for path, _ in handler.seen] == ["/x.csv"]
     assert list(tmp_path.iterdir()) == []
+
+
+# -- https: connected to the checked IP, the certificate still verified for the name ----------
+
+
+def _certificate(folder: Path, name: str) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for ``name`` signed by it: (ca, cert, key)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def named(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(named("headwater test CA"))
+        .issuer_name(named("headwater test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(named(name))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+@pytest.fixture
+def tls_server(
+    tmp_path: Path, local_server: tuple[int, type[_Served]]
+) -> Iterator[tuple[int, type[_Served], Path, list[str | None]]]:
+    """An https server on 127.0.0.1 whose certificate names files.test only."""
+    import ssl
+
+    folder = tmp_path / "tls"
+    folder.mkdir()
+    ca, cert, key = _certificate(folder, "files.test")
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    server_names: list[str | None] = []
+    server_context.sni_callback = lambda sock, name, context: server_names.append(name)
+    handler = type("Handler", (_Served,), {"seen": [], "redirect": None})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.socket = server_context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], handler, ca, server_names
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_https_to_the_checked_ip_verifies_the_certificate_for_the_name(
+    tmp_path: Path, tls_server: tuple[int, type[_Served], Path, list[str | None]]
+) -> None:
+    import ssl
+
+    port, handler, ca, server_names = tls_server
+    trust = ssl.create_default_context(cafile=str(ca))
+    resolver = Resolver({"files.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]})
+    staging = tmp_path / "staging"
+
+    path = download(
+        f"https://files.test:{port}/orders.csv",
+        staging,
+        max_bytes=100,
+        allow_private=True,
+        resolve=resolver,
+        transport=httpx.HTTPTransport(verify=trust),
+    )
+    assert path.read_bytes() == b"a,b\n1,2\n"
+    assert server_names == ["files.test"]  # SNI carries the name, not the IP
+    assert handler.seen == [("/orders.csv", f"files.test:{port}")]
+
+    # The same server under a name its certificate does not carry: refused in the handshake.
+    with pytest.raises(StorageError, match="certificate verify failed"):
+        download(
+            f"https://other.test:{port}/orders.csv",
+            staging,
+            max_bytes=100,
+            allow_private=True,
+            resolve=resolver,
+            transport=httpx.HTTPTransport(verify=trust),
+        )
+    assert len(handler.seen) == 1 and resolver.lookups == ["files.test", "other.test"]
