@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import select
 import threading
 import time
 import uuid
@@ -102,7 +103,16 @@ class PostgresWarehouse(Warehouse):
         self._down = False
 
     def _check(self, con: psycopg.Connection[tuple[object, ...]]) -> None:
-        """The pool's health check before lending; a dead connection means the server may be."""
+        """The pool's health check before lending; a dead connection means the server may be.
+
+        An idle connection has nothing to read: a server that shut down or terminated
+        it has sent a notice or closed the socket, which makes it readable. Only then is
+        it asked round-trip (``check_connection``); a quiet one is lent at once, which
+        keeps the check at microseconds instead of a round trip per statement.
+        """
+        if not con.closed and not select.select([con.fileno()], [], [], 0)[0]:
+            self._down = False
+            return
         try:
             ConnectionPool.check_connection(con)
         except Exception:
