@@ -47,9 +47,10 @@ class PostgresWarehouse(Warehouse):
 
     Statements outside a transaction borrow a pooled connection for their own length;
     a transaction keeps one for this thread until it ends. The pool checks a connection
-    before lending it (``check_connection``), so connections a server restart killed
-    are replaced instead of failing every later call, and a server that is down makes
-    every call fail with `WarehouseUnavailable` after at most ``wait_s`` seconds.
+    before lending it (`_check`), so connections a server restart killed are replaced
+    instead of failing every later call, and a server that is down makes every call
+    fail with `WarehouseUnavailable`: within half a second once a check or a statement
+    has found it gone, within ``wait_s`` seconds otherwise.
     """
 
     dialect = "postgres"
@@ -125,8 +126,8 @@ class PostgresWarehouse(Warehouse):
         """A connection from the pool, or `WarehouseUnavailable` once the server looks down.
 
         The wait is cut in slices: a client waits out ``wait_s`` only while the pool is
-        merely busy; once a health check or a connection attempt has failed, it gives up
-        at the end of its slice instead of holding a request for the whole wait.
+        merely busy; once a health check or a statement has found the server gone, it
+        gives up at the end of its slice instead of holding a request for the whole wait.
         """
         deadline = time.monotonic() + self._wait_s
         while True:
