@@ -37,6 +37,15 @@ def _pg_version() -> str:
 PG_VERSION = _pg_version() if Path("/usr/lib/postgresql").is_dir() else "15"
 TOKEN = "fault-test-token-" + uuid.uuid4().hex
 CLI = "from headwater.faces.cli import main; main()"
+READS = (
+    "/datasets",
+    "/datasets/orders",
+    "/datasets/orders/rows",
+    "/datasets/orders/batches/1/quality",
+    "/datasets/orders/quarantine",
+    "/datasets/orders/leaderboard",
+    "/runs",
+)
 
 
 def _free_port() -> int:
@@ -146,7 +155,7 @@ def test_api_answers_503_while_postgres_is_down_and_200_after_it_restarts(
         assert httpx.get(base + "/datasets", timeout=15).status_code == 200
 
         _ctl(name, "stop", "-m", "fast")
-        for path in ("/datasets", "/datasets/orders", "/datasets/orders/rows", "/health"):
+        for path in (*READS, "/health"):
             down = httpx.get(base + path, timeout=30)
             assert down.status_code == 503, (path, down.status_code, down.text)
             assert int(down.headers["Retry-After"]) > 0
@@ -157,7 +166,7 @@ def test_api_answers_503_while_postgres_is_down_and_200_after_it_restarts(
         _ctl(name, "start")
         back = _wait_for(base, "/datasets", 200, seconds=60, server=server)
         assert back.status_code == 200, back.text
-        for path in ("/health", "/datasets/orders", "/datasets/orders/rows"):
+        for path in ("/health", *READS):
             assert httpx.get(base + path, timeout=15).status_code == 200, path
         retried = _headwater(env, "ingest", str(second), "--dataset", "orders")
         assert retried.returncode == 0, retried.stderr
