@@ -316,3 +316,13 @@ def test_one_text_cell_in_a_numeric_column_is_warned_with_its_rows(
     with caplog.at_level(logging.WARNING, logger="headwater"):
         list(open_sources(clean, chunk_rows=1000)[0].read())
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_a_bad_value_past_the_first_block_of_a_new_dataset_names_its_row(tmp_path: Path) -> None:
+    path = tmp_path / "late.csv"
+    rows = [f"{i},{i * 0.5}" for i in range(60_000)]
+    rows[50_000] = "50000,oops"
+    path.write_text("id,price\n" + "\n".join(rows) + "\n")
+    (source,) = open_sources(path, chunk_rows=1000)
+    with pytest.raises(SchemaError, match=r"late\.csv:50000 field 'price': .*line 50002"):
+        list(source.read())

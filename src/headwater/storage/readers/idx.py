@@ -120,15 +120,8 @@ def find_idx_pairs(folder: Path) -> list[tuple[Path, Path | None, str]]:
     return pairs
 
 
-def read_idx_pair(
-    images: Path,
-    labels: Path | None,
-    split: str,
-    *,
-    chunk_rows: int,
-    options: ReaderOptions = _DEFAULTS,
-) -> Source:
-    limit = options.max_decompressed_bytes
+def _checked_claims(images: Path, labels: Path | None, limit: int) -> tuple[int, int, int]:
+    """(count, height, width) from the headers, once every claim is held to what is possible."""
     with open_decompressed(images, limit) as handle:
         count, height, width = _header(handle, images, 3)
     if not (0 < height <= _MAX_SIDE and 0 < width <= _MAX_SIDE):
@@ -144,6 +137,19 @@ def read_idx_pair(
                 path=labels,
                 field="label",
             )
+    return count, height, width
+
+
+def read_idx_pair(
+    images: Path,
+    labels: Path | None,
+    split: str,
+    *,
+    chunk_rows: int,
+    options: ReaderOptions = _DEFAULTS,
+) -> Source:
+    limit = options.max_decompressed_bytes
+    count, height, width = _checked_claims(images, labels, limit)
 
     def batches() -> Iterator[pa.RecordBatch]:
         with (

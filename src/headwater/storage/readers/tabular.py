@@ -166,14 +166,16 @@ def read_csv(
         raise _csv_error(exc, path, names, schema, csv_options) from exc
 
     def batches() -> Iterator[pa.RecordBatch]:
+        typed = schema  # else the types Arrow took from the first block, to find a bad row by
         try:
             with csv_options.open(path, convert) as reader:
-                for number, batch in enumerate(reader):
-                    if number == 0 and schema is None:
+                for batch in reader:
+                    if typed is None:
                         warn_mixed_columns(batch, path)
+                        typed = batch.schema
                     yield conform(batch, schema, path=path)
         except (pa.ArrowInvalid, OSError, EOFError) as exc:
-            raise _csv_error(exc, path, names, schema, csv_options) from exc
+            raise _csv_error(exc, path, names, typed, csv_options) from exc
 
     return Source(
         name=path.name,
