@@ -11,15 +11,18 @@ import base64
 import math
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, Union
 
 from pydantic import (
     AnyHttpUrl,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     JsonValue,
+    Tag,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -27,10 +30,10 @@ from pydantic import (
 from headwater.data.ingest import BatchReport, IngestReport
 from headwater.data.quality import QualityReport
 from headwater.faces.api.problems import scrub
+from headwater.flows.params import COMMON_PARAMS, PARAMS, Params
 from headwater.flows.runs import RunDetail, RunRow, run_summary
 from headwater.flows.training import TrainRequest
 from headwater.flows.workspace import BatchSummary, DatasetSummary
-from headwater.learning import ESTIMATORS
 
 __all__ = [
     "AliasIn",
@@ -325,13 +328,12 @@ _ONE_EVALUATION: dict[str, JsonValue] = {
         "required": ["cv", "holdout"],
         "properties": {"cv": {"type": "integer"}, "holdout": {"type": "number"}},
     },
-    "description": "The parameters of `headwater train`; unset ones take the model's defaults. "
-    "cv and holdout exclude each other: give at most one.",
 }
+"""cv and holdout exclude each other: give at most one (in the schema, for clients too)."""
 
 
-class RunIn(BaseModel):
-    """The parameters of `headwater train`; unset ones take the model's defaults."""
+class _RunCommon(BaseModel):
+    """What every train request carries besides its model's own parameters."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_ONE_EVALUATION)
 
@@ -344,16 +346,7 @@ class RunIn(BaseModel):
         return value
 
     dataset: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", examples=["mnist"])
-    model: str = Field(
-        default="mlp", max_length=63, description=f"One of: {', '.join(ESTIMATORS)}."
-    )
-    density: int | None = Field(default=None, ge=1, le=100_000, description="MLP: first layer.")
-    dropout: float | None = Field(default=None, ge=0, lt=1, description="Neural nets: dropout.")
-    l2: float | None = Field(default=None, ge=0, description="MLP: L2 on the second layer.")
-    epochs: int | None = Field(default=None, ge=1, le=10_000, description="Neural nets: passes.")
-    batch_size: int | None = Field(default=None, ge=1, le=1_000_000, description="Rows per step.")
-    learning_rate: float | None = Field(default=None, gt=0, le=10, description="Adam's rate.")
-    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Same seed, same data: same run.")
+    model: str
     holdout: float | None = Field(
         default=None,
         gt=0,
@@ -373,14 +366,58 @@ class RunIn(BaseModel):
         return cv
 
     def to_core(self) -> TrainRequest:
-        params = {
-            name: value
-            for name in ("density", "dropout", "l2", "epochs", "batch_size", "learning_rate")
-            if (value := getattr(self, name)) is not None
-        }
+        """Only the parameters the request gave; the others keep the model's defaults."""
+        own = set(type(self).model_fields) - set(_RunCommon.model_fields) - COMMON_PARAMS
+        params = self.model_dump(include=own & self.model_fields_set)
+        seed = int(getattr(self, "seed", 0))
         return TrainRequest(
-            self.dataset, self.model, params, seed=self.seed, holdout=self.holdout, cv=self.cv
+            self.dataset, self.model, params, seed=seed, holdout=self.holdout, cv=self.cv
         )
+
+
+def _run_in(model: str, params: type[Params]) -> type[_RunCommon]:
+    """The request body that trains ``model``: its parameter model's fields, flat."""
+    title = str(params.model_config.get("title") or model)
+    tag = Literal[model]  # type: ignore[valid-type]  # a Literal built per model
+    chosen = Field(
+        default=model if model == "mlp" else ...,
+        description=f"{title}." + (" The default model." if model == "mlp" else ""),
+    )
+    bases: tuple[type[Any], ...] = (_RunCommon, params)
+    made: type[_RunCommon] = create_model(
+        "RunIn" + "".join(part.title() for part in model.split("_")),
+        __base__=bases,
+        __doc__=f"Train a {title}; unset parameters take its defaults. "
+        "cv and holdout exclude each other: give at most one.",
+        model=(tag, chosen),
+    )
+    return made
+
+
+def _model_of(body: object) -> str:
+    """The request's ``model`` (``mlp`` when it names none), choosing its body schema."""
+    if isinstance(body, dict):
+        return str(body.get("model", "mlp"))
+    return str(getattr(body, "model", "mlp"))
+
+
+RUN_IN_MODELS: dict[str, type[_RunCommon]] = {
+    model: _run_in(model, params) for model, params in PARAMS.items()
+}
+"""One request schema per model, generated from its parameter model (ranges, defaults, help)."""
+
+if TYPE_CHECKING:  # what a handler gets: one of the models above, all with to_core()
+    RunIn = _RunCommon
+else:
+    RunIn = Annotated[
+        Union[tuple(Annotated[kind, Tag(model)] for model, kind in RUN_IN_MODELS.items())],  # noqa: UP007
+        Discriminator(
+            _model_of,
+            custom_error_type="unknown_model",
+            custom_error_message=f"unknown model; known models: {', '.join(RUN_IN_MODELS)}",
+        ),
+    ]
+"""The parameters of `headwater train`: ``model`` picks which parameters the body may hold."""
 
 
 class RunAcceptedOut(_Out):
