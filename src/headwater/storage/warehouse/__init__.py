@@ -25,5 +25,9 @@ def open_warehouse(settings: Settings) -> Warehouse:
         from headwater.storage.warehouse.postgres import PostgresWarehouse
 
         warehouse = PostgresWarehouse(url, schema=settings.warehouse_schema)
-    migrate(warehouse)
+    try:
+        migrate(warehouse)
+    except BaseException:
+        warehouse.close()  # a failed first use leaves no pool or file lock behind
+        raise
     return warehouse
