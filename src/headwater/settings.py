@@ -93,7 +93,11 @@ class Settings(BaseSettings):
         description="A gzip may expand to at most this many bytes; checked while it streams.",
     )
     json_max_depth: int = Field(
-        default=64, ge=1, le=10_000, description="Deepest nesting a JSON record may have."
+        default=64,
+        ge=1,
+        le=100,
+        description="Deepest nesting a JSON record may have; at most 100, as Arrow's schema "
+        "format (stored with every dataset) holds no more than about 120 levels.",
     )
     json_max_fields: int = Field(
         default=10_000,

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from headwater.errors import FormatError
+from headwater.settings import Settings
 from headwater.storage.readers import ReaderOptions, open_sources
 from headwater.storage.readers.guard import JsonShape, ShapeExceeded
 
@@ -82,3 +84,16 @@ def test_the_scanner_carries_its_state_across_any_chunk_boundary(piece: int) -> 
         for start in range(0, len(text), piece):
             deeper.feed(text[start : start + piece])
     assert (caught.value.record, caught.value.record_offset) == (0, 1)  # {"n": {"m": [[1]]}}
+
+
+def test_a_record_exactly_at_the_limit_loads(tmp_path: Path) -> None:
+    path = tmp_path / "edge.jsonl"
+    path.write_text(nested(64) + "\n" + nested(64) + "\n")
+    assert read_all(path) == 2
+
+
+def test_the_depth_setting_stops_where_arrow_schemas_do() -> None:
+    """Past ~120 levels a stored schema no longer reads back ('Invalid flatbuffers message')."""
+    assert Settings(json_max_depth=100).json_max_depth == 100
+    with pytest.raises(ValidationError):
+        Settings(json_max_depth=101)
