@@ -28,6 +28,7 @@ __all__ = [
     "ObfuscationReport",
     "ObfuscationRequest",
     "PiiSuggestion",
+    "check_destination",
     "obfuscate",
     "obfuscate_to_destination",
     "obfuscate_to_stream",
@@ -61,9 +62,11 @@ def request_from_options(
     fields: list[str] = []
     chosen: dict[str, str] = {}
     location = source
+    output: str | None = None
     if request_json:
         decoded = privacy.parse_request(request_json)
         location = location or decoded.source
+        output = decoded.output
         fields = list(decoded.pii_fields)
         chosen = dict(decoded.modes)
     if pii_fields:
@@ -82,6 +85,8 @@ def request_from_options(
     if mode is not None:
         request["mode"] = mode
     request["modes"] = chosen
+    if output is not None:
+        request["output"] = output
     return privacy.parse_request(request)
 
 
@@ -99,6 +104,14 @@ def obfuscate_to_destination(
 ) -> ObfuscationReport:
     """Obfuscate into a local path or ``s3://`` URL; nothing is written if any step fails."""
     parsed = _parsed(request)
+    check_destination(parsed, destination)
+    with privacy.open_destination(destination) as sink:
+        return privacy.obfuscate_to(parsed, sink, settings=settings, progress=progress)
+
+
+def check_destination(request: ObfuscationRequest, destination: str) -> None:
+    """Refuse a destination that is the source or would hold another format than the source's."""
+    parsed = request
     if privacy.same_location(parsed.source, destination):
         raise ConfigError(
             f"{destination}: the destination is the source; the source is never overwritten, "
@@ -117,8 +130,6 @@ def obfuscate_to_destination(
             f"{destination}: the output keeps the source's format ({source_format}{zipped}); "
             f"give the destination a .{source_format}{zipped} name"
         )
-    with privacy.open_destination(destination) as sink:
-        return privacy.obfuscate_to(parsed, sink, settings=settings, progress=progress)
 
 
 def obfuscate_to_stream(

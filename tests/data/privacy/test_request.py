@@ -65,3 +65,19 @@ def test_build_request_checks_like_parse() -> None:
 def test_a_field_without_a_mode_is_masked_not_let_through() -> None:
     request = ObfuscationRequest(source="a.csv", pii_fields=("name", "dob"), modes={"dob": "drop"})
     assert request.plan() == {"name": "mask", "dob": "drop"}
+
+
+def test_an_output_is_kept_and_round_trips() -> None:
+    request = parse_request(
+        {
+            "file_to_obfuscate": "s3://bkt/new/f.csv",
+            "pii_fields": ["n"],
+            "output": "s3://bkt/safe/f.csv",
+        }
+    )
+    assert request.output == "s3://bkt/safe/f.csv"
+    assert parse_request(request.to_json()) == request
+    with pytest.raises(ConfigError, match="'output' must be"):
+        parse_request({"file_to_obfuscate": "a.csv", "pii_fields": ["n"], "output": 3})
+    with pytest.raises(ConfigError, match="not an S3 object URL"):
+        parse_request({"file_to_obfuscate": "a.csv", "pii_fields": ["n"], "output": "s3://b"})

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from headwater.data.privacy.s3 import parse_s3_url
 from headwater.errors import ConfigError
 
 __all__ = ["MODES", "Mode", "ObfuscationRequest", "build_request", "parse_request"]
@@ -20,16 +21,21 @@ Mode = Literal["mask", "pseudonym", "drop", "generalise"]
 MODES: tuple[Mode, ...] = get_args(Mode)
 
 _ALIASES: dict[str, Mode] = {"generalize": "generalise", "pseudonymise": "pseudonym"}
-_KNOWN_KEYS = ("file_to_obfuscate", "pii_fields", "mode", "modes")
+_KNOWN_KEYS = ("file_to_obfuscate", "pii_fields", "mode", "modes", "output")
 
 
 @dataclass(frozen=True)
 class ObfuscationRequest:
-    """A validated request; `modes` holds a mode for every field in `pii_fields`."""
+    """A validated request; `modes` holds a mode for every field in `pii_fields`.
+
+    `output` is where the obfuscated copy goes when the caller names one (a Lambda
+    invocation, the CLI's ``--request``); `None` when the bytes are handed back.
+    """
 
     source: str
     pii_fields: tuple[str, ...]
     modes: Mapping[str, Mode] = field(default_factory=dict)
+    output: str | None = None
 
     def plan(self) -> dict[str, Mode]:
         """The mode of every PII field; a field without one is masked, never let through."""
@@ -37,13 +43,14 @@ class ObfuscationRequest:
 
     def to_json(self) -> str:
         """The request as JSON, the same shape `parse_request` reads."""
-        return json.dumps(
-            {
-                "file_to_obfuscate": self.source,
-                "pii_fields": list(self.pii_fields),
-                "modes": dict(self.modes),
-            }
-        )
+        decoded: dict[str, object] = {
+            "file_to_obfuscate": self.source,
+            "pii_fields": list(self.pii_fields),
+            "modes": dict(self.modes),
+        }
+        if self.output is not None:
+            decoded["output"] = self.output
+        return json.dumps(decoded)
 
 
 def parse_request(request: str | Mapping[str, object]) -> ObfuscationRequest:
@@ -89,11 +96,18 @@ def parse_request(request: str | Mapping[str, object]) -> ObfuscationRequest:
     per_field = decoded.get("modes", {})
     if not isinstance(per_field, Mapping):
         raise ConfigError(f"{source}: 'modes' must be an object of field name to mode")
+    output = decoded.get("output")
+    if output is not None and (not isinstance(output, str) or not output.strip()):
+        raise ConfigError(
+            f"{source}: 'output' must be an s3://bucket/key URL or a local path, e.g. "
+            '"s3://bucket/safe/file1.csv"'
+        )
     return build_request(
         source.strip(),
         fields,
         mode=_checked_mode(default, source, "mode"),
         modes={str(name): _checked_mode(value, source, name) for name, value in per_field.items()},
+        output=output.strip() if output is not None else None,
     )
 
 
@@ -103,8 +117,16 @@ def build_request(
     *,
     mode: Mode = "mask",
     modes: Mapping[str, Mode] | None = None,
+    output: str | None = None,
 ) -> ObfuscationRequest:
-    """Build a request from parts (the CLI's options), with the same checks as `parse_request`."""
+    """Build a request from parts (the CLI's options), with the same checks as `parse_request`.
+
+    An ``s3:`` location is checked as an S3 URL here, so a malformed one is a usage
+    error before any request is sent, not a "file not found" later.
+    """
+    for location in (source, output):
+        if location is not None and location[:3].lower() == "s3:":
+            parse_s3_url(location)
     names = tuple(dict.fromkeys(name.strip() for name in pii_fields if name.strip()))
     if not names:
         raise ConfigError(
@@ -118,7 +140,7 @@ def build_request(
             f"pii_fields ({', '.join(names)}); add them to pii_fields or remove them"
         )
     resolved = {name: _checked_mode(overrides.get(name, mode), source, name) for name in names}
-    return ObfuscationRequest(source=source, pii_fields=names, modes=resolved)
+    return ObfuscationRequest(source=source, pii_fields=names, modes=resolved, output=output)
 
 
 def _checked_mode(value: object, source: str, where: str) -> Mode:

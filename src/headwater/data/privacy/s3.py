@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
@@ -52,6 +53,7 @@ _DENIED_CODES = {
     "InvalidToken",
 }
 _READ_BUFFER = 1024 * 1024
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,20 @@ class S3Location:
 
 
 def parse_s3_url(url: str) -> S3Location:
-    """Split ``s3://bucket/key``; a URL without a bucket or a key is a usage error."""
+    """Split ``s3://bucket/key``; a URL without a bucket or a key is a usage error.
+
+    The bucket must follow S3's naming rules, so ``s3:/bucket/key`` or a bucket with a
+    space or capitals is refused here with the reason, not later as a missing object.
+    """
     rest = url[len("s3://") :] if url.startswith("s3://") else ""
     bucket, _, key = rest.partition("/")
     if not bucket or not key or key.endswith("/"):
         raise ConfigError(f"{url!r} is not an S3 object URL; expected s3://bucket/path/file.csv")
+    if not _BUCKET_NAME.fullmatch(bucket):
+        raise ConfigError(
+            f"{url!r}: {bucket!r} is not a valid S3 bucket name (3-63 characters: lowercase "
+            "letters, digits, dots and hyphens); expected s3://bucket/path/file.csv"
+        )
     return S3Location(bucket=bucket, key=key)
 
 

@@ -82,6 +82,7 @@ def obfuscate(
     parsed = privacy.request_from_options(
         source, _split(pii_fields), mode=mode, modes=_modes(modes), request_json=request
     )
+    out = out or parsed.output
     stdout = sys.stdout.buffer
     if not out and stdout.isatty() and parsed.source.lower().endswith((".parquet", ".pq", ".gz")):
         raise ConfigError(
