@@ -143,3 +143,32 @@ def write_wide_csv(path: Path, columns: int = 40, rows: int = 5) -> Path:
     lines += [",".join(f"v{i}_{j}" for j in range(columns)) for i in range(rows)]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def write_pipeline_batch(
+    path: Path,
+    *,
+    seed: int,
+    train_a: int,
+    train_b: int,
+    test_a: int = 6,
+    test_b: int = 4,
+) -> Path:
+    """A batch of a learnable table: label ``a`` exactly when ``x1 > 0``, ``x2`` is noise.
+
+    The class counts of the train and test splits are given, so a model that only
+    learns the training majority (a heavily regularised one) scores a known accuracy.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for split, label, count in (
+        ("train", "a", train_a),
+        ("train", "b", train_b),
+        ("test", "a", test_a),
+        ("test", "b", test_b),
+    ):
+        for _ in range(count):
+            x1 = float(rng.uniform(0.05, 1.0)) * (1 if label == "a" else -1)
+            rows.append(f"{x1:.6f},{rng.normal():.6f},{split},{label}")
+    path.write_text("x1,x2,split,label\n" + "\n".join(rows) + "\n")
+    return path

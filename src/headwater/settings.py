@@ -24,11 +24,16 @@ from pydantic_settings import (
 
 from headwater.errors import ConfigError
 
-__all__ = ["Dialect", "Settings", "get_settings"]
+__all__ = ["Dialect", "Settings", "config_path", "get_settings"]
 
 Dialect = Literal["duckdb", "postgres"]
 
 SECRET_FIELDS = frozenset({"api_token", "pseudonym_key"})
+
+
+def config_path() -> Path:
+    """The config file: ``HEADWATER_CONFIG``, else ``headwater.toml`` in the working folder."""
+    return Path(os.environ.get("HEADWATER_CONFIG", "headwater.toml"))
 
 
 class _TomlWithoutSecrets(TomlConfigSettingsSource):
@@ -135,8 +140,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = Path(os.environ.get("HEADWATER_CONFIG", "headwater.toml"))
-        return (init_settings, env_settings, _TomlWithoutSecrets(settings_cls, toml_path))
+        return (init_settings, env_settings, _TomlWithoutSecrets(settings_cls, config_path()))
 
     @property
     def dialect(self) -> Dialect:

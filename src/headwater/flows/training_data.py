@@ -41,6 +41,7 @@ __all__ = [
     "feature_spec",
     "fit_feature_spec",
     "label_mapping",
+    "role_chunks",
     "roles_for",
     "split_rows",
 ]
@@ -207,6 +208,13 @@ def feature_matrices(
     for role, raw, positions in _role_chunks(ws, dataset, roles):
         out[role][positions] = spec.transform(raw)
     return out
+
+
+def role_chunks(
+    ws: Workspace, dataset: cat.DatasetRow, roles: dict[str, RoleRows]
+) -> Iterator[tuple[str, Raw, npt.NDArray[np.int64]]]:
+    """(role, its raw rows of a chunk, their places in the role): to score saved models on rows."""
+    return _role_chunks(ws, dataset, roles)
 
 
 def _role_chunks(

@@ -303,12 +303,69 @@ RUN_HEARTBEATS = Migration(
 """A run whose worker died (SIGKILL, a lost machine) is found by its stale heartbeat, or by
 its pid being gone on the same host, and marked ``abandoned`` instead of ``running`` forever."""
 
+PIPELINES = Migration(
+    6,
+    "pipelines: runs and their steps, fires claimed once, a lease per pipeline",
+    (
+        """CREATE TABLE pipeline_run (
+            pipeline_run_id TEXT PRIMARY KEY,
+            pipeline TEXT NOT NULL,
+            dataset TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            fire_key TEXT,
+            status TEXT NOT NULL
+                CHECK (status IN ('running', 'succeeded', 'failed', 'skipped', 'abandoned')),
+            outcome TEXT,
+            error TEXT,
+            holder TEXT NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL,
+            heartbeat_at TIMESTAMPTZ NOT NULL,
+            finished_at TIMESTAMPTZ,
+            batch_ids_json TEXT NOT NULL,
+            run_ids_json TEXT NOT NULL,
+            champion_run_id TEXT,
+            challenger_run_id TEXT,
+            promoted BOOLEAN NOT NULL)""",
+        "CREATE INDEX pipeline_run_by_name ON pipeline_run (pipeline, started_at)",
+        """CREATE TABLE pipeline_step (
+            pipeline_run_id TEXT NOT NULL,
+            position SMALLINT NOT NULL,
+            step TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'skipped')),
+            started_at TIMESTAMPTZ NOT NULL,
+            finished_at TIMESTAMPTZ,
+            seconds DOUBLE PRECISION,
+            outcome_json TEXT,
+            error TEXT,
+            PRIMARY KEY (pipeline_run_id, position))""",
+        """CREATE TABLE pipeline_fire (
+            pipeline TEXT NOT NULL,
+            fire_key TEXT NOT NULL,
+            fire_at TIMESTAMPTZ,
+            claimed_at TIMESTAMPTZ NOT NULL,
+            pipeline_run_id TEXT NOT NULL,
+            PRIMARY KEY (pipeline, fire_key))""",
+        """CREATE TABLE pipeline_lease (
+            pipeline TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            pipeline_run_id TEXT NOT NULL,
+            expires_at TIMESTAMPTZ NOT NULL)""",
+        """CREATE TABLE pipeline_state (
+            pipeline TEXT PRIMARY KEY,
+            first_seen_at TIMESTAMPTZ NOT NULL)""",
+    ),
+)
+"""A pipeline run records each step; a fire (a cron time, a new source fingerprint) is claimed
+once in ``pipeline_fire``, so two schedulers never both run it; ``pipeline_lease`` lets one
+run of a pipeline go at a time, and its expiry tells a dead worker's run from a live one."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     STAR_SCHEMA,
     RUN_REGISTRY,
     QUALITY,
     ROW_HASHES_UNINDEXED,
     RUN_HEARTBEATS,
+    PIPELINES,
 )
 
 
