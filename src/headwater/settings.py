@@ -90,6 +90,13 @@ class Settings(BaseSettings):
         description="Feature matrices of a training run larger than this are memory-mapped "
         "from the run's cache folder instead of held in memory (0: always).",
     )
+    run_heartbeat_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="A training run refreshes its heartbeat this often; one silent for three "
+        "times as long (or whose process is gone) is marked abandoned.",
+    )
     max_show_rows: int = Field(default=1000, ge=1, description="Upper bound for `show --limit`.")
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
     max_decompressed_bytes: int = Field(

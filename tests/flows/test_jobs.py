@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -68,14 +69,20 @@ def test_bad_requests_are_refused_at_submit(digits_ws: Workspace) -> None:
     assert run_flows.list_runs(digits_ws) == []
 
 
-def test_a_run_refused_while_training_is_kept_as_failed(digits_ws: Workspace) -> None:
+def test_a_run_refused_while_training_is_kept_as_failed(
+    digits_ws: Workspace, tmp_path: Path
+) -> None:
+    """Parameters are checked at submit; what only the data can refuse is found while training."""
+    plain = tmp_path / "plain.csv"
+    plain.write_text("a,b\n1,2\n3,4\n")
+    digits_ws.ingest(plain)
     jobs = TrainingQueue(digits_ws)
     try:
-        run_id = jobs.submit(TrainRequest("digits", "mlp", {"density": 0}))
+        run_id = jobs.submit(TrainRequest("plain", "logistic"))
         assert _wait(digits_ws, run_id) == "failed"
     finally:
         jobs.close()
-    assert "density" in str(registry.get_run(digits_ws.warehouse, run_id).error)
+    assert "no label column" in str(registry.get_run(digits_ws.warehouse, run_id).error)
 
 
 def test_queue_limit(digits_ws: Workspace) -> None:
@@ -109,3 +116,20 @@ def test_model_cache_serves_the_best_run_and_follows_a_new_one(digits_ws: Worksp
     assert cache.resolve("best", "digits") == first.run_id
     with pytest.raises(ConfigError, match="needs a dataset"):
         cache.resolve("best")
+
+
+def test_close_interrupts_the_run_in_progress_and_ends_the_waiting_ones(
+    digits_ws: Workspace,
+) -> None:
+    started = threading.Event()
+    jobs = TrainingQueue(digits_ws, on_epoch=lambda run, e, n, m: started.set())
+    slow = TrainRequest("digits", "mlp", {"epochs": 500, "batch_size": 64})
+    first, waiting = jobs.submit(slow), jobs.submit(slow)
+    assert started.wait(120)
+    began = time.monotonic()
+    jobs.close(timeout_s=60)
+    assert time.monotonic() - began < 30  # one epoch at most, not the 500
+    runs = {r.run_id: r for r in run_flows.list_runs(digits_ws)}
+    assert runs[first].status == "interrupted" and "shutting down" in str(runs[first].error)
+    assert int(str(runs[first].progress["epoch"])) < 500
+    assert runs[waiting].status == "interrupted" and runs[waiting].started_at is None

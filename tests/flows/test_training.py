@@ -96,7 +96,11 @@ def test_changed_artifact_is_refused(digits_ws: Workspace) -> None:
     [
         (TrainRequest("digits", "mlp", {"density": 0}), ConfigError, "density must be"),
         (TrainRequest("digits", "mlp", {"density": -3}), ConfigError, "density must be"),
-        (TrainRequest("digits", "mlp", {"dropout": 1.0}), ConfigError, "dropout must be a number in"),
+        (
+            TrainRequest("digits", "mlp", {"dropout": 1.0}),
+            ConfigError,
+            "dropout must be a number in",
+        ),
         (TrainRequest("digits", "mlp", holdout=1.5), ConfigError, "strictly between 0 and 1"),
         (TrainRequest("digits", "transformer"), ConfigError, "unknown model"),
         (TrainRequest("nothing", "mlp"), DatasetNotFound, "does not exist"),

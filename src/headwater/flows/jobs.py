@@ -5,6 +5,10 @@ and get the run id back immediately; the run is registered as ``queued`` before
 `submit` returns, so its status and per-epoch progress can be read from the
 registry straight away. One worker trains at a time: on two cores a second
 concurrent run would only slow both down.
+
+`close` stops in bounded time: the run in progress ends ``interrupted`` at its next
+epoch, and runs still waiting are marked ``interrupted`` too, since no one will
+train them (the queue lives in this process only).
 """
 
 from __future__ import annotations
@@ -17,7 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from headwater.errors import HeadwaterError, QueueFull
-from headwater.flows.lifecycle import EpochFn, new_run_id
+from headwater.flows.lifecycle import (
+    EpochFn,
+    Interrupted,
+    end_interrupted,
+    new_run_id,
+    reap_abandoned,
+)
 from headwater.flows.training import TrainRequest, queue_run, train
 from headwater.flows.workspace import Workspace
 
@@ -48,6 +58,9 @@ class TrainingQueue:
         self._limit = limit
         self._on_done = on_done
         self._on_epoch = on_epoch
+        self._stop = threading.Event()
+        self._current: str | None = None
+        reap_abandoned(workspace)  # a worker starting: runs an earlier process left are ended
         self._worker = threading.Thread(target=self._work, name="headwater-training", daemon=True)
         self._worker.start()
 
@@ -68,10 +81,29 @@ class TrainingQueue:
         return self._jobs.qsize()
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Stop after the current run (queued runs stay 'queued' in the registry)."""
-        with contextlib.suppress(queue.Full):  # full: the worker stops when it drains
+        """Interrupt the current run at its next epoch, end the waiting ones, stop the worker."""
+        self._stop.set()
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                self._end_waiting(job)
+        with contextlib.suppress(queue.Full):  # the worker sees the stop event anyway
             self._jobs.put_nowait(None)
         self._worker.join(timeout_s)
+        current = self._current
+        if self._worker.is_alive() and current is not None:
+            log.warning("run %s did not stop within %.0f s; marked interrupted", current, timeout_s)
+            end_interrupted(
+                self._workspace, current, "stopped: the process shut down before its epoch ended"
+            )
+
+    def _end_waiting(self, job: _Job) -> None:
+        end_interrupted(self._workspace, job.run_id, "interrupted: the server stopped first")
+        if self._on_done is not None:
+            self._on_done(job.run_id)
 
     def _epoch_hook(self, run_id: str) -> EpochFn | None:
         hook = self._on_epoch
@@ -85,13 +117,26 @@ class TrainingQueue:
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
+            if self._stop.is_set():
+                self._end_waiting(job)
+                continue
             epoch_fn = self._epoch_hook(job.run_id)
+            self._current = job.run_id
             try:
-                train(self._workspace, job.request, run_id=job.run_id, on_epoch=epoch_fn)
+                train(
+                    self._workspace,
+                    job.request,
+                    run_id=job.run_id,
+                    on_epoch=epoch_fn,
+                    stop=self._stop,
+                )
+            except Interrupted as stopped:  # recorded on the run as interrupted
+                log.warning("run %s: %s", job.run_id, stopped.reason)
             except HeadwaterError as error:  # recorded on the run by `train`; keep serving
                 log.warning("run %s failed: %s", job.run_id, error)
             except Exception:  # a bug must not kill the worker; the run is marked failed
                 log.exception("run %s crashed", job.run_id)
             finally:
+                self._current = None
                 if self._on_done is not None:
                     self._on_done(job.run_id)

@@ -18,20 +18,29 @@ so the registry tells the same story whatever ran. A run ends in one of four way
 - ``failed``, with the reason, for anything else.
 
 The exception is re-raised in every case but success.
+
+While it lives, a run's worker (pid and host) refreshes the run's heartbeat at every
+epoch and from a background thread every ``run_heartbeat_seconds``. A queued or
+running run whose heartbeat is older than three such intervals, or whose pid is gone
+from this host, is marked ``abandoned`` with the reason by :func:`reap_abandoned`,
+which runs whenever the registry is listed or read and whenever a worker starts: a
+SIGKILLed training process does not leave its run ``running`` forever.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -39,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 import headwater
-from headwater.errors import ConfigError, SchemaError
+from headwater.errors import ConfigError, SchemaError, WarehouseError
 from headwater.flows.workspace import Workspace
 from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse import runs as registry
@@ -51,7 +60,9 @@ __all__ = [
     "RunSpec",
     "check_seed",
     "code_version",
+    "end_interrupted",
     "new_run_id",
+    "reap_abandoned",
     "register",
     "run_lifecycle",
     "sigterm_interrupts",
@@ -63,6 +74,12 @@ EpochFn = Callable[[int, int, dict[str, float]], None]
 """Called as (epoch, epochs, metrics) after every epoch of a model that learns in epochs."""
 
 JsonDict = dict[str, object]
+
+STALE_BEATS = 3
+"""A live run whose heartbeat is older than this many intervals is abandoned."""
+
+_OWN: set[str] = set()
+"""Runs this process registered or took over and has not finished: alive whatever the clock."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -114,9 +131,14 @@ def code_version() -> str:
         return headwater.__version__
 
 
+def this_worker() -> registry.Worker:
+    return registry.Worker(os.getpid(), socket.gethostname())
+
+
 def register(ws: Workspace, spec: RunSpec, run_id: str) -> None:
-    """Register a run as ``queued``: visible in the registry before any data is read."""
+    """Register a run as ``queued``, owned by this process, before any data is read."""
     check_seed(spec.seed)
+    _OWN.add(run_id)
     registry.create_run(
         ws.warehouse,
         run_id=run_id,
@@ -127,7 +149,74 @@ def register(ws: Workspace, spec: RunSpec, run_id: str) -> None:
         evaluation=spec.evaluation,
         code_version=code_version(),
         now=datetime.now(UTC),
+        worker=this_worker(),
     )
+
+
+def end_interrupted(ws: Workspace, run_id: str, reason: str) -> None:
+    """Mark a run that will not go on ``interrupted`` from outside it: a queued run whose
+    queue closed, or one whose worker did not stop in time. A run that ended is left alone."""
+    try:
+        registry.interrupt_run(ws.warehouse, run_id, now=datetime.now(UTC), reason=reason)
+    except Exception:
+        log.exception("run %s: could not record that it was interrupted", run_id)
+    finally:
+        release(run_id)
+
+
+def release(run_id: str) -> None:
+    """This process no longer holds the run (it ended, or was dropped from a queue)."""
+    _OWN.discard(run_id)
+
+
+def reap_abandoned(ws: Workspace) -> list[str]:
+    """Mark every live run whose worker is gone ``abandoned``, with the reason; return their ids.
+
+    Gone means: its pid no longer exists on this host, or (on any host) it has not
+    beaten for ``STALE_BEATS`` heartbeat intervals while running. A queued run waits
+    without beating, so only the first rule applies to it.
+    """
+    wh = ws.warehouse
+    now = datetime.now(UTC)
+    bound = timedelta(seconds=STALE_BEATS * ws.settings.run_heartbeat_seconds)
+    marked: list[str] = []
+    for run in registry.live_runs(wh):
+        reason = _why_gone(run, now, bound)
+        if reason is None:
+            continue
+        try:
+            if registry.abandon_run(wh, run.run_id, now=now, reason=reason, seen=run.heartbeat_at):
+                log.warning("run %s abandoned: %s", run.run_id, reason)
+                marked.append(run.run_id)
+        except WarehouseError as error:  # a concurrent writer moved it: judge it next time
+            log.info("run %s not marked abandoned now: %s", run.run_id, error)
+    return marked
+
+
+def _why_gone(run: registry.RunRow, now: datetime, bound: timedelta) -> str | None:
+    if run.run_id in _OWN:
+        return None
+    me, pid = this_worker(), run.worker_pid
+    if pid is not None and run.worker_host == me.host and (pid == me.pid or not _pid_alive(pid)):
+        return f"its worker (pid {pid} on {run.worker_host}) is gone"
+    beat = run.heartbeat_at
+    if run.status == "running" and beat is not None and now - beat > bound:
+        silent = (now - beat).total_seconds()
+        return (
+            f"no heartbeat for {silent:.0f} s (more than {STALE_BEATS} x "
+            f"HEADWATER_RUN_HEARTBEAT_SECONDS); its worker on {run.worker_host} is presumed gone"
+        )
+    return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
 
 
 class Run:
@@ -149,12 +238,42 @@ class Run:
         self._ws = ws
         self._on_epoch = on_epoch
         self._stop = stop
+        self._worker = this_worker()
+        self._writing = threading.Lock()  # the heartbeat and the run never update dim_run at once
+        self._beats_done = threading.Event()
+        self._beats = threading.Thread(
+            target=self._beat_until_done, name=f"headwater-heartbeat-{run_id}", daemon=True
+        )
+
+    def _beat_until_done(self) -> None:
+        interval = self._ws.settings.run_heartbeat_seconds
+        while not self._beats_done.wait(interval):
+            try:
+                with self._writing:
+                    registry.beat(
+                        self._ws.warehouse, self.run_id, now=datetime.now(UTC), worker=self._worker
+                    )
+            except Exception as error:  # the warehouse away for a while: beat again later
+                log.warning("run %s: heartbeat not recorded: %s", self.run_id, error)
+
+    def start_beating(self) -> None:
+        self._beats.start()
+
+    def stop_beating(self) -> None:
+        """Stop the background heartbeat before the run's last write (no two writers of its row)."""
+        self._beats_done.set()
+        if self._beats.is_alive():
+            self._beats.join()
 
     def start(self) -> None:
         """Mark the run ``running`` (once); before this a refusal leaves no trace."""
         if not self.started:
             self.started = True
-            registry.start_run(self._ws.warehouse, self.run_id, now=datetime.now(UTC))
+            with self._writing:
+                registry.start_run(
+                    self._ws.warehouse, self.run_id, now=datetime.now(UTC), worker=self._worker
+                )
+            log.info("run %s started (pid %d)", self.run_id, self._worker.pid)
 
     def check_stop(self) -> None:
         """Raise `Interrupted` if the run was asked to stop; called between epochs."""
@@ -166,8 +285,11 @@ class Run:
         self.start()
         clean = {k: float(v) for k, v in metrics.items()}
         wh = self._ws.warehouse
-        registry.record_epoch(wh, self.run_id, epoch, dict(clean), now=datetime.now(UTC))
-        registry.update_progress(wh, self.run_id, {"epoch": epoch, "epochs": epochs, **clean})
+        now = datetime.now(UTC)
+        with self._writing:
+            registry.record_epoch(wh, self.run_id, epoch, dict(clean), now=now)
+            registry.update_progress(wh, self.run_id, {"epoch": epoch, "epochs": epochs, **clean})
+            registry.beat(wh, self.run_id, now=now, worker=self._worker)
         if self._on_epoch is not None:
             self._on_epoch(epoch, epochs, clean)
         self.check_stop()
@@ -190,6 +312,7 @@ class Run:
     ) -> None:
         """In one transaction: the exact rows per role, the hashed artifacts, the final metrics."""
         self.start()
+        self.stop_beating()
         wh = self._ws.warehouse
         with wh.transaction():
             for role, (keys, batch_ids) in rows.items():
@@ -229,22 +352,28 @@ def run_lifecycle(
     See the module docstring for how it ends. The run's cache folder is removed on exit.
     """
     adopted = spec is None
+    reap_abandoned(ws)  # a worker starting: runs whose worker died are marked first
     if spec is None:
         if run_id is None:
             raise ValueError("run_lifecycle needs a spec or the id of a queued run")
         registry.get_run(ws.warehouse, run_id)  # RunNotFound if it was never queued
+        _OWN.add(run_id)
     else:
         run_id = run_id or new_run_id()
         register(ws, spec, run_id)
     run = Run(ws, run_id, on_epoch=on_epoch, stop=stop)
+    run.start_beating()
     try:
         yield run
         if not run.succeeded:
             raise RuntimeError(f"run {run_id} ended without recording a result")
     except BaseException as error:
+        run.stop_beating()
         _record_end(ws, run, error, forget=not adopted and not run.started)
         raise
     finally:
+        run.stop_beating()
+        release(run_id)
         shutil.rmtree(run.cache, ignore_errors=True)
 
 
@@ -273,22 +402,27 @@ def _record_end(ws: Workspace, run: Run, error: BaseException, *, forget: bool) 
 
 
 @contextlib.contextmanager
-def sigterm_interrupts() -> Iterator[None]:
+def sigterm_interrupts() -> Iterator[threading.Event]:
     """While inside, SIGTERM raises `Interrupted` in the main thread, as Ctrl-C would.
 
-    So a command asked to stop rolls its transaction back and marks its run
-    ``interrupted`` instead of dying mid-write. Only the main thread can install it;
-    elsewhere this does nothing.
+    So a command asked to stop rolls its transaction back, removes its staging files
+    and marks its run ``interrupted`` instead of dying mid-write. Only the first SIGTERM
+    raises (a second one must not break the clean-up the first began). Yields an event
+    set once SIGTERM arrived, for the exit code. Outside the main thread it does nothing.
     """
+    received = threading.Event()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield received
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        if received.is_set():
+            return
+        received.set()
         raise Interrupted("interrupted: the process received SIGTERM")
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
-        yield
+        yield received
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from headwater.data.features import FeatureSpec
 from headwater.errors import ConfigError, NotFound
+from headwater.flows.lifecycle import reap_abandoned
 from headwater.flows.workspace import Workspace
 from headwater.learning import ESTIMATORS, OnnxPredictor
 from headwater.learning.artifacts import FEATURES_FILE, ONNX_FILE, read_verified
@@ -92,8 +93,10 @@ def run_summary(run: RunRow) -> dict[str, object]:
 
 
 def list_runs(ws: Workspace, dataset: str | None = None) -> list[RunRow]:
+    """Runs, oldest first; a run whose worker died is marked ``abandoned`` first."""
     if dataset is not None:
         cat.get_dataset(ws.warehouse, dataset)
+    reap_abandoned(ws)
     return registry.list_runs(ws.warehouse, dataset)
 
 
@@ -114,6 +117,7 @@ def _classifies(run: RunRow) -> bool:
 
 def run_detail(ws: Workspace, run_id: str) -> RunDetail:
     wh = ws.warehouse
+    reap_abandoned(ws)
     return RunDetail(
         registry.get_run(wh, run_id),
         registry.run_epochs(wh, run_id),

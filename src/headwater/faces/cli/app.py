@@ -27,6 +27,7 @@ from headwater.faces.cli import (
     quality_commands,
     serve_command,
 )
+from headwater.flows.lifecycle import sigterm_interrupts
 
 __all__ = ["app", "main"]
 
@@ -86,7 +87,14 @@ def main() -> None:
     """
     err = Console(stderr=True)
     try:
-        app(prog_name="headwater")
+        with sigterm_interrupts() as terminated:
+            try:
+                app(prog_name="headwater")
+            except SystemExit:
+                if terminated.is_set():  # typer made the SIGTERM interrupt an exit 130
+                    err.print("stopped: SIGTERM (nothing half-written was kept)")
+                    sys.exit(143)
+                raise
     except HeadwaterError as error:
         err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(exit_code(error))

@@ -25,4 +25,11 @@ def serve(
 
     from headwater.faces.api import create_app
 
-    uvicorn.run(create_app(get_settings()), host=host, port=port, proxy_headers=False)
+    # timeout_graceful_shutdown: a live event stream must not hold SIGTERM off for ever
+    uvicorn.run(
+        create_app(get_settings()),
+        host=host,
+        port=port,
+        proxy_headers=False,
+        timeout_graceful_shutdown=3,
+    )

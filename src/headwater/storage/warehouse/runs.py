@@ -14,15 +14,21 @@ from headwater.errors import RunNotFound
 from headwater.storage.warehouse.base import Warehouse, as_time, as_time_or_none
 
 __all__ = [
+    "LIVE",
     "ArtifactRow",
     "DataRow",
     "RunRow",
+    "Worker",
+    "abandon_run",
+    "beat",
     "create_run",
     "delete_run",
     "finish_run",
     "get_alias",
     "get_run",
+    "interrupt_run",
     "list_runs",
+    "live_runs",
     "record_artifacts",
     "record_data",
     "record_epoch",
@@ -57,6 +63,17 @@ class RunRow:
     metrics: JsonDict
     progress: JsonDict
     error: str | None
+    heartbeat_at: datetime | None = None
+    worker_pid: int | None = None
+    worker_host: str | None = None
+
+
+@dataclass(frozen=True)
+class Worker:
+    """The process a run lives in: its pid on its host."""
+
+    pid: int
+    host: str
 
 
 @dataclass(frozen=True)
@@ -78,8 +95,10 @@ class DataRow:
 _RUN_COLUMNS = (
     "r.run_id, d.name, r.model, r.params_json, r.seed, r.evaluation, r.status, r.code_version, "
     "r.created_at, r.started_at, r.finished_at, r.train_seconds, r.metrics_json, "
-    "r.progress_json, r.error"
+    "r.progress_json, r.error, r.heartbeat_at, r.worker_pid, r.worker_host"
 )
+LIVE = ("queued", "running")
+"""A run in one of these states has a worker that should still be alive."""
 
 
 def _json(text: object) -> JsonDict:
@@ -106,6 +125,9 @@ def _run(row: tuple[object, ...]) -> RunRow:
         metrics,
         progress,
         error,
+        heartbeat,
+        pid,
+        host,
     ) = row
     return RunRow(
         str(run_id),
@@ -123,6 +145,9 @@ def _run(row: tuple[object, ...]) -> RunRow:
         _json(metrics),
         _json(progress),
         None if error is None else str(error),
+        as_time_or_none(heartbeat),
+        None if pid is None else int(str(pid)),
+        None if host is None else str(host),
     )
 
 
@@ -143,10 +168,12 @@ def create_run(
     evaluation: str,
     code_version: str,
     now: datetime,
+    worker: Worker | None = None,
 ) -> None:
     wh.execute(
         "INSERT INTO dim_run (run_id, dataset_key, model, params_json, seed, evaluation, status, "
-        "code_version, created_at) VALUES (%s, %s, %s, %s, %s, %s, 'queued', %s, %s)",
+        "code_version, created_at, heartbeat_at, worker_pid, worker_host) "
+        "VALUES (%s, %s, %s, %s, %s, %s, 'queued', %s, %s, %s, %s, %s)",
         [
             run_id,
             dataset_key,
@@ -156,6 +183,9 @@ def create_run(
             evaluation,
             code_version,
             now,
+            now,
+            None if worker is None else worker.pid,
+            None if worker is None else worker.host,
         ],
     )
 
@@ -171,10 +201,60 @@ def run_exists(wh: Warehouse, run_id: str) -> bool:
     return wh.fetch_one("SELECT 1 FROM dim_run WHERE run_id = %s", [run_id]) is not None
 
 
-def start_run(wh: Warehouse, run_id: str, *, now: datetime) -> None:
+def start_run(wh: Warehouse, run_id: str, *, now: datetime, worker: Worker | None = None) -> None:
     wh.execute(
-        "UPDATE dim_run SET status = 'running', started_at = %s WHERE run_id = %s", [now, run_id]
+        "UPDATE dim_run SET status = 'running', started_at = %s, heartbeat_at = %s, "
+        "worker_pid = coalesce(%s, worker_pid), worker_host = coalesce(%s, worker_host) "
+        "WHERE run_id = %s",
+        [
+            now,
+            now,
+            None if worker is None else worker.pid,
+            None if worker is None else worker.host,
+            run_id,
+        ],
     )
+
+
+def beat(wh: Warehouse, run_id: str, *, now: datetime, worker: Worker) -> None:
+    """The run's worker is alive: refresh its heartbeat (a run that has ended is left alone)."""
+    wh.execute(
+        "UPDATE dim_run SET heartbeat_at = %s, worker_pid = %s, worker_host = %s "
+        "WHERE run_id = %s AND status IN ('queued', 'running')",
+        [now, worker.pid, worker.host, run_id],
+    )
+
+
+def interrupt_run(wh: Warehouse, run_id: str, *, now: datetime, reason: str) -> None:
+    """Mark a run ``interrupted`` unless it has already ended (a later end is never undone)."""
+    wh.execute(
+        "UPDATE dim_run SET status = 'interrupted', finished_at = %s, error = %s "
+        "WHERE run_id = %s AND status IN ('queued', 'running')",
+        [now, reason, run_id],
+    )
+
+
+def live_runs(wh: Warehouse) -> list[RunRow]:
+    """Runs whose worker should be alive (queued or running), oldest first."""
+    rows = wh.fetch(
+        "SELECT " + _RUN_COLUMNS + " FROM dim_run r JOIN dim_dataset d "
+        "ON d.dataset_key = r.dataset_key WHERE r.status IN ('queued', 'running') "
+        "ORDER BY r.created_at, r.run_id"
+    )
+    return [_run(r) for r in rows]
+
+
+def abandon_run(
+    wh: Warehouse, run_id: str, *, now: datetime, reason: str, seen: datetime | None
+) -> bool:
+    """Mark a live run ``abandoned`` unless its heartbeat moved since ``seen``; True if marked."""
+    rows = wh.fetch(
+        "UPDATE dim_run SET status = 'abandoned', finished_at = %s, error = %s "
+        "WHERE run_id = %s AND status IN ('queued', 'running') "
+        "AND (heartbeat_at IS NULL OR heartbeat_at <= %s) RETURNING run_id",
+        [now, reason, run_id, seen or now],
+    )
+    return bool(rows)
 
 
 def update_progress(wh: Warehouse, run_id: str, progress: JsonDict) -> None:
