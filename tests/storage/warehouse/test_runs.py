@@ -100,8 +100,12 @@ def test_migration_5_keeps_runs_and_admits_interrupted_and_abandoned(
     monkeypatch.setattr(migrations, "MIGRATIONS", every[:4])
     with open_warehouse(settings) as wh:
         cat.create_dataset(wh, "d", kind="image", label_column="label", schema=None, now=NOW)
-        _new_run(wh, "old")
-        runs.finish_run(wh, "old", status="failed", now=NOW, error="boom", train_seconds=2.5)
+        wh.execute(  # as version 4 wrote it, before heartbeats
+            "INSERT INTO dim_run (run_id, dataset_key, model, params_json, seed, evaluation, "
+            "status, code_version, created_at, train_seconds, error) "
+            "VALUES ('old', %s, 'mlp', %s, 7, 'holdout', 'failed', 'abc', %s, 2.5, 'boom')",
+            [cat.get_dataset(wh, "d").key, '{"density": 35}', NOW],
+        )
     monkeypatch.setattr(migrations, "MIGRATIONS", every)
     with open_warehouse(settings) as wh:
         old = runs.get_run(wh, "old")
