@@ -250,7 +250,7 @@ def test_json_nested_10000_deep_exits_4_in_bounded_memory(
     assert done.returncode == 4, done.stderr
     assert f"{name}:0: " in done.stderr and "deeper than 64 levels" in done.stderr
     assert "Traceback" not in done.stderr
-    assert peak_mb < 500, f"peak RSS {peak_mb:.0f} MB"
+    assert peak_mb < 400, f"peak RSS {peak_mb:.0f} MB"  # the CLI alone takes ~260 MB
 
 
 def test_gzipped_idx_header_claiming_terabytes_is_refused_before_reading(

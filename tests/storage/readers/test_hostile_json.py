@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,19 @@ def test_the_depth_setting_stops_where_arrow_schemas_do() -> None:
     assert Settings(json_max_depth=100).json_max_depth == 100
     with pytest.raises(ValidationError):
         Settings(json_max_depth=101)
+
+
+@pytest.mark.parametrize("name", ["deep.json", "deep.jsonl"])
+def test_refusing_a_10000_deep_record_holds_little_memory(tmp_path: Path, name: str) -> None:
+    """The refusal and its JSON path cost kilobytes, not O(depth^2) prefixes (100 MB)."""
+    path = tmp_path / name
+    text = nested(10_000)
+    path.write_text(text + "\n" if name.endswith(".jsonl") else f"[{text}]")
+    tracemalloc.start()
+    try:
+        with pytest.raises(FormatError, match="deeper than 64 levels"):
+            read_all(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"peak {peak:,} bytes"

@@ -448,7 +448,8 @@ def _deep_path(path: Path, options: ReaderOptions, offset: int) -> str:
         while offset > 0 and (skipped := len(handle.read(min(offset, 1 << 20)))):
             offset -= skipped
         try:
-            for _prefix, event, value in ijson.parse(handle, multiple_values=True):
+            # basic_parse: parse() would build every event's prefix, O(depth^2) bytes
+            for event, value in ijson.basic_parse(handle, multiple_values=True, buf_size=4096):
                 if event in ("start_map", "start_array"):
                     keys.append("[]" if event == "start_array" else "")
                     if len(keys) > options.json_max_depth:
