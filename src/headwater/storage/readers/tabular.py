@@ -20,7 +20,6 @@ from pathlib import Path, PurePath
 from typing import BinaryIO, cast
 
 import ijson
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -279,21 +278,22 @@ def warn_mixed_columns(batch: pa.RecordBatch, path: Path) -> None:
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
             continue
-        numeric = pc.match_substring_regex(column, _NUMBER).fill_null(True)
-        odd = np.flatnonzero(~numeric.to_numpy(zero_copy_only=False))
+        odd = pc.invert(pc.match_substring_regex(column, _NUMBER))  # nulls stay null, uncounted
+        count = pc.sum(odd).as_py() or 0
         valid = len(column) - column.null_count
-        if not len(odd) or len(odd) > max(1, valid // 20) or len(odd) == valid:
+        if not count or count > max(1, valid // 20) or count == valid:
             continue
-        shown = ", ".join(f"line {r + 2} {column[int(r)].as_py()!r}" for r in odd[:5])
+        first = pc.indices_nonzero(odd)[:5].to_pylist()
+        shown = ", ".join(f"line {r + 2} {column[r].as_py()!r}" for r in first)
         log.warning(
             "%s: column %r was read as text, not numbers, because %d of its first %d values "
             "are not numbers: %s%s; fix those cells (or leave them empty) to have it numeric",
             path,
             name,
-            len(odd),
+            count,
             valid,
             shown,
-            ", ..." if len(odd) > 5 else "",
+            ", ..." if count > 5 else "",
         )
 
 
