@@ -27,7 +27,7 @@ run: install
 	$(HW) datasets
 	$(HW) train --dataset mnist --model mlp --density 35
 	$(HW) leaderboard mnist
-	@echo "serving the API and the web UI at http://$(HOST):$(PORT)  (Ctrl-C stops; writes need HEADWATER_API_TOKEN)"
+	@echo "serving the API and the web UI; open the login URL printed below to train from the browser (Ctrl-C stops)"
 	$(HW) serve --host $(HOST) --port $(PORT)
 
 # PostgreSQL tests run against this server when it answers (CI insists that it does).

@@ -58,6 +58,7 @@ from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse import quality_store as qs
 
 __all__ = [
+    "DATASET_NAME_PATTERN",
     "BatchReport",
     "IngestReport",
     "ProgressFn",
@@ -78,7 +79,9 @@ _ATTEMPTS = 3
 _PAUSE_AT = "HEADWATER_TEST_PAUSE_AT"
 """Kill tests name a step boundary here (see `boundary`); unset in normal use."""
 
-_DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+DATASET_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+"""What a dataset may be called, the one rule every face checks (and the web form shows)."""
+_DATASET_NAME = re.compile(DATASET_NAME_PATTERN)
 
 
 @dataclass

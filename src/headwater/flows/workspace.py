@@ -17,7 +17,13 @@ from pathlib import Path
 from types import TracebackType
 
 from headwater.data import quarantine
-from headwater.data.ingest import IngestReport, ProgressFn, dataset_name_for, ingest_path
+from headwater.data.ingest import (
+    DATASET_NAME_PATTERN,
+    IngestReport,
+    ProgressFn,
+    dataset_name_for,
+    ingest_path,
+)
 from headwater.data.quality import Contract, QualityReport
 from headwater.errors import ConfigError, NotFound, UploadTooLarge
 from headwater.settings import Settings
@@ -28,7 +34,7 @@ from headwater.storage.warehouse import Warehouse, open_warehouse
 from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse import quality_store as qs
 
-__all__ = ["BatchSummary", "DatasetSummary", "Workspace"]
+__all__ = ["DATASET_NAME_PATTERN", "BatchSummary", "DatasetSummary", "Workspace"]
 
 
 @dataclass(frozen=True)

@@ -54,22 +54,22 @@ def test_the_train_form_works_by_keyboard(page: Any, mnist_site: Site) -> None:
     log_in(page, mnist_site, next_path="/ui/train")
     page.keyboard.press("Tab")
     expect(page.locator(".skip")).to_be_focused()  # the first stop skips the navigation
-    page.locator("#density-slider").focus()
+    page.locator("#mlp-density-slider").focus()
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
-    expect(page.locator("#density")).to_have_value("37")
+    expect(page.locator("#mlp-density")).to_have_value("37")
     page.get_by_label("Model type").select_option("logistic")
-    expect(page.locator("#density")).to_be_hidden()  # a logistic regression has no density
+    expect(page.locator("#mlp-density")).to_be_hidden()  # a logistic regression has no density
+    expect(page.get_by_label("C", exact=True)).to_be_visible()
     page.get_by_label("Model type").select_option("cnn")
-    expect(page.get_by_label("Epochs")).to_have_value("6")  # the CNN's own default
+    expect(page.locator("#cnn-epochs")).to_have_value("6")  # the CNN's own default
     page.get_by_label("Model type").select_option("mlp")
-    expect(page.locator("#density")).to_have_value("35")
-    page.locator("#density").focus()
+    expect(page.locator("#mlp-density")).to_have_value("37")  # each model keeps its own values
+    page.locator("#mlp-density").focus()
     page.keyboard.press("Control+A")
-    page.keyboard.type("250")
-    page.get_by_label("Epochs").fill("1")
+    page.keyboard.type("0")
+    page.locator("#mlp-epochs").fill("1")
     page.evaluate("document.getElementById('train-form').noValidate = true")
     page.keyboard.press("Enter")  # submits; the server refuses with a message, not a trace
-    expect(page.get_by_role("alert")).to_contain_text("density")
-    expect(page.get_by_role("alert")).to_contain_text("less than or equal to 100")
+    expect(page.get_by_role("alert")).to_contain_text("density must be an integer in [1, 100000]")
     shoot(page, "train-form-refused")

@@ -27,6 +27,7 @@ from headwater.faces.api.config import ApiConfig
 from headwater.faces.api.problems import Problem
 from headwater.faces.api.service import RunService, WarehouseService
 from headwater.faces.api.serving import ModelService
+from headwater.flows.workspace import DATASET_NAME_PATTERN
 
 __all__ = [
     "DATASET_NAME_PATTERN",
@@ -47,7 +48,6 @@ __all__ = [
     "access_of",
 ]
 
-DATASET_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 RUN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 _bearer = HTTPBearer(

@@ -33,7 +33,7 @@ from headwater.faces.api.problems import scrub
 from headwater.flows.params import COMMON_PARAMS, PARAMS, Params
 from headwater.flows.runs import RunDetail, RunRow, run_summary
 from headwater.flows.training import TrainRequest
-from headwater.flows.workspace import BatchSummary, DatasetSummary
+from headwater.flows.workspace import DATASET_NAME_PATTERN, BatchSummary, DatasetSummary
 
 __all__ = [
     "AliasIn",
@@ -345,7 +345,7 @@ class _RunCommon(BaseModel):
             raise ValueError("expected a number or text, got a boolean")
         return value
 
-    dataset: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", examples=["mnist"])
+    dataset: str = Field(pattern=DATASET_NAME_PATTERN, examples=["mnist"])
     model: str
     holdout: float | None = Field(
         default=None,

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from headwater.faces.web.context import WebState
 from headwater.faces.web.routes import datasets, draw, leaderboard, login, predict, runs
+from headwater.flows.workspace import DATASET_NAME_PATTERN
 
 __all__ = ["ROUTERS", "UPLOAD_PATH_PATTERN", "mount"]
 
@@ -71,6 +72,8 @@ def templates() -> Jinja2Templates:
     found.env.filters["number"] = _number
     found.env.filters["when"] = _when
     found.env.filters["bytes"] = _bytes
+    # HTML's pattern attribute is anchored already; the core's rule, without its anchors
+    found.env.globals["dataset_name_pattern"] = DATASET_NAME_PATTERN.strip("^$")
     return found
 
 

@@ -225,8 +225,12 @@ class WebRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
-            if request.method not in {"GET", "HEAD"} and not access.same_origin(request):
-                response: Response = JSONResponse(
+            config: ApiConfig = request.app.state.config
+            signed_in = access.token_login(config.token, request)
+            if signed_in is not None:  # ?token=: the login URL `headwater serve` printed
+                response: Response = signed_in
+            elif request.method not in {"GET", "HEAD"} and not access.same_origin(request):
+                response = JSONResponse(
                     {"error": "Refused: this form was not sent from this server's own pages."},
                     status_code=403,
                 )

@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
-from starlette.datastructures import UploadFile
+from pydantic import BaseModel, ConfigDict
+from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from headwater.data.ingest import IngestReport, dataset_name_for
@@ -48,21 +49,37 @@ def _chunks(source: BinaryIO) -> Iterator[bytes]:
         yield piece
 
 
-def _dataset_field(value: object, filename: str) -> str:
-    name = str(value or "").strip()
-    if not name:
-        return dataset_name_for(Path(filename))
-    if not re.fullmatch(DATASET_NAME_PATTERN, name):
-        raise WebError(
-            f"{name[:70]!r} is not a dataset name: use lowercase letters, digits and _, "
-            "starting with a letter (e.g. orders_2024)."
-        )
-    return name
+class IngestForm(BaseModel):
+    """The fields beside the file or URL: where to load it and which column is the label."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    dataset: str = ""
+    label: str = ""
+    url: str = ""
+
+    def dataset_for(self, filename: str) -> str:
+        """The name typed, or one made from the file's name; a bad name is refused here."""
+        if not self.dataset:
+            return dataset_name_for(Path(filename))
+        if not re.fullmatch(DATASET_NAME_PATTERN, self.dataset):
+            raise WebError(
+                f"{self.dataset[:70]!r} is not a dataset name: use lowercase letters, digits "
+                "and _, starting with a letter (e.g. orders_2024)."
+            )
+        return self.dataset
+
+    @property
+    def label_column(self) -> str | None:
+        return self.label[:63] or None
+
+    def shown(self) -> dict[str, str]:
+        return self.model_dump()
 
 
-def _label_field(value: object) -> str | None:
-    label = str(value or "").strip()
-    return label[:63] or None
+def _fields(form: FormData) -> IngestForm:
+    """The form's text fields (the file is not one) as an `IngestForm`."""
+    return IngestForm.model_validate({k: v for k, v in form.items() if isinstance(v, str)})
 
 
 def _loaded(report: IngestReport) -> str:
@@ -97,13 +114,13 @@ async def upload(request: Request, page: PageDep) -> Response:
     page.require_write("/")
     form = await request.form(max_files=1, max_fields=8)
     upload = form.get("file")
-    fields = {k: str(form.get(k) or "") for k in ("dataset", "label")}
+    fields = IngestForm()
     try:
+        fields = _fields(form)
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise WebError("Choose a file to upload first.")
         filename = upload.filename
-        dataset = _dataset_field(fields["dataset"], filename)
-        label = _label_field(fields["label"])
+        dataset, label = fields.dataset_for(filename), fields.label_column
         source = upload.file
 
         def ingest() -> IngestReport:
@@ -113,7 +130,7 @@ async def upload(request: Request, page: PageDep) -> Response:
 
         report = await anyio.to_thread.run_sync(ingest)
     except (HeadwaterError, WebError) as error:
-        return await anyio.to_thread.run_sync(partial(_refused, page, error, form=fields))
+        return await anyio.to_thread.run_sync(partial(_refused, page, error, form=fields.shown()))
     finally:
         await form.close()
     target = _loaded(report)
@@ -127,18 +144,19 @@ async def fetch(request: Request, page: PageDep) -> Response:
     """Download an http(s) URL on the server and load it (public addresses only, as the API)."""
     page.require_write("/")
     form = await request.form(max_files=0, max_fields=8)
-    fields = {k: str(form.get(k) or "").strip() for k in ("url", "dataset", "label")}
-    url = fields["url"]
+    fields = IngestForm()
     try:
+        fields = _fields(form)
+        url = fields.url
         if not url.startswith(("http://", "https://")):
             raise WebError("Give an http:// or https:// URL of a file to load.")
-        dataset = _dataset_field(fields["dataset"], url.rsplit("/", 1)[-1].split("?")[0])
-        label = _label_field(fields["label"])
+        dataset = fields.dataset_for(url.rsplit("/", 1)[-1].split("?")[0])
+        label = fields.label_column
         report = await anyio.to_thread.run_sync(
             lambda: page.service.ingest_url(url, dataset=dataset, label=label)
         )
     except (HeadwaterError, WebError) as error:
-        return await anyio.to_thread.run_sync(partial(_refused, page, error, form=fields))
+        return await anyio.to_thread.run_sync(partial(_refused, page, error, form=fields.shown()))
     return RedirectResponse(_loaded(report), status_code=303)
 
 

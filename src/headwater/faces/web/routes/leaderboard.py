@@ -1,10 +1,9 @@
-"""The leaderboard: every run of a dataset, sorted by any metric; compare two; serve one."""
+"""The leaderboard as the core ranks it (finished runs, best first); compare two; serve one."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated
 from urllib.parse import urlencode
 
 import anyio.to_thread
@@ -15,21 +14,20 @@ from headwater.errors import NotFound
 from headwater.faces.api.deps import DATASET_NAME_PATTERN, RunId
 from headwater.faces.web.context import Page, PageDep, WebError, WebRoute
 from headwater.flows import runs as run_flows
+from headwater.flows.params import changed_params
 from headwater.flows.runs import RunDetail, RunRow
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/ui", route_class=WebRoute, include_in_schema=False)
 
-SORTABLE = {
+RANKED_BY = {
     "test_accuracy": "Test acc.",
     "test_macro_f1": "Test macro F1",
     "validation_accuracy": "Valid. acc.",
     "cv_mean_accuracy": "CV mean acc.",
-    "train_seconds": "Train seconds",
-    "created_at": "Started",
 }
-"""Columns the table sorts by; the metrics are those the registry keeps per run."""
+"""The metrics the leaderboard ranks by (``flows.runs.leaderboard``), as column headers."""
 METRIC_NAMES = {
     "test_accuracy": "Test accuracy",
     "test_macro_f1": "Test macro F1",
@@ -44,14 +42,7 @@ class Entry:
     run: RunRow
     batches: list[int]
     served: bool
-
-    def value(self, key: str) -> float | None:
-        if key == "train_seconds":
-            return self.run.train_seconds
-        if key == "created_at":
-            return self.run.created_at.timestamp()
-        found = self.run.metrics.get(key)
-        return float(found) if isinstance(found, int | float) and math.isfinite(found) else None
+    shown_params: dict[str, object]
 
 
 def served_run(page: Page, dataset: str) -> str | None:
@@ -62,49 +53,35 @@ def served_run(page: Page, dataset: str) -> str | None:
         return None
 
 
-def _entries(page: Page, dataset: str) -> list[Entry]:
+def _entries(page: Page, dataset: str, metric: str) -> list[Entry]:
+    """The dataset's ranking as the core draws it (finished classifiers, best first)."""
     served = served_run(page, dataset)
     entries = []
-    for run in page.service.runs.runs(dataset):
+    for run in run_flows.leaderboard(page.workspace, dataset, metric=metric):
         data = page.service.runs.detail(run.run_id).data
         batches = sorted({b for d in data for b in d.batch_ids})
-        entries.append(Entry(run, batches, run.run_id == served))
+        shown = changed_params(run.model, run.params)
+        entries.append(Entry(run, batches, run.run_id == served, shown))
     return entries
 
 
-def _sorted(entries: list[Entry], key: str, order: str) -> list[Entry]:
-    """Runs without the metric (failed, still training, no CV) go last whatever the order."""
-    present = [e for e in entries if e.value(key) is not None]
-    missing = [e for e in entries if e.value(key) is None]
-    present.sort(key=lambda e: e.value(key) or 0.0, reverse=order == "desc")
-    return present + missing
-
-
-Sort = Annotated[str, Query(pattern="^(" + "|".join(SORTABLE) + ")$")]
+Metric = Annotated[str, Query(pattern="^(" + "|".join(RANKED_BY) + ")$")]
 
 
 @router.get("/leaderboard")
 def leaderboard(
     page: PageDep,
     dataset: Annotated[str | None, Query(pattern=DATASET_NAME_PATTERN)] = None,
-    sort: Sort = "test_accuracy",
-    order: Literal["asc", "desc"] = "desc",
+    sort: Metric = "test_accuracy",
     served: str | None = None,
 ) -> Response:
-    """Every run of the chosen dataset (the first one by default), best first."""
+    """The chosen dataset's (the first one by default) finished runs, best first by ``sort``."""
     datasets = page.service.datasets()
     chosen = dataset or (datasets[0].name if datasets else None)
-    entries = _sorted(_entries(page, chosen), sort, order) if chosen else []
+    entries = _entries(page, chosen, sort) if chosen else []
     links = {
-        key: "/ui/leaderboard?"
-        + urlencode(
-            {
-                "dataset": chosen or "",
-                "sort": key,
-                "order": "asc" if key == sort and order == "desc" else "desc",
-            }
-        )
-        for key in SORTABLE
+        key: "/ui/leaderboard?" + urlencode({"dataset": chosen or "", "sort": key})
+        for key in RANKED_BY
     }
     return page.render(
         "leaderboard.html",
@@ -113,9 +90,8 @@ def leaderboard(
         datasets=datasets,
         chosen=chosen,
         entries=entries,
-        sortable=SORTABLE,
+        ranked_by=RANKED_BY,
         sort=sort,
-        order=order,
         links=links,
         notice=f"Run {served} is now served as the best model of {chosen}." if served else None,
     )

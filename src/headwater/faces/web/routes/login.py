@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.responses import RedirectResponse, Response
 
 from headwater.faces.web import access
@@ -25,17 +26,45 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+class LoginForm(BaseModel):
+    """The login form's fields; ``next`` is kept to a path on this server."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    token: str = Field(default="", max_length=1024)
+    next: str = "/"
+
+    @field_validator("next", mode="after")
+    @classmethod
+    def _on_this_site(cls, target: str) -> str:
+        return _safe_next(target)
+
+
+LINK_FAILED = (
+    "The token in that login link does not match this server's: it changes each time "
+    "`headwater serve` starts without HEADWATER_API_TOKEN. Open the link it printed last."
+)
+
+
 @router.get("/login")
-def login_form(page: PageDep, next: str | None = None) -> Response:
+def login_form(page: PageDep, next: str | None = None, failed: str | None = None) -> Response:
     """The token form; says plainly when the server has no token (writes are off)."""
-    return page.render("login.html", title="Log in", section="login", next=_safe_next(next))
+    return page.render(
+        "login.html",
+        title="Log in",
+        section="login",
+        next=_safe_next(next),
+        error=LINK_FAILED if failed == "token" else None,
+    )
 
 
 @router.post("/login")
 async def log_in(request: Request, page: PageDep) -> Response:
-    form = await request.form()
-    target = _safe_next(str(form.get("next") or "/"))
-    typed = str(form.get("token") or "")
+    form = await request.form(max_files=0, max_fields=4)
+    try:
+        fields = LoginForm.model_validate(dict(form))
+    except ValidationError:
+        fields = LoginForm()
     token = page.config.token
     if token is None:
         return page.render(
@@ -43,21 +72,21 @@ async def log_in(request: Request, page: PageDep) -> Response:
             status=503,
             title="Log in",
             section="login",
-            next=target,
+            next=fields.next,
             error="This server has no HEADWATER_API_TOKEN, so there is nothing to log in with; "
             "writes are off.",
         )
-    if not access.check_token(token, typed):
+    if not access.check_token(token, fields.token):
         return page.render(
             "login.html",
             status=401,
             title="Log in",
             section="login",
-            next=target,
+            next=fields.next,
             error="That token does not match the server's HEADWATER_API_TOKEN; check it and "
             "try again.",
         )
-    response = RedirectResponse(target, status_code=303)
+    response = RedirectResponse(fields.next, status_code=303)
     access.start_session(token, request, response)
     return response
 

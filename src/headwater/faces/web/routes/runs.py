@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import anyio
@@ -20,75 +21,155 @@ import anyio.to_thread
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 from starlette.responses import RedirectResponse, Response
 
 from headwater.errors import HeadwaterError
 from headwater.faces.api.deps import DATASET_NAME_PATTERN, RunId
 from headwater.faces.web.context import Page, PageDep, WebRoute, describe, finite
+from headwater.flows.params import (
+    COMMON_FIELDS,
+    PARAMS,
+    allowed,
+    checked_params,
+    param_kind,
+    trainable,
+)
 from headwater.flows.runs import RunDetail
 from headwater.flows.training import TrainRequest
-from headwater.learning import ESTIMATORS
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/ui", route_class=WebRoute, include_in_schema=False)
 
-NEURAL_PARAMS = ("density", "dropout", "l2", "epochs", "batch_size")
-"""Form fields passed to the estimator when it takes them (sklearn models take none)."""
-MODEL_NAMES = {
-    "mlp": "Multi-layer perceptron (MLP)",
-    "cnn": "Convolutional network (CNN, images)",
-    "logistic": "Logistic regression",
-    "random_forest": "Random forest",
-    "adaboost": "AdaBoost",
-    "hist_gradient_boosting": "Histogram gradient boosting",
-}
 FINISHED = frozenset({"succeeded", "failed", "interrupted", "abandoned"})
 POLL_S = 0.25
 STREAM_S = 15 * 60.0
 """One event stream lasts at most this long; the browser reconnects and resumes after it."""
+PARAM_SEPARATOR = "-"
+"""A model's parameter is the form field ``<model>-<name>`` (``mlp-density``): models share
+names (``learning_rate``) with their own ranges, and only the chosen model's are read."""
 
 
 class TrainForm(BaseModel):
-    """The train form's fields, checked before anything is queued."""
+    """The train form: the common fields here, each model's parameters as ``<model>-<name>``.
 
-    model_config = ConfigDict(extra="ignore")
+    The parameters are checked by the model's parameter model (`flows.params`), the same
+    rules as the CLI and the API, so this form has no ranges of its own.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     dataset: str = Field(pattern=DATASET_NAME_PATTERN)
     model: str = "mlp"
-    density: int = Field(default=35, ge=10, le=100)
-    dropout: float = Field(default=0.3, ge=0, lt=1)
-    l2: float = Field(default=0.01, ge=0, le=10)
-    epochs: int = Field(default=30, ge=1, le=1000)
-    batch_size: int = Field(default=128, ge=1, le=65_536)
+    seed: int = Field(default=0, ge=0)
     evaluation: Literal["holdout", "cv"] = "holdout"
     holdout: float = Field(default=0.1, gt=0, lt=1)
     cv: int = Field(default=5, ge=2, le=20)
 
+    def params(self) -> dict[str, object]:
+        """The chosen model's parameters the form filled in (blank ones keep the default)."""
+        prefix = self.model + PARAM_SEPARATOR
+        extra = self.model_extra or {}
+        return {
+            key.removeprefix(prefix): value
+            for key, value in extra.items()
+            if key.startswith(prefix) and str(value).strip() != ""
+        }
+
     def to_core(self) -> TrainRequest:
-        kind = ESTIMATORS.get(self.model)
-        accepted = kind().get_params() if kind is not None else {}
-        params = {name: getattr(self, name) for name in NEURAL_PARAMS if name in accepted}
+        params = checked_params(self.model, {**self.params(), "seed": self.seed})
         return TrainRequest(
             self.dataset,
             self.model,
             params,
+            seed=self.seed,
             holdout=self.holdout if self.evaluation == "holdout" else None,
             cv=self.cv if self.evaluation == "cv" else None,
         )
 
 
-def _defaults() -> dict[str, dict[str, object]]:
-    """Each model's defaults for the form's fields, so switching model resets them."""
-    out: dict[str, dict[str, object]] = {}
-    for name, kind in ESTIMATORS.items():
-        params = kind().get_params()
-        out[name] = {k: params[k] for k in NEURAL_PARAMS if k in params}
-    return out
+MAX_FIELDS = len(TrainForm.model_fields) + sum(len(trainable(m)) for m in PARAMS) + 8
+
+
+@dataclass(frozen=True)
+class FieldView:
+    """One parameter as the form shows it: input attributes and help, from its field."""
+
+    id: str
+    label: str
+    kind: str
+    value: object
+    help: str
+    low: object = None
+    high: object = None
+    choices: tuple[str, ...] = ()
+    slider: tuple[object, object] | None = None
+
+    @property
+    def step(self) -> str:
+        return "1" if self.kind == "int" else "any"
+
+
+def _label(name: str) -> str:
+    words = name.replace("_", " ")
+    return words.upper() if len(name) <= 2 else words[:1].upper() + words[1:]
+
+
+def _field_view(model: str, name: str, field: FieldInfo, value: object) -> FieldView:
+    kind, choices, _ = param_kind(field)
+    default = "none" if field.default is None else field.default
+    bounds = {
+        attr: getattr(item, attr)
+        for item in field.metadata
+        for attr in ("ge", "gt", "le", "lt")
+        if getattr(item, attr, None) is not None
+    }
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    search = extra.get("x-search")
+    slider = (
+        (search["low"], search["high"])
+        if extra.get("x-slider") and isinstance(search, dict)
+        else None
+    )
+    rule = allowed(field)
+    return FieldView(
+        id=f"{model}{PARAM_SEPARATOR}{name}",
+        label=_label(name),
+        kind=kind,
+        value="" if value is None else value,
+        help=f"{field.description} {rule[:1].upper()}{rule[1:]}; default {default}.",
+        low=bounds.get("ge", bounds.get("gt")),
+        high=bounds.get("le", bounds.get("lt")),
+        choices=choices,
+        slider=slider,
+    )
+
+
+def _model_views(values: Mapping[str, object]) -> list[dict[str, object]]:
+    """Each model with its parameters' fields, showing ``values`` where the form sent some."""
+    views: list[dict[str, object]] = []
+    for model, kind in PARAMS.items():
+        fields = [
+            _field_view(
+                model,
+                name,
+                field,
+                values.get(f"{model}{PARAM_SEPARATOR}{name}", field.default),
+            )
+            for name, field in trainable(model).items()
+        ]
+        views.append({"name": model, "title": kind.model_config.get("title"), "fields": fields})
+    return views
 
 
 def _form_defaults() -> dict[str, object]:
-    return {name: field.default for name, field in TrainForm.model_fields.items()}
+    return {
+        name: field.default
+        for name, field in TrainForm.model_fields.items()
+        if field.default is not PydanticUndefined
+    }
 
 
 def _form_error(error: ValidationError) -> str:
@@ -103,14 +184,15 @@ def _train_page(
     page: Page, *, values: Mapping[str, object], error: str | None = None, status: int = 200
 ) -> Response:
     datasets = page.service.datasets()
+    seed = COMMON_FIELDS["seed"]
     return page.render(
         "train.html",
         status=status,
         title="Train a model",
         section="train",
         datasets=datasets,
-        models=[(name, MODEL_NAMES.get(name, name)) for name in ESTIMATORS],
-        defaults=json.dumps(_defaults()),
+        models=_model_views(values),
+        seed_help=f"{seed.description} {allowed(seed)[:1].upper()}{allowed(seed)[1:]}.",
         values=values,
         error=error,
     )
@@ -126,12 +208,11 @@ def train_form(page: PageDep, dataset: str | None = None) -> Response:
 async def submit(request: Request, page: PageDep) -> Response:
     """Queue the run and go to its page, which follows the training live."""
     page.require_write("/ui/train")
-    form = await request.form(max_files=0, max_fields=32)
+    form = await request.form(max_files=0, max_fields=MAX_FIELDS)
     values: dict[str, object] = {k: str(v) for k, v in form.items() if str(v).strip() != ""}
     try:
-        run_id = await anyio.to_thread.run_sync(
-            page.service.runs.submit, TrainForm.model_validate(values).to_core()
-        )
+        request_ = TrainForm.model_validate(values).to_core()
+        run_id = await anyio.to_thread.run_sync(page.service.runs.submit, request_)
     except (ValidationError, HeadwaterError) as error:
         status, message = (
             (422, _form_error(error)) if isinstance(error, ValidationError) else describe(error)

@@ -20,44 +20,30 @@ function formatBytes(n) {
   return (n / 1048576).toFixed(1) + " MiB";
 }
 
-// The density slider and its number box move together.
+// Each slider and its number box (data-for names the box) move together.
 function linkSlider() {
-  const slider = document.getElementById("density-slider");
-  const box = document.getElementById("density");
-  if (!slider || !box) return;
-  slider.addEventListener("input", () => { box.value = slider.value; });
-  box.addEventListener("input", () => { if (box.value !== "") slider.value = box.value; });
+  document.querySelectorAll("input[type=range][data-for]").forEach((slider) => {
+    const box = document.getElementById(slider.dataset.for);
+    if (!box) return;
+    slider.addEventListener("input", () => { box.value = slider.value; });
+    box.addEventListener("input", () => { if (box.value !== "") slider.value = box.value; });
+  });
 }
 
-// Fields a model does not take are disabled (and so not sent); defaults follow the model.
+// Only the chosen model's parameters show; the others are disabled, so they are not sent.
 function linkModelFields() {
   const form = document.getElementById("train-form");
   const model = document.getElementById("model");
   if (!form || !model) return;
-  const defaults = JSON.parse(form.getAttribute("data-defaults") || "{}");
-  const apply = (resetValues) => {
-    const name = model.value;
-    let anyOff = false;
+  const apply = () => {
     form.querySelectorAll("[data-models]").forEach((el) => {
-      const on = el.dataset.models.split(" ").includes(name);
-      anyOff = anyOff || !on;
+      const on = el.dataset.models.split(" ").includes(model.value);
       el.toggleAttribute("hidden", !on);
-      el.querySelectorAll("input").forEach((input) => { input.disabled = !on; });
+      el.querySelectorAll("input, select").forEach((input) => { input.disabled = !on; });
     });
-    const note = form.querySelector(".models-note");
-    if (note) note.hidden = Object.keys(defaults[name] || {}).length > 0;
-    if (resetValues) {
-      Object.entries(defaults[name] || {}).forEach(([field, value]) => {
-        const input = document.getElementById(field);
-        if (input && value !== null) input.value = value;
-      });
-      const slider = document.getElementById("density-slider");
-      const box = document.getElementById("density");
-      if (slider && box) slider.value = box.value;
-    }
   };
-  model.addEventListener("change", () => apply(true));
-  apply(false);
+  model.addEventListener("change", apply);
+  apply();
   const radios = form.querySelectorAll("input[name=evaluation]");
   const holdout = document.getElementById("holdout");
   const cv = document.getElementById("cv");
