@@ -28,10 +28,12 @@ __all__ = ["GuardedText", "JsonShape", "ShapeExceeded", "decoder", "undecodable"
 _PIECE = 1 << 16
 """Bytes checked per step: small enough for the scratch arrays to stay in the CPU cache."""
 
-_QUOTE, _BACKSLASH, _OPEN, _CLOSE, _COLON, _COMMA, _NEWLINE = range(1, 8)
+_QUOTE, _BACKSLASH, _BRACE, _BRACKET, _CLOSE, _COLON, _COMMA, _NEWLINE = range(1, 9)
 _CODES = np.zeros(256, dtype=np.uint8)
-for _byte, _code in zip(b'"\\{[}]:,\n', (1, 2, 3, 3, 4, 4, 5, 6, 7), strict=True):
+for _byte, _code in zip(b'"\\{[}]:,\n', (1, 2, 3, 4, 5, 5, 6, 7, 8), strict=True):
     _CODES[_byte] = _code
+_DEPTH = np.zeros(9, dtype=np.int32)
+_DEPTH[[_BRACE, _BRACKET]], _DEPTH[_CLOSE] = 1, -1
 
 
 class ShapeExceeded(ValueError):
@@ -80,14 +82,14 @@ class JsonShape:
         if self._backslashes or b"\\" in piece:
             is_quote &= ~self._escaped(piece, c, pos)
         inside = (np.cumsum(is_quote, dtype=np.int32) + self._in_string) & 1
-        outside = (inside == 0) & ~is_quote
-        opens = outside & (c == _OPEN)
-        depth = np.cumsum(opens.astype(np.int32) - (outside & (c == _CLOSE))) + self.depth
+        structure = np.where((inside | is_quote) == 0, c, 0)  # codes outside strings
+        depth = np.cumsum(_DEPTH[structure]) + self.depth
+        newlines = c == _NEWLINE
         if self.level:  # an array's records begin after its '[' and after each comma
-            marks = outside & ((c == _COMMA) | (opens & (b[pos] == 0x5B))) & (depth == 1)
+            marks = ((structure == _COMMA) | (structure == _BRACKET)) & (depth == 1)
         else:  # a JSON Lines record ends at its newline
-            marks = (c == _NEWLINE) & (depth == 0)
-        colons = outside & (c == _COLON)
+            marks = newlines & (depth == 0)
+        colons = structure == _COLON
         ends = np.flatnonzero(marks)
         at = self._first_bad(depth, colons, ends)
         if at is not None:
@@ -99,7 +101,7 @@ class JsonShape:
         else:
             self._fields += int(np.count_nonzero(colons))
         self.records += len(ends)
-        self.line += int(np.count_nonzero(c == _NEWLINE))
+        self.line += int(np.count_nonzero(newlines))
         self.offset += len(piece)
 
     def _first_bad(self, depth: np.ndarray, colons: np.ndarray, ends: np.ndarray) -> int | None:
