@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,7 +47,9 @@ __all__ = [
     "StepFn",
     "holder_alive",
     "new_holder",
+    "pipeline_history",
     "pipeline_run_dict",
+    "pipeline_summaries",
     "run_pipeline",
     "score_run",
 ]
@@ -426,3 +428,36 @@ def pipeline_run_dict(run: PipelineRunRow) -> JsonDict:
             for s in run.steps
         ],
     }
+
+
+def pipeline_summaries(
+    ws: Workspace, configs: Mapping[str, PipelineConfig], now: datetime
+) -> list[JsonDict]:
+    """Each declared pipeline: its schedule, next fire time, and its last run and outcome."""
+    last: dict[str, PipelineRunRow] = {}
+    for run in store.list_runs(ws.warehouse, limit=1000):
+        last.setdefault(run.pipeline, run)
+    out: list[JsonDict] = []
+    for name, config in sorted(configs.items()):
+        fire = config.next_fire(now)
+        latest = last.get(name)
+        out.append(
+            {
+                "name": name,
+                "dataset": config.dataset,
+                "source": config.source,
+                "model": config.model,
+                "schedule": config.schedule,
+                "timezone": config.timezone,
+                "on_new_data": config.on_new_data,
+                "promote": config.promote,
+                "next_fire": fire.isoformat() if fire else None,
+                "last_run": pipeline_run_dict(latest) if latest else None,
+            }
+        )
+    return out
+
+
+def pipeline_history(ws: Workspace, name: str, *, limit: int = 50) -> list[PipelineRunRow]:
+    """A pipeline's runs, newest first, with their steps."""
+    return store.list_runs(ws.warehouse, name, limit=limit)

@@ -13,7 +13,7 @@ for polling sources), which calls them with the real time.
   ``data:<fingerprint of the source>``) in the same transaction that takes the
   pipeline's lease, so two schedulers on one warehouse never both run it.
 - **Dead workers.** On start, a run whose lease expired or whose process is gone
-  is marked ``abandoned``; its fire stays claimed, so it is not repeated either.
+  is marked ``abandoned`` and its fire freed: the next tick runs that fire once.
 """
 
 from __future__ import annotations

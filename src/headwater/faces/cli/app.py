@@ -23,6 +23,7 @@ from headwater.errors import (
 from headwater.faces.cli import (
     data_commands,
     learning_commands,
+    pipeline_commands,
     privacy_commands,
     quality_commands,
     serve_command,
@@ -69,6 +70,7 @@ privacy_commands.register(app)
 quality_commands.register(app)
 learning_commands.register(app)
 serve_command.register(app)
+pipeline_commands.register(app)
 
 
 def exit_code(error: HeadwaterError) -> int:

@@ -1,9 +1,10 @@
 """Pipeline runs' SQL: runs and their steps, fires claimed once, one lease per pipeline.
 
 Starting a run is one transaction under a lock on the pipeline's name
-(`begin_run`): the fire is claimed (a fire already claimed by another scheduler is
-not run again), the lease is taken (a live holder's lease refuses, an expired or
-dead one's run is marked ``abandoned`` and taken over), and the run row is written.
+(`begin_run`): the lease is taken (a live holder's lease refuses; an expired or dead
+one's run is marked ``abandoned``, its fire freed, and the lease taken over), the
+fire is claimed (a fire another scheduler already ran is not run again), and the run
+row is written.
 Ending one (`end_run`) moves the ``best`` alias, writes the outcome and lets the
 lease go in one transaction too, so a run is never half-promoted.
 """
@@ -146,6 +147,8 @@ def last_data_fire(wh: Warehouse, pipeline: str) -> str | None:
 
 
 def _abandon(wh: Warehouse, run_id: str, now: datetime, why: str) -> None:
+    """Mark a dead worker's run abandoned and free its fire, so the fire runs again, once."""
+    wh.execute("DELETE FROM pipeline_fire WHERE pipeline_run_id = %s", [run_id])
     wh.execute(
         "UPDATE pipeline_run SET status = 'abandoned', finished_at = %s, error = %s "
         "WHERE pipeline_run_id = %s AND status = 'running'",
@@ -189,14 +192,14 @@ def begin_run(
     """Claim the run's fire and the pipeline's lease, and record the run; see the docstring."""
     with wh.transaction():
         _lock(wh, run.pipeline)
+        free = _lease_free(wh, run.pipeline, run.started_at, alive)
+        if free is False:
+            return "busy"
         if run.fire_key is not None and wh.fetch_one(
             "SELECT 1 FROM pipeline_fire WHERE pipeline = %s AND fire_key = %s",
             [run.pipeline, run.fire_key],
         ):
             return "already-fired"
-        free = _lease_free(wh, run.pipeline, run.started_at, alive)
-        if free is False:
-            return "busy"
         if free is None:
             wh.execute(
                 "UPDATE pipeline_lease SET holder = %s, pipeline_run_id = %s, expires_at = %s "

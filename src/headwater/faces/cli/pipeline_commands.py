@@ -1,0 +1,170 @@
+"""`headwater pipeline run|list|history` and `headwater schedule`: declared pipelines."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from datetime import UTC, datetime
+from types import FrameType
+
+import typer
+from rich.table import Table
+
+from headwater.faces.cli.output import console
+from headwater.flows.workspace import Workspace
+from headwater.settings import get_settings
+
+__all__ = ["register"]
+
+pipeline_app = typer.Typer(
+    help="Pipelines declared in headwater.toml ([pipelines.NAME]): run one, list, history.",
+    no_args_is_help=True,
+)
+
+STATUS_STYLE = {
+    "succeeded": "green",
+    "skipped": "dim",
+    "running": "yellow",
+    "failed": "bold red",
+    "abandoned": "red",
+}
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(pipeline_app, name="pipeline")
+    app.command()(schedule)
+
+
+@pipeline_app.command("run")
+def run_command(
+    name: str = typer.Argument(..., help="Pipeline name, as in [pipelines.NAME]."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
+    force: bool = typer.Option(False, "--force", help="Train even when no new data came."),
+) -> None:
+    """Run a pipeline now: ingest, quality, train, evaluate, compare, promote.
+
+    Exits 1 when a step failed (the served model is left as it was).
+    Example: headwater pipeline run orders_daily
+    """
+    from headwater.flows.pipeline_config import pipeline_config
+    from headwater.flows.pipelines import pipeline_run_dict, run_pipeline
+
+    config = pipeline_config(name)
+
+    def said(step: str, status: str, outcome: dict[str, object]) -> None:
+        if status != "running":
+            style = STATUS_STYLE.get(status, "")
+            console.print(f"  {step}: [{style}]{status}[/] {json.dumps(outcome, default=str)}")
+
+    with Workspace(get_settings()) as workspace:
+        run = run_pipeline(workspace, config, force=force, on_step=None if as_json else said)
+    assert run is not None  # a manual run claims no fire
+    if as_json:
+        typer.echo(json.dumps(pipeline_run_dict(run), default=str))
+    else:
+        style = STATUS_STYLE.get(run.status, "")
+        console.print(
+            f"pipeline {name} run {run.pipeline_run_id}: [{style}]{run.status}[/]"
+            f" ({run.outcome}){': ' + run.error if run.error else ''}"
+        )
+    if run.status == "failed":
+        raise typer.Exit(1)
+
+
+@pipeline_app.command("list")
+def list_command(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Each declared pipeline: schedule, next fire time, last run and its outcome."""
+    from headwater.flows.pipeline_config import load_pipelines
+    from headwater.flows.pipelines import pipeline_summaries
+
+    configs = load_pipelines()
+    with Workspace(get_settings()) as workspace:
+        found = pipeline_summaries(workspace, configs, datetime.now(UTC))
+    if as_json:
+        typer.echo(json.dumps(found, default=str))
+        return
+    if not found:
+        console.print("no pipelines declared; add [pipelines.NAME] to headwater.toml")
+        return
+    table = Table("pipeline", "dataset", "schedule", "next fire", "last run", "outcome")
+    for item in found:
+        last = item["last_run"] if isinstance(item["last_run"], dict) else {}
+        schedule = f"{item['schedule']} {item['timezone']}" if item["schedule"] else "-"
+        if item["on_new_data"]:
+            schedule += " + new data"
+        table.add_row(
+            str(item["name"]),
+            str(item["dataset"]),
+            schedule,
+            str(item["next_fire"] or "-"),
+            str(last.get("started_at", "never")),
+            f"{last.get('status', '-')} {last.get('outcome') or ''}".strip(),
+        )
+    console.print(table)
+
+
+@pipeline_app.command("history")
+def history_command(
+    name: str = typer.Argument(..., help="Pipeline name."),
+    limit: int = typer.Option(20, "--limit", min=1, max=1000, help="Most runs shown."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """A pipeline's runs, newest first: trigger, status, steps, batches and models."""
+    from headwater.flows.pipelines import pipeline_history, pipeline_run_dict
+
+    with Workspace(get_settings()) as workspace:
+        runs = pipeline_history(workspace, name, limit=limit)
+    if as_json:
+        typer.echo(json.dumps([pipeline_run_dict(r) for r in runs], default=str))
+        return
+    table = Table(
+        "run", "started", "trigger", "status", "steps", "batches", "challenger", "promoted"
+    )
+    for run in runs:
+        style = STATUS_STYLE.get(run.status, "")
+        steps = " ".join(f"{s.step}:{s.status[0]}" for s in run.steps)
+        table.add_row(
+            run.pipeline_run_id,
+            run.started_at.isoformat(timespec="seconds"),
+            run.trigger,
+            f"[{style}]{run.status}[/]" + (f" {run.error}" if run.error else ""),
+            steps,
+            ",".join(map(str, run.batch_ids)),
+            run.challenger_run_id or "-",
+            "yes" if run.promoted else "no",
+        )
+    console.print(table)
+
+
+def schedule(
+    lease_s: float = typer.Option(
+        300.0, "--lease-s", min=5, help="Seconds a run's lease lasts unless renewed."
+    ),
+) -> None:
+    """Run declared pipelines on their cron schedule and when new data lands, until stopped.
+
+    A fire missed while no scheduler ran is run once on start. Two schedulers on one
+    warehouse run each fire once. Stop with Ctrl-C or SIGTERM.
+    """
+    from headwater.flows.pipeline_config import load_pipelines
+    from headwater.flows.scheduler import PipelineScheduler
+
+    configs = load_pipelines()
+    if not configs:
+        console.print("no pipelines declared; add [pipelines.NAME] to headwater.toml")
+        raise typer.Exit(2)
+    stop = threading.Event()
+
+    def stop_on(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, stop_on)
+    console.print(f"scheduling {', '.join(sorted(configs))}; Ctrl-C stops")
+    try:
+        with Workspace(get_settings()) as workspace:
+            PipelineScheduler(workspace, configs, lease_s=lease_s).serve(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,106 @@
+"""`headwater pipeline run|list|history` and a scheduler killed mid-run, as a user meets them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from headwater.flows import runs as run_flows
+from headwater.flows.pipeline_config import load_pipelines
+from headwater.flows.scheduler import PipelineScheduler
+from headwater.flows.workspace import Workspace
+from headwater.settings import Settings
+from headwater.storage.warehouse import pipelines as store
+from tests.builders import write_pipeline_batch
+from tests.data.kill import kill_at
+
+TOML = """
+[pipelines.daily]
+source = "incoming"
+dataset = "toy"
+label = "label"
+model = "logistic"
+params = { c = 1e-6 }
+schedule = "0 7 * * *"
+timezone = "Europe/London"
+on_new_data = true
+"""
+
+
+def _declare(tmp_path: Path) -> Path:
+    (tmp_path / "incoming").mkdir()
+    file = tmp_path / "headwater.toml"
+    file.write_text(TOML)
+    return file
+
+
+def run(settings: Settings, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
+    env["HEADWATER_HOME"] = str(settings.home)
+    env["HEADWATER_CONFIG"] = str(config)
+    if settings.warehouse_url:
+        env["HEADWATER_WAREHOUSE_URL"] = settings.warehouse_url
+        env["HEADWATER_WAREHOUSE_SCHEMA"] = settings.warehouse_schema or "public"
+    return subprocess.run(
+        [sys.executable, "-m", "headwater", *args], env=env, capture_output=True, text=True
+    )
+
+
+def test_run_list_and_history(settings: Settings, tmp_path: Path) -> None:
+    config = _declare(tmp_path)
+    write_pipeline_batch(tmp_path / "incoming" / "day1.csv", seed=1, train_a=14, train_b=6)
+    done = run(settings, config, "pipeline", "run", "daily", "--json")
+    assert done.returncode == 0, done.stderr
+    ran = json.loads(done.stdout)
+    assert ran["status"] == "succeeded" and ran["promoted"] and ran["batch_ids"] == [1]
+    assert [s["step"] for s in ran["steps"]][-1] == "promote"
+
+    [listed] = json.loads(run(settings, config, "pipeline", "list", "--json").stdout)
+    assert listed["name"] == "daily" and listed["schedule"] == "0 7 * * *"
+    assert listed["next_fire"].endswith(("07:00:00+00:00", "06:00:00+00:00"))
+    assert listed["last_run"]["pipeline_run_id"] == ran["pipeline_run_id"]
+
+    again = run(settings, config, "pipeline", "run", "daily")
+    assert again.returncode == 0 and "skipped" in again.stdout  # no new data
+    shown = run(settings, config, "pipeline", "history", "daily")
+    assert shown.returncode == 0 and ran["pipeline_run_id"] in shown.stdout
+    history = json.loads(run(settings, config, "pipeline", "history", "daily", "--json").stdout)
+    assert [h["status"] for h in history] == ["skipped", "succeeded"]
+
+
+def test_bad_config_and_unknown_pipeline_exit_2_and_3(settings: Settings, tmp_path: Path) -> None:
+    config = _declare(tmp_path)
+    assert run(settings, config, "pipeline", "run", "nightly").returncode == 3
+    config.write_text(TOML.replace('"0 7 * * *"', '"0 7 * *"'))
+    refused = run(settings, config, "pipeline", "list")
+    assert refused.returncode == 2
+    assert str(config) in refused.stderr and "schedule" in refused.stderr
+
+
+def test_a_run_killed_mid_ingest_is_abandoned_then_run_once(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _declare(tmp_path)
+    monkeypatch.setenv("HEADWATER_CONFIG", str(config))
+    write_pipeline_batch(tmp_path / "incoming" / "day1.csv", seed=1, train_a=14, train_b=6)
+    kill_at("mid_load", ["schedule"], settings, chunk_rows=10)  # the start-up tick runs it
+
+    pipelines = load_pipelines(config)
+    with Workspace(settings) as ws:
+        [dead] = store.list_runs(ws.warehouse, "daily")
+        assert dead.status == "running" and dead.trigger == "new-data"
+        scheduler = PipelineScheduler(ws, pipelines)
+        assert scheduler.start(datetime.now(UTC)) == [dead.pipeline_run_id]
+        ran = scheduler.tick(datetime.now(UTC))
+        assert [r.status for r in ran] == ["succeeded"] and len(ran[0].batch_ids) == 1
+        assert scheduler.tick(datetime.now(UTC)) == []  # once, not twice
+        runs = store.list_runs(ws.warehouse, "daily")
+        assert [r.status for r in runs] == ["succeeded", "abandoned"]
+        assert runs[1].steps[0].status == "failed" and not runs[1].promoted
+        assert run_flows.resolve_run(ws, "toy", "best") == ran[0].challenger_run_id
