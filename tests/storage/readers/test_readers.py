@@ -15,7 +15,7 @@ import pytest
 
 from headwater.errors import FormatError, SchemaError, UnsafeInput
 from headwater.storage.readers import ReaderOptions, open_sources
-from headwater.storage.readers.base import check_file_name
+from headwater.storage.readers.base import check_file_name, open_decompressed
 from headwater.storage.readers.mnist_pickle import load_numpy_pickle
 from tests.builders import digits, write_idx_pair
 
@@ -326,3 +326,18 @@ def test_a_bad_value_past_the_first_block_of_a_new_dataset_names_its_row(tmp_pat
     (source,) = open_sources(path, chunk_rows=1000)
     with pytest.raises(SchemaError, match=r"late\.csv:50000 field 'price': .*line 50002"):
         list(source.read())
+
+
+def test_a_gzip_read_holds_what_arrives_not_what_is_asked(tmp_path: Path) -> None:
+    """A pickle frame or a header may claim gigabytes; GzipFile.read would allocate them first."""
+    path = tmp_path / "small.bin.gz"
+    path.write_bytes(gzip.compress(bytes(range(256)) * 40))
+    tracemalloc.start()
+    try:
+        with open_decompressed(path) as handle:
+            data = handle.read(1 << 30)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(data) == 256 * 40
+    assert peak < 8 << 20, f"peak {peak:,} bytes"

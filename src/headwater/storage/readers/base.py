@@ -203,6 +203,9 @@ def open_decompressed(path: Path, limit: int | None = None) -> BinaryIO:
     return path.open("rb")
 
 
+_PIECE = 1 << 20
+
+
 class _Capped(io.BufferedIOBase):
     """A decompressing stream that refuses to yield more than ``limit`` bytes in all."""
 
@@ -214,8 +217,19 @@ class _Capped(io.BufferedIOBase):
         return True
 
     def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes, gathered 1 MB at a time: memory follows what arrives.
+
+        A reader that trusts a length from the file (a pickle frame, a header) may ask
+        for gigabytes; ``GzipFile.read`` would allocate all of it before decompressing.
+        """
         room = self.limit - self.total + 1  # one byte past the cap is enough to know
-        return self._count(self.inner.read(room if size is None or size < 0 else min(size, room)))
+        wanted = room if size is None or size < 0 else min(size, room)
+        if wanted <= _PIECE:
+            return self._count(self.inner.read(wanted))
+        data = bytearray()
+        while len(data) < wanted and (piece := self.inner.read(min(_PIECE, wanted - len(data)))):
+            data += self._count(piece)
+        return bytes(data)
 
     def read1(self, size: int = -1) -> bytes:
         room = self.limit - self.total + 1
