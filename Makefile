@@ -9,7 +9,7 @@ export HEADWATER_HOME ?= $(CURDIR)/.headwater
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test bench lint format clean browser
+.PHONY: install run test bench lint format clean browser lambda iac-check
 
 install: $(STAMP)
 
@@ -33,8 +33,26 @@ run: install
 # PostgreSQL tests run against this server when it answers (CI insists that it does).
 export HEADWATER_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-test: install browser
+test: install browser iac-check
 	$(PY) -m pytest -n 2 --timeout 600 $(PYTEST_ARGS)
+
+# The obfuscator's Lambda zip (build/lambda/): its own modules and pinned wheels only; prints
+# its size and fails past Lambda's 250 MB unzipped limit. See "Deploy the obfuscator to AWS".
+lambda: install
+	$(PY) deploy/aws/build_lambda.py
+
+# Static checks of deploy/aws/ (no AWS account, no network): checkov, every skip explained
+# inline. checkov pins old boto3 and packaging releases that would downgrade the project's
+# own, so it lives in a venv of its own.
+IAC_VENV := .venv-iac
+CHECKOV  := $(IAC_VENV)/bin/checkov
+
+$(CHECKOV):
+	$(PYTHON) -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/pip install --quiet 'checkov==3.3.30'
+
+iac-check: $(CHECKOV)
+	$(CHECKOV) --directory deploy/aws --framework terraform --quiet --compact --skip-download
 
 # Browser tests drive Debian's Chromium (Playwright's own download cannot work here).
 browser:
@@ -51,8 +69,8 @@ bench: install
 	$(PY) bench/api.py
 
 lint: install
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench deploy
+	$(VENV)/bin/ruff format --check src tests bench deploy
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
@@ -61,4 +79,4 @@ format: install
 	$(VENV)/bin/ruff check --fix src tests bench
 
 clean:
-	rm -rf $(VENV) .headwater .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(IAC_VENV) .headwater .pytest_cache .mypy_cache .ruff_cache
