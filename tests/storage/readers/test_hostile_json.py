@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from headwater.errors import FormatError
+from headwater.errors import ConfigError, FormatError
 from headwater.settings import Settings
 from headwater.storage.readers import ReaderOptions, open_sources
 from headwater.storage.readers.guard import JsonShape, ShapeExceeded
@@ -114,3 +114,12 @@ def test_refusing_a_10000_deep_record_holds_little_memory(tmp_path: Path, name: 
     finally:
         tracemalloc.stop()
     assert peak < 16 << 20, f"peak {peak:,} bytes"
+
+
+@pytest.mark.parametrize("encoding", ["klingon", "rot13", "zlib", "base64"])
+def test_only_text_encodings_are_taken(tmp_path: Path, encoding: str) -> None:
+    """rot13, zlib and base64 are Python codecs too, but not text encodings: a usage error."""
+    path = tmp_path / "ok.csv"
+    path.write_text("id,v\n1,2\n")
+    with pytest.raises(ConfigError, match=f"{encoding!r} is not a text encoding"):
+        read_all(path, ReaderOptions(encoding=encoding))

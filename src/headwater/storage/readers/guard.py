@@ -154,13 +154,20 @@ class JsonShape:
 
 
 def decoder(encoding: str) -> codecs.IncrementalDecoder:
-    """A strict incremental decoder; an encoding Python does not know is a usage error."""
+    """A strict incremental decoder; a name that is not a text encoding is a usage error.
+
+    Python's codec registry also holds rot13, zlib and base64, which are not text
+    encodings and fail in ways of their own, so they are refused by name too.
+    """
     try:
-        return codecs.getincrementaldecoder(encoding)("strict")
-    except LookupError as exc:
+        info = codecs.lookup(encoding)
+    except LookupError:
+        info = None
+    if info is None or not getattr(info, "_is_text_encoding", True):
         raise ConfigError(
-            f"unknown encoding {encoding!r}; use a name Python knows, e.g. utf-8, latin-1, cp1252"
-        ) from exc
+            f"{encoding!r} is not a text encoding; use one such as utf-8, latin-1, cp1252"
+        )
+    return info.incrementaldecoder("strict")
 
 
 def undecodable(
