@@ -1,21 +1,22 @@
 """The trainable models' parameters as the faces see them; the rules live in learning.
 
 Faces import only flows, so this module hands them the parameter models of
-:mod:`headwater.learning.params` (which loads neither torch nor scikit-learn) and the
-one check every face runs before it queues a run: :func:`checked_params`.
+:mod:`headwater.learning.params` (which loads neither torch nor scikit-learn: keep it so,
+the CLI builds its options from them at start-up) and the one check every face runs
+before it queues a run: :func:`checked_params`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from headwater.learning.base import ParamValue
 from headwater.learning.params import (
     COMMON_FIELDS,
     COMMON_PARAMS,
     PARAMS,
     ParamRange,
     Params,
+    ParamValue,
     allowed,
     model_params,
     param_kind,

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from sklearn.utils import check_scalar
 
 from headwater.errors import ConfigError, ModelNotFitted, SchemaError
-from headwater.learning.params import PARAMS, Params, validate_params
+from headwater.learning.params import PARAMS, Params, ParamValue, validate_params
 
 __all__ = [
     "Estimator",
@@ -36,7 +36,6 @@ __all__ = [
     "encode_labels",
 ]
 
-ParamValue = int | float | str | bool | None
 FloatArray = npt.NDArray[np.float32]
 LabelArray = npt.NDArray[np.int64]
 

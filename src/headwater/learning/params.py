@@ -40,6 +40,7 @@ __all__ = [
     "LogisticParams",
     "MLPParams",
     "ParamRange",
+    "ParamValue",
     "Params",
     "Schedule",
     "allowed",
@@ -51,6 +52,8 @@ __all__ = [
 ]
 
 MAX_SEED = 2**32 - 1
+ParamValue = int | float | str | bool | None
+"""A hyperparameter's value as stored in ``params.json`` (the same as ``learning.base``'s)."""
 Schedule = Literal["cosine", "constant"]
 
 
