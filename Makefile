@@ -65,6 +65,7 @@ bench: install
 	$(PY) bench/train.py
 	$(PY) bench/train_stream.py
 	$(PY) bench/obfuscate.py --gb 1.0
+	$(PY) bench/lambda.py --sizes-mb 1 100 1024
 	$(PY) bench/anomaly.py
 	$(PY) bench/api.py
 
