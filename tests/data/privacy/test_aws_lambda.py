@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 from urllib.parse import quote_plus
@@ -265,3 +266,30 @@ def test_the_handler_module_loads_no_web_warehouse_or_training_code() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
     assert json.loads(done.stdout) == []
+
+
+def test_pseudonyms_use_the_key_from_the_environment_and_its_absence_is_the_reason(
+    lambda_env: None, bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headwater.settings import get_settings
+
+    monkeypatch.setenv("HEADWATER_LAMBDA_MODE", "pseudonym")
+    monkeypatch.setenv("HEADWATER_LAMBDA_PII_FIELDS", "email")
+    monkeypatch.setenv("HEADWATER_LAMBDA_OUTPUT_BUCKET", bucket.name)
+    monkeypatch.delenv("HEADWATER_PSEUDONYM_KEY", raising=False)
+    get_settings.cache_clear()
+    bucket.put("new_data/a.csv", b"id,email\n1,alice@example.com\n2,alice@example.com\n")
+
+    with pytest.raises(EventFailed, match="HEADWATER_PSEUDONYM_KEY"):
+        handler(s3_event(bucket.name, "new_data/a.csv"), Context())
+
+    monkeypatch.setenv("HEADWATER_PSEUDONYM_KEY", "lambda-test-key")
+    get_settings.cache_clear()
+    try:
+        handler(s3_event(bucket.name, "new_data/a.csv"), Context())
+    finally:
+        get_settings.cache_clear()
+    rows = list(csv.DictReader(io.StringIO(bucket.get("obfuscated/a.csv").decode())))
+    tokens = {row["email"] for row in rows}
+    assert len(tokens) == 1
+    assert re.fullmatch(r"[0-9a-f]{32}", tokens.pop())
