@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from headwater.flows import runs as run_flows
+from headwater.flows import scoring
 from headwater.flows.training import TrainRequest, train
 from headwater.flows.training_data import dataset_features
 from headwater.flows.workspace import Workspace
@@ -58,7 +59,7 @@ def test_a_real_world_csv_trains_and_its_predictions_name_the_classes(
         for r in csv.DictReader(write_customers_csv(tmp_path / "truth.csv", 60, seed=7).open())
     ]
     out = tmp_path / "predictions.csv"
-    assert run_flows.predict_file(customers, run.run_id, new, out) == 60
+    assert scoring.predict_file(customers, run.run_id, new, out) == 60
     with out.open() as handle:
         reader = csv.reader(handle)
         header, rows = next(reader), list(reader)

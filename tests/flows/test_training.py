@@ -10,6 +10,7 @@ import pytest
 
 from headwater.errors import ConfigError, DatasetNotFound, IntegrityError, SchemaError
 from headwater.flows import runs as run_flows
+from headwater.flows import scoring
 from headwater.flows.training import TrainRequest, train
 from headwater.flows.workspace import Workspace
 from headwater.storage.warehouse import runs as registry
@@ -129,9 +130,7 @@ def test_tabular_training_and_scoring(workspace: Workspace, tmp_path: Path) -> N
     run = train(workspace, TrainRequest("orders", "random_forest", {"n_estimators": 10}))
     assert run.status == "succeeded"
     out = tmp_path / "scores.csv"
-    assert (
-        run_flows.predict_file(workspace, run.run_id, write_csv(tmp_path / "new.csv", 5), out) == 5
-    )
+    assert scoring.predict_file(workspace, run.run_id, write_csv(tmp_path / "new.csv", 5), out) == 5
     lines = out.read_text().splitlines()
     assert lines[0] == "row_id,predicted,p_0,p_1,p_2" and len(lines) == 6
 
@@ -150,7 +149,7 @@ def test_same_seed_same_metrics(
 def test_predict_file_writes_probabilities(digits_ws: Workspace, tmp_path: Path) -> None:
     run = train(digits_ws, TrainRequest("digits", "logistic"))
     out = tmp_path / "predictions.csv"
-    written = run_flows.predict_file(digits_ws, run.run_id, tmp_path / "digits.npz", out)
+    written = scoring.predict_file(digits_ws, run.run_id, tmp_path / "digits.npz", out)
     lines = out.read_text().splitlines()
     assert written == 1797 and len(lines) == 1798
     header, first = lines[0].split(","), lines[1].split(",")

@@ -24,8 +24,6 @@ from headwater.flows.lifecycle import reap_abandoned
 from headwater.flows.workspace import Workspace
 from headwater.learning import ESTIMATORS, OnnxPredictor
 from headwater.learning.artifacts import FEATURES_FILE, ONNX_FILE, read_verified
-from headwater.storage.binary import pixel_array
-from headwater.storage.readers import open_sources
 from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse import runs as registry
 from headwater.storage.warehouse.runs import RunRow
@@ -37,7 +35,6 @@ __all__ = [
     "leaderboard",
     "list_runs",
     "load_model",
-    "predict_file",
     "resolve_run",
     "run_detail",
     "set_alias",
@@ -206,38 +203,6 @@ def prediction_rows(
     best = np.argmax(proba, axis=1)
     for row_id, top, row in zip(row_ids, best, proba, strict=True):
         yield [_escape_cell(str(row_id)), _escape_cell(classes[top]), *(f"{p:.6f}" for p in row)]
-
-
-def predict_file(ws: Workspace, run_id: str, path: Path, out: Path) -> int:
-    """Score every row of a CSV, Parquet, IDX or pickle file; write CSV; return rows written."""
-    model = load_model(ws, run_id)
-    written = 0
-    temporary = out.with_name(f".{out.name}.partial")
-    with temporary.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["row_id", "predicted", *(f"p_{c}" for c in model.classes)])
-        options = ws.reader_options()
-        for source in open_sources(path, chunk_rows=ws.settings.ingest_chunk_rows, options=options):
-            for batch in source.read():
-                data, ids = _scoring_input(source.kind, batch, written)
-                for row in prediction_rows(model, data, ids):
-                    writer.writerow(row)
-                    written += 1
-    temporary.replace(out)
-    return written
-
-
-def _scoring_input(
-    kind: str, batch: pa.RecordBatch, first_row: int
-) -> tuple[npt.NDArray[np.generic] | pa.Table, list[object]]:
-    """Model input and row ids from a reader's batch (images use the reader's image layout)."""
-    if kind == "image":
-        dtype = np.dtype(batch.column("pixel_dtype")[0].as_py())
-        h, w = batch.column("height")[0].as_py(), batch.column("width")[0].as_py()
-        images = pixel_array(batch.column("pixels"), dtype, (h, w))
-        return images, batch.column("source_row").to_pylist()
-    table = pa.Table.from_batches([batch])
-    return table, list(range(first_row, first_row + table.num_rows))
 
 
 def csv_text(rows: list[list[str]]) -> str:

@@ -39,9 +39,11 @@ __all__ = ["DATASET_NAME_PATTERN", "BatchSummary", "DatasetSummary", "Workspace"
 
 @dataclass(frozen=True)
 class BatchSummary:
+    """One batch, under the names every face shows (CLI ``--json``, API, web page)."""
+
     batch_id: int
     source: str
-    original_name: str
+    file_name: str
     raw_sha256: str
     started_at: datetime
     finished_at: datetime | None
@@ -49,6 +51,19 @@ class BatchSummary:
     rows_loaded: int
     rows_duplicate: int
     status: str
+
+    @property
+    def origin_url(self) -> str | None:
+        """The URL the batch was fetched from; None for a local file or an upload."""
+        return self.source if self.source.startswith(("http://", "https://")) else None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            **self.__dict__,
+            "origin_url": self.origin_url,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -75,14 +90,7 @@ class DatasetSummary:
         }
         if with_batches:
             out["labels"] = self.labels
-            out["batches"] = [
-                {
-                    **b.__dict__,
-                    "started_at": b.started_at.isoformat(),
-                    "finished_at": b.finished_at.isoformat() if b.finished_at else None,
-                }
-                for b in self.batches
-            ]
+            out["batches"] = [b.to_dict() for b in self.batches]
         return out
 
 
@@ -319,5 +327,5 @@ class Workspace:
 
 
 def _batch(row: cat.BatchRow) -> BatchSummary:
-    fields = {k: v for k, v in row.__dict__.items() if k != "dataset"}
-    return BatchSummary(**fields)
+    fields = {k: v for k, v in row.__dict__.items() if k not in {"dataset", "original_name"}}
+    return BatchSummary(file_name=row.original_name, **fields)

@@ -1,4 +1,7 @@
-"""``POST /models/{ref}/score``: a CSV or Parquet file in, predictions streamed out as CSV."""
+"""``POST /models/{ref}/score``: a CSV or Parquet file in, predictions streamed out as CSV.
+
+A file is read by the ingest's readers, so refusals speak the same words as an ingest's.
+"""
 
 from __future__ import annotations
 
@@ -96,18 +99,18 @@ def _hostile_files(folder: Path) -> list[tuple[str, bytes, str]]:
     images, labels = digits(5)
     text_pixel = pixel_table(2).set_column(2, "pixel0", pa.array(["x", "y"]))
     return [
-        ("mnist.csv", write_mnist_pickle(folder / "m.pkl.gz", (5, 5, 5)).read_bytes(), "gzip"),
+        ("mnist.csv", write_mnist_pickle(folder / "m.pkl.gz", (5, 5, 5)).read_bytes(), "binary"),
         ("data.csv", pickle.dumps((images, labels), protocol=4), "pickle"),
         ("data.csv", pickle.dumps([1, 2, 3], protocol=0), "pixel columns"),
-        ("data.csv", gzip.compress(b"a,b\n1,2\n"), "gzip"),
+        ("data.csv", gzip.compress(b"a,b\n1,2\n"), "binary"),
         ("data.csv", b"", "empty"),
-        ("data.csv", b"a,b\n\x00\x01\x02,3\n", "NUL"),
-        ("data.csv", b"\xff\xfe\x00a\x00,\x00b", "UTF-8"),
+        ("data.csv", b"a,b\n\x00\x01\x02,3\n", "binary"),
+        ("data.csv", b"\xff\xfe\x00a\x00,\x00b", "not utf-8"),
         ("data.parquet", b"a,b\n1,2\n", "Parquet"),
-        ("data.csv", b"PAR1 but not really parquet", "Parquet"),
+        ("data.csv", b"PAR1 but not really parquet", "binary"),
         ("data.csv", b"a,b\n1,2\n", "2 pixel columns"),
         ("data.csv", as_csv(text_pixel), "pixels must be numbers"),
-        ("data.npz", b"PK\x03\x04" + bytes(100), "zip archive"),
+        ("data.npz", b"PK\x03\x04" + bytes(100), "CSV, TSV, JSON (Lines) or Parquet"),
     ]
 
 

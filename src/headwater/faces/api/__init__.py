@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from headwater.faces.api.app import create_app
-from headwater.faces.api.config import ApiConfig
+from headwater.faces.config import ApiConfig
 
 __all__ = ["ApiConfig", "create_app"]

@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 import headwater
-from headwater.faces.api.config import ApiConfig
+from headwater.faces import web
 from headwater.faces.api.deps import access_of
 from headwater.faces.api.limits import BodyLimit, BodySizeLimit
 from headwater.faces.api.problems import (
@@ -38,7 +38,8 @@ from headwater.faces.api.routes import (
     quarantine,
     runs,
 )
-from headwater.faces.api.service import WarehouseService
+from headwater.faces.config import ApiConfig
+from headwater.flows.service import WarehouseService
 from headwater.flows.workspace import Workspace
 from headwater.settings import Settings, get_settings
 
@@ -137,8 +138,6 @@ def create_app(settings: Settings | None = None, *, config: ApiConfig | None = N
     app.state.config = config
     for router in ROUTERS:
         app.include_router(router)
-    from headwater.faces import web  # here, not at the top: the web UI imports the API's modules
-
     web.mount(app)
     install_problem_handlers(app)
     upload_limit = BodyLimit(

@@ -23,14 +23,15 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from headwater.faces.api.config import ApiConfig
-from headwater.faces.api.problems import Problem
-from headwater.faces.api.service import RunService, WarehouseService
-from headwater.faces.api.serving import ModelService
-from headwater.flows.workspace import DATASET_NAME_PATTERN
+from headwater.faces.config import ApiConfig
+from headwater.faces.http import DATASET_NAME_PATTERN, RUN_ID_PATTERN, DatasetName, Problem, RunId
+from headwater.flows.service import RunService, WarehouseService
+from headwater.flows.serving import ModelCache
+from headwater.flows.workspace import Workspace
 
 __all__ = [
     "DATASET_NAME_PATTERN",
+    "RUN_ID_PATTERN",
     "SERVING_OPENAPI",
     "AccessRoute",
     "BatchId",
@@ -48,7 +49,6 @@ __all__ = [
     "access_of",
 ]
 
-RUN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -79,12 +79,12 @@ async def get_runs(service: ServiceDep) -> RunService:
     return service.runs
 
 
-async def get_models(service: ServiceDep) -> ModelService:
+async def get_models(service: ServiceDep) -> ModelCache:
     return service.models
 
 
 RunsDep = Annotated[RunService, Depends(get_runs)]
-ModelsDep = Annotated[ModelService, Depends(get_models)]
+ModelsDep = Annotated[ModelCache, Depends(get_models)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
@@ -134,9 +134,10 @@ ReadAccess = Annotated[None, Depends(require_read)]
 class Serving:
     """What a prediction needs: the models, the limits, the dataset of an alias; access checked."""
 
-    models: ModelService
+    models: ModelCache
     config: ApiConfig
     dataset: str | None
+    workspace: Workspace
 
 
 SERVING_OPENAPI: dict[str, object] = {
@@ -177,25 +178,14 @@ async def get_serving(request: Request) -> Serving:
             "and _, starting with a letter)",
             field="dataset",
         )
-    return Serving((await get_service(request)).models, config, dataset)
+    service = await get_service(request)
+    return Serving(service.models, config, dataset, service.workspace)
 
 
 ServingDep = Annotated[Serving, Depends(get_serving)]
 
-DatasetName = Annotated[
-    str,
-    Path(
-        pattern=DATASET_NAME_PATTERN,
-        description="Dataset name: lowercase letters, digits and _, starting with a letter.",
-        examples=["mnist"],
-    ),
-]
 BatchId = Annotated[
     int, Path(ge=1, le=2**63 - 1, description="Batch id, as listed by the dataset.")
-]
-RunId = Annotated[
-    str,
-    Path(pattern=RUN_ID_PATTERN, description="Run id, as POST /runs or GET /runs gave it."),
 ]
 ModelRef = Annotated[
     str,

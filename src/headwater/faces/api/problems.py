@@ -13,9 +13,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from http import HTTPStatus
-from pathlib import PurePosixPath
 from typing import Final
-from urllib.parse import urlparse
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,67 +23,43 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
 from headwater.errors import (
-    AccessDenied,
-    ConfigError,
     DataError,
-    FormatError,
     HeadwaterError,
-    IntegrityError,
-    ModelNotFitted,
-    NotFound,
-    QualityCheckFailed,
     QueueFull,
-    SchemaError,
-    StorageError,
-    UnsafeInput,
     UploadTooLarge,
-    WarehouseError,
-    WriteConflict,
+    WarehouseBusy,
     locate,
+)
+from headwater.faces.http import (
+    OPAQUE_STATUSES,
+    RETRY_AFTER_S,
+    STATUS_BY_ERROR,
+    Problem,
+    file_name,
+    scrub,
+    status_of,
 )
 
 __all__ = [
+    "OPAQUE_STATUSES",
     "PROBLEM_MEDIA_TYPE",
+    "STATUS_BY_ERROR",
     "Problem",
     "ProblemDetails",
     "document_problems",
+    "file_name",
     "flat_routes",
     "install_problem_handlers",
     "problem_response",
     "problem_responses",
     "problem_type",
+    "scrub",
+    "status_of",
 ]
 
 log = logging.getLogger("headwater.api")
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
-
-# Most specific first: the first class an error is an instance of decides.
-STATUS_BY_ERROR: Final[tuple[tuple[type[HeadwaterError], int, str], ...]] = (
-    (UploadTooLarge, 413, "Upload too large"),
-    (UnsafeInput, 422, "Unsafe input"),
-    (SchemaError, 422, "Schema mismatch"),
-    (FormatError, 422, "Unreadable input"),
-    (QualityCheckFailed, 422, "Quality checks failed"),
-    (DataError, 422, "Data refused"),
-    (NotFound, 404, "Not found"),
-    (AccessDenied, 403, "Access denied"),
-    (QueueFull, 429, "Training queue full"),
-    (ConfigError, 422, "Invalid argument"),
-    (WriteConflict, 409, "Concurrent write conflict"),
-    (WarehouseError, 503, "Warehouse unavailable"),
-    (StorageError, 503, "Storage unavailable"),
-    (IntegrityError, 409, "Integrity check failed"),
-    (ModelNotFitted, 409, "Model not fitted"),
-)
-
-# A dependency that is away (a restarting database) is usually back within seconds.
-RETRY_AFTER_S: Final = "5"
-
-# Statuses whose message could carry SQL, hosts or credentials: the detail stays generic.
-OPAQUE_STATUSES: Final = frozenset({500, 503})
-
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"/]+/)+([^\s'\"/]+)")
 
 
 class ProblemDetails(BaseModel):
@@ -101,30 +75,6 @@ class ProblemDetails(BaseModel):
     file: str | None = Field(default=None, description="The file at fault, by name only.")
     limit: int | None = Field(default=None, description="The limit that was passed.")
     setting: str | None = Field(default=None, description="The setting that sets that limit.")
-
-
-class Problem(Exception):
-    """An answer the API itself refuses with (auth, limits, malformed requests).
-
-    Not part of `headwater.errors`: these are HTTP-level refusals with no meaning
-    outside a face, so they carry their status with them.
-    """
-
-    def __init__(
-        self,
-        status: int,
-        title: str,
-        detail: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        field: str | None = None,
-        limit: int | None = None,
-        setting: str | None = None,
-    ) -> None:
-        self.status, self.title, self.detail = status, title, detail
-        self.headers = dict(headers or {})
-        self.field, self.limit, self.setting = field, limit, setting
-        super().__init__(detail)
 
 
 def problem_type(title: str) -> str:
@@ -166,29 +116,10 @@ def problem_response(
     )
 
 
-def status_of(error: HeadwaterError) -> tuple[int, str]:
-    for kind, status, title in STATUS_BY_ERROR:
-        if isinstance(error, kind):
-            return status, title
-    return 500, "Internal error"
-
-
-def file_name(path: str | None) -> str | None:
-    """The last segment of a path or URL: the only part of a location a client may see."""
-    if not path:
-        return None
-    if "://" in path:
-        path = urlparse(path).path
-    return PurePosixPath(path.replace("\\", "/")).name or None
-
-
-def scrub(text: str) -> str:
-    """Cut absolute server paths down to their last segment."""
-    return _ABSOLUTE_PATH.sub(r"\1", text)
-
-
 def _headwater_problem(request: Request, error: HeadwaterError) -> JSONResponse:
     status, title = status_of(error)
+    if isinstance(error, WarehouseBusy):
+        return _busy(request, error)
     if status in OPAQUE_STATUSES:
         log.error("%s %s failed: %s", request.method, request.url.path, error, exc_info=error)
         detail = f"{title.lower()}; the server log has the cause. Try again shortly."
@@ -219,6 +150,23 @@ def _headwater_problem(request: Request, error: HeadwaterError) -> JSONResponse:
         limit=limit,
         setting="HEADWATER_MAX_UPLOAD_BYTES" if limit is not None else None,
     )
+
+
+def _busy(request: Request, error: WarehouseBusy) -> JSONResponse:
+    """Our own words (no SQL, no hosts): which setting to raise, and when to come back."""
+    wait_s = float(getattr(request.app.state.config, "warehouse_wait_s", 5))
+    setting = _SETTING.search(str(error))
+    return problem_response(
+        503,
+        "Warehouse busy",
+        scrub(str(error)),
+        instance=request.url.path,
+        headers={"Retry-After": str(max(1, round(wait_s)))},
+        setting=setting.group(0) if setting else None,
+    )
+
+
+_SETTING = re.compile(r"HEADWATER_[A-Z_]+")
 
 
 def _own_problem(request: Request, problem: Problem) -> JSONResponse:

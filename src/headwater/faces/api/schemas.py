@@ -27,11 +27,12 @@ from pydantic import (
     model_validator,
 )
 
-from headwater.data.ingest import BatchReport, IngestReport
-from headwater.data.quality import QualityReport
-from headwater.faces.api.problems import scrub
+from headwater.faces.http import scrub
+from headwater.flows.inputs import JsonScalar
 from headwater.flows.params import COMMON_PARAMS, PARAMS, Params
+from headwater.flows.reports import BatchReport, IngestReport, QualityReport
 from headwater.flows.runs import RunDetail, RunRow, run_summary
+from headwater.flows.serving import Prediction
 from headwater.flows.training import TrainRequest
 from headwater.flows.workspace import DATASET_NAME_PATTERN, BatchSummary, DatasetSummary
 
@@ -117,11 +118,10 @@ class BatchOut(_Out):
 
     @classmethod
     def from_core(cls, batch: BatchSummary) -> Self:
-        from_url = batch.source.startswith(("http://", "https://"))
         return cls(
             batch_id=batch.batch_id,
-            file_name=batch.original_name,
-            origin_url=batch.source if from_url else None,
+            file_name=batch.file_name,
+            origin_url=batch.origin_url,
             raw_sha256=batch.raw_sha256,
             started_at=batch.started_at,
             finished_at=batch.finished_at,
@@ -558,8 +558,6 @@ def _json_dict(value: object) -> dict[str, JsonValue]:
 
 # -- predictions -----------------------------------------------------------------------------
 
-JsonScalar = str | int | float | bool | None
-
 
 class PredictIn(BaseModel):
     """Exactly one of: table rows, flat pixel rows, or one base64 PNG.
@@ -606,3 +604,15 @@ class PredictOut(_Out):
     run_id: str = Field(description="The run whose model answered (an alias resolved).")
     classes: list[str]
     predictions: list[PredictionOut] = Field(description="One per row or image, in order.")
+
+    @classmethod
+    def from_core(cls, prediction: Prediction) -> Self:
+        classes = prediction.classes
+        return cls(
+            run_id=prediction.run_id,
+            classes=classes,
+            predictions=[
+                PredictionOut(label=label, probabilities=dict(zip(classes, row, strict=True)))
+                for label, row in zip(prediction.labels, prediction.proba.tolist(), strict=True)
+            ],
+        )

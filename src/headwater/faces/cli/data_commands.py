@@ -20,8 +20,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from headwater.data.ingest import IngestReport, ProgressFn
 from headwater.faces.cli.output import console, print_rows
+from headwater.flows.reports import IngestReport, ProgressFn
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
 

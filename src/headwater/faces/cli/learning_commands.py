@@ -271,10 +271,10 @@ def predict(
 
     Example: headwater predict 3f2a9c1d0b7e data/mnist.pkl.gz --out predictions.csv
     """
-    from headwater.flows import runs as run_flows
+    from headwater.flows import scoring
 
     with Workspace(get_settings()) as workspace:
-        written = run_flows.predict_file(workspace, run_id, path, out)
+        written = scoring.predict_file(workspace, run_id, path, out)
     console.print(f"{written:,} predictions written to {out}")
 
 

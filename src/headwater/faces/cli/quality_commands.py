@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from headwater.data.quality import Contract
 from headwater.errors import ConfigError
 from headwater.faces.cli.output import console
+from headwater.flows.reports import Contract
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
 

@@ -27,11 +27,11 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from headwater.errors import DataError, HeadwaterError, locate
-from headwater.faces.api.config import ApiConfig
-from headwater.faces.api.problems import OPAQUE_STATUSES, Problem, file_name, scrub, status_of
-from headwater.faces.api.service import WarehouseService
+from headwater.faces.config import ApiConfig
+from headwater.faces.http import OPAQUE_STATUSES, Problem, file_name, scrub, status_of
 from headwater.faces.web import access
 from headwater.faces.web.results import ResultStore
+from headwater.flows.service import WarehouseService
 from headwater.flows.workspace import Workspace
 
 __all__ = [

@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from headwater.data.ingest import IngestReport
 from headwater.faces.api.deps import (
     AccessRoute,
     BatchId,
@@ -21,6 +20,7 @@ from headwater.faces.api.deps import (
 from headwater.faces.api.problems import problem_responses
 from headwater.faces.api.schemas import IngestOut, QualityReportOut, SourceIn
 from headwater.faces.api.uploads import FILE_FIELD, stream_file_part
+from headwater.flows.reports import IngestReport
 
 __all__ = ["UPLOAD_PATH_PATTERN", "router"]
 

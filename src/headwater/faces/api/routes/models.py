@@ -18,10 +18,11 @@ from pydantic import ValidationError
 from headwater.faces.api.deps import SERVING_OPENAPI, ModelRef, Serving, ServingDep
 from headwater.faces.api.problems import Problem, problem_responses
 from headwater.faces.api.schemas import PredictIn, PredictOut
-from headwater.faces.api.scoring import score_chunks, stage_upload
-from headwater.faces.api.serving import ModelInput, answer, input_from_json, input_from_png
 from headwater.faces.api.uploads import FILE_FIELD, stream_file_part
+from headwater.flows import scoring
+from headwater.flows.inputs import ModelInput, model_input
 from headwater.flows.runs import ServedModel
+from headwater.flows.serving import predict as predicted
 
 __all__ = ["SCORE_PATH_PATTERN", "router"]
 
@@ -103,21 +104,39 @@ async def predict(
         )
     body = await request.body()
     served = await _model(serving, ref)
-    data: ModelInput
     if media == "image/png":
-        data = input_from_png(served, body)
+        data = model_input(served, png=body)
     else:
         try:
             parsed = PredictIn.model_validate_json(body)
         except ValidationError as exc:
             raise RequestValidationError(exc.errors(include_url=False)) from exc
-        data = input_from_json(served, parsed, max_rows=serving.config.max_predict_rows)
-    if len(data) <= INLINE_ROWS:
-        proba = served.predict_proba(data)
-    else:
-        proba = await anyio.to_thread.run_sync(served.predict_proba, data)
+        _check_rows(len(parsed.rows or parsed.pixels or ()), serving.config.max_predict_rows)
+        data = model_input(
+            served, rows=parsed.rows, pixels=parsed.pixels, image_base64=parsed.image_base64
+        )
+    answer = await _predict(served, data)
     # Serialised here, not by FastAPI: its response_model path validates the answer again.
-    return Response(answer(served, proba).model_dump_json(), media_type="application/json")
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
+async def _predict(served: ServedModel, data: ModelInput) -> PredictOut:
+    if len(data) <= INLINE_ROWS:
+        return PredictOut.from_core(predicted(served, data))
+    return PredictOut.from_core(await anyio.to_thread.run_sync(predicted, served, data))
+
+
+def _check_rows(count: int, limit: int) -> None:
+    if count > limit:
+        raise Problem(
+            413,
+            "Too many rows",
+            f"{count} rows in one request is over the {limit}-row limit "
+            "(HEADWATER_API_MAX_PREDICT_ROWS); split the request or score a file with "
+            "POST /models/{ref}/score",
+            limit=limit,
+            setting="HEADWATER_API_MAX_PREDICT_ROWS",
+        )
 
 
 @router.post(
@@ -143,9 +162,9 @@ async def score(
     """
     served = await _model(serving, ref)
     staged = await stream_file_part(
-        request, stage_upload, idle_timeout_s=serving.config.upload_idle_timeout_s
+        request, scoring.stage, idle_timeout_s=serving.config.upload_idle_timeout_s
     )
-    chunks = score_chunks(served, staged)
+    chunks = scoring.csv_chunks(serving.workspace, served, staged)
     first = await anyio.to_thread.run_sync(next, chunks, b"")
     return StreamingResponse(
         chain([first], chunks),

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from headwater.faces.api.config import MAX_ROWS_PER_REQUEST
 from headwater.faces.api.deps import AccessRoute, DatasetName, ReadAccess, ServiceDep
 from headwater.faces.api.problems import problem_responses
 from headwater.faces.api.schemas import QuarantineOut, QuarantineStatus
+from headwater.faces.config import MAX_ROWS_PER_REQUEST
 
 __all__ = ["router"]
 

@@ -16,11 +16,11 @@ from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
-from headwater.data.ingest import IngestReport, dataset_name_for
 from headwater.errors import HeadwaterError
-from headwater.faces.api.deps import DATASET_NAME_PATTERN, DatasetName
+from headwater.faces.http import DATASET_NAME_PATTERN, DatasetName
 from headwater.faces.web.context import Page, PageDep, WebError, WebRoute, describe, json_message
 from headwater.flows import exploration
+from headwater.flows.reports import IngestReport, dataset_name_for
 from headwater.flows.training_data import dataset_features
 
 __all__ = ["router"]

@@ -17,10 +17,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from headwater.errors import FormatError, SchemaError
-from headwater.faces.api.serving import image_shape
 from headwater.faces.web.context import Page, PageDep, WebError, WebRoute, json_message
 from headwater.faces.web.routes.predict import default_choice, model_choices
 from headwater.flows import exploration
+from headwater.flows.inputs import image_shape
 
 __all__ = ["router"]
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from headwater.errors import NotFound
-from headwater.faces.api.deps import DATASET_NAME_PATTERN, RunId
+from headwater.faces.http import DATASET_NAME_PATTERN, RunId
 from headwater.faces.web.context import Page, PageDep, WebError, WebRoute
 from headwater.flows import runs as run_flows
 from headwater.flows.params import changed_params

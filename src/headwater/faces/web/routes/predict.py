@@ -21,15 +21,14 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response, StreamingResponse
 
 from headwater.errors import HeadwaterError
-from headwater.faces.api.deps import DATASET_NAME_PATTERN, RUN_ID_PATTERN
-from headwater.faces.api.scoring import Staged, score_chunks
+from headwater.faces.http import DATASET_NAME_PATTERN, RUN_ID_PATTERN
 from headwater.faces.web.context import Page, PageDep, WebError, WebRoute, describe
 from headwater.faces.web.results import StoredResult
 from headwater.faces.web.routes.leaderboard import served_run
-from headwater.flows import exploration
+from headwater.flows import exploration, scoring
 from headwater.flows.exploration import SPLITS
 from headwater.flows.runs import RunRow, ServedModel
-from headwater.learning import ESTIMATORS
+from headwater.flows.service import ESTIMATORS
 
 __all__ = ["model_choices", "router"]
 
@@ -210,19 +209,23 @@ async def download_split(
 def _score_upload(page: Page, run_id: str, upload: UploadFile, rows: int) -> Shown:
     served = _load(page, run_id)
     filename = upload.filename or "upload.csv"
-    body = b"".join(score_chunks(served, Staged(filename, upload.file)))
-    if not page.web.results.fits(len(body)):
+    staged = scoring.stage(iter(lambda: upload.file.read(1 << 20), b""), filename)
+    scored = scoring.score_preview(page.workspace, served, staged, rows=rows)
+    if not page.web.results.fits(len(scored.csv)):
         raise WebError(
             f"The predictions for {filename} are too large to keep for download here; "
             f"score the file with the API instead: POST /models/{run_id}/score",
             status=413,
         )
-    text = body.decode()
-    table = list(csv.reader(io.StringIO(text)))
-    header, data = (table[0], table[1:]) if table else ([], [])
-    key = page.web.results.put(StoredResult(f"predictions-{run_id}.csv", body))
+    key = page.web.results.put(StoredResult(f"predictions-{run_id}.csv", scored.csv))
     return Shown(
-        header, data[:rows], None, len(data), None, f"/ui/predict/results/{key}.csv", filename
+        scored.header,
+        scored.rows,
+        None,
+        scored.total,
+        None,
+        f"/ui/predict/results/{key}.csv",
+        filename,
     )
 
 

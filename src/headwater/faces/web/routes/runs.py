@@ -26,7 +26,7 @@ from pydantic_core import PydanticUndefined
 from starlette.responses import RedirectResponse, Response
 
 from headwater.errors import HeadwaterError
-from headwater.faces.api.deps import DATASET_NAME_PATTERN, RunId
+from headwater.faces.http import DATASET_NAME_PATTERN, RunId
 from headwater.faces.web.context import Page, PageDep, WebRoute, describe, finite
 from headwater.flows.params import (
     COMMON_FIELDS,

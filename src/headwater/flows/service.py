@@ -1,16 +1,18 @@
-"""The one `Workspace` of an API process, and the services the routes reach it through.
+"""The one entry point of the long-running faces (API, web pages): a workspace and its services.
 
 The warehouse gives each thread its own connection (a DuckDB cursor, a psycopg
-connection), so reads need no lock: they run while a run trains in the
-training thread and while an upload loads. Only loads are serialised, by
-`WarehouseService`'s write lock: two batches landing at once would race on the
-same dataset's dedupe keys, and a load queued behind a slow upload should be
-told to come back (503 with ``Retry-After``) rather than hold a thread for
-minutes.
+connection), so reads need no lock: they run while a run trains in the training
+thread and while an upload loads. Only loads are serialised, by a write lock: two
+batches landing at once would race on the same dataset's dedupe keys, and a load
+queued behind a slow upload is told to come back (`WarehouseBusy`, 503 with
+``Retry-After`` in the API) rather than hold a thread for minutes.
 
 `WarehouseService.open` also starts the process's one `TrainingQueue` and
 `ModelCache` (as `runs` and `models`): one worker thread trains, and a finished
 run or a moved alias makes the cache look its aliases up again.
+
+The faces take the names of the models from here too (`ESTIMATORS`), so no face
+reaches below the flows.
 """
 
 from __future__ import annotations
@@ -21,27 +23,24 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from headwater.data.ingest import IngestReport
-from headwater.data.quality import QualityReport
-from headwater.errors import ConfigError, NotFound
-from headwater.faces.api.problems import Problem
-from headwater.faces.api.serving import ModelService
+from headwater.errors import ConfigError, NotFound, WarehouseBusy
 from headwater.flows import runs as run_flows
 from headwater.flows.jobs import TrainingQueue
+from headwater.flows.reports import IngestReport, QualityReport
 from headwater.flows.runs import RunDetail, RunRow
 from headwater.flows.serving import ModelCache
 from headwater.flows.training import TrainRequest
 from headwater.flows.workspace import DatasetSummary, Workspace
 from headwater.learning import ESTIMATORS
 
-__all__ = ["RunService", "WarehouseService"]
+__all__ = ["ESTIMATORS", "RunService", "WarehouseService"]
 
 
 class RunService:
     """Training runs: submitted to the queue, read back from the registry, served by alias."""
 
     def __init__(
-        self, workspace: Workspace, models: ModelService, *, queue_limit: int, threads: int
+        self, workspace: Workspace, models: ModelCache, *, queue_limit: int, threads: int
     ) -> None:
         self._workspace = workspace
         self._models = models
@@ -89,7 +88,7 @@ class RunService:
         if run.dataset != dataset:
             raise ConfigError(
                 f"run {run_id} was trained on {run.dataset!r}, not {dataset!r}; "
-                f"set it under /datasets/{run.dataset}/aliases instead"
+                f"pin it on {run.dataset!r} instead"
             )
         run_flows.set_alias(self._workspace, run_id, alias)
         self._models.invalidate()
@@ -114,29 +113,25 @@ class WarehouseService:
         training_threads: int = 1,
         alias_ttl_s: float = 2.0,
     ) -> None:
-        self._workspace = workspace
+        self.workspace = workspace
         self._wait_s = wait_s
         self._write_lock = threading.Lock()
         self._training_queue = training_queue
         self._training_threads = training_threads
         self._alias_ttl_s = alias_ttl_s
         self._runs: RunService | None = None
-        self._models: ModelService | None = None
+        self._models: ModelCache | None = None
 
     @contextmanager
     def _writing(self) -> Iterator[Workspace]:
         if not self._write_lock.acquire(timeout=self._wait_s):
-            raise Problem(
-                503,
-                "Warehouse busy",
+            raise WarehouseBusy(
                 f"another load held the warehouse for {self._wait_s:g} s "
                 "(HEADWATER_API_WAREHOUSE_WAIT_S); retry after it finishes. Reads are not "
-                "affected.",
-                headers={"Retry-After": str(max(1, round(self._wait_s)))},
-                setting="HEADWATER_API_WAREHOUSE_WAIT_S",
+                "affected."
             )
         try:
-            yield self._workspace
+            yield self.workspace
         finally:
             self._write_lock.release()
 
@@ -146,10 +141,9 @@ class WarehouseService:
         The training worker and the model cache start only once the warehouse answered.
         """
         count = self.dataset_count()
-        cache = ModelCache(self._workspace, alias_ttl_s=self._alias_ttl_s)
-        self._models = ModelService(cache, alias_ttl_s=self._alias_ttl_s)
+        self._models = ModelCache(self.workspace, alias_ttl_s=self._alias_ttl_s)
         self._runs = RunService(
-            self._workspace,
+            self.workspace,
             self._models,
             queue_limit=self._training_queue,
             threads=self._training_threads,
@@ -159,7 +153,7 @@ class WarehouseService:
     def close(self) -> None:
         if self._runs is not None:
             self._runs.close()
-        self._workspace.close()
+        self.workspace.close()
 
     @property
     def runs(self) -> RunService:
@@ -168,26 +162,26 @@ class WarehouseService:
         return self._runs
 
     @property
-    def models(self) -> ModelService:
+    def models(self) -> ModelCache:
         if self._models is None:
             raise RuntimeError("WarehouseService.open() has not run")
         return self._models
 
     @property
     def dialect(self) -> str:
-        return self._workspace.settings.dialect
+        return self.workspace.settings.dialect
 
     def dataset_count(self) -> int:
-        return len(self._workspace.datasets())
+        return len(self.workspace.datasets())
 
     def datasets(self) -> list[DatasetSummary]:
-        return self._workspace.datasets()
+        return self.workspace.datasets()
 
     def dataset(self, name: str) -> DatasetSummary:
-        return self._workspace.dataset(name)
+        return self.workspace.dataset(name)
 
     def rows(self, name: str, *, limit: int, offset: int) -> list[dict[str, object]]:
-        return self._workspace.rows(name, limit=limit, offset=offset)
+        return self.workspace.rows(name, limit=limit, offset=offset)
 
     def ingest_url(self, url: str, *, dataset: str, label: str | None) -> IngestReport:
         with self._writing() as workspace:
@@ -205,9 +199,9 @@ class WarehouseService:
             return workspace.ingest_stream(chunks, filename, dataset=dataset, label=label)
 
     def quality(self, dataset: str, batch_id: int) -> QualityReport:
-        return self._workspace.quality(dataset, batch_id)[0]
+        return self.workspace.quality(dataset, batch_id)[0]
 
     def quarantine(
         self, dataset: str, *, status: str | None, limit: int
     ) -> list[dict[str, object]]:
-        return self._workspace.quarantine(dataset, status=status, limit=limit)
+        return self.workspace.quarantine(dataset, status=status, limit=limit)

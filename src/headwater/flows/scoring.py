@@ -1,0 +1,199 @@
+"""Scoring a file: every row through a model, out as CSV rows ``row_id, predicted, p_<class>``.
+
+One path for every face: the CLI's ``predict`` writes a file, the API's ``/score``
+streams the rows back, the web page shows the first ones and keeps the rest for
+download. The file is read by the same readers (and the same sniffer) as an
+ingest, batch by batch, so memory stays bounded and a pickle named ``.csv`` is
+refused the same way everywhere. Cells a spreadsheet would run as formulas are
+escaped (`prediction_rows`).
+
+An upload is staged first (`stage`) in a private folder under its checked name,
+because the readers go by name and Parquet keeps its schema at the end; the folder
+goes when the `Staged` file is closed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from headwater.errors import FormatError
+from headwater.flows import inputs
+from headwater.flows.runs import ServedModel, load_model, prediction_rows
+from headwater.flows.workspace import Workspace
+from headwater.storage.binary import pixel_array
+from headwater.storage.readers import Source, check_file_name, open_sources
+
+__all__ = [
+    "UPLOAD_TYPES",
+    "ScoredFile",
+    "Staged",
+    "csv_chunks",
+    "header",
+    "predict_file",
+    "score_preview",
+    "scored_batches",
+    "stage",
+]
+
+log = logging.getLogger("headwater.scoring")
+
+UPLOAD_TYPES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".parquet", ".pq")
+"""What an uploaded file to score may be (text ones also gzipped); by name, then by bytes."""
+
+
+@dataclass
+class Staged:
+    """An uploaded file on disk under its own (checked) name, until `close` removes it."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def close(self) -> None:
+        shutil.rmtree(self.path.parent, ignore_errors=True)
+
+
+def stage(chunks: Iterable[bytes], filename: str) -> Staged:
+    """Write an upload to a private folder; refuse a name no reader takes before a byte lands."""
+    name = check_file_name(filename)
+    if not name.lower().removesuffix(".gz").endswith(UPLOAD_TYPES):
+        raise FormatError(
+            f"a file to score is CSV, TSV, JSON (Lines) or Parquet: {', '.join(UPLOAD_TYPES)}"
+            " (text ones may be gzipped)",
+            path=name,
+        )
+    folder = Path(tempfile.mkdtemp(prefix="headwater-score-"))
+    staged = Staged(folder / name)
+    try:
+        with staged.path.open("wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+    except BaseException:
+        staged.close()
+        raise
+    return staged
+
+
+def header(model: ServedModel) -> list[str]:
+    return [inputs.ROW_ID, "predicted", *(f"p_{c}" for c in model.classes)]
+
+
+def _row_ids(source: Source, batch: pa.RecordBatch, first: int) -> list[object]:
+    """The file's own ``row_id`` column, an image reader's source rows, or 0, 1, 2, ..."""
+    for column in (inputs.ROW_ID, "source_row" if source.kind == "image" else None):
+        if column is not None and column in batch.schema.names:
+            ids: list[object] = batch.column(column).to_pylist()
+            return ids
+    return list(range(first, first + batch.num_rows))
+
+
+def _image_rows(batch: pa.RecordBatch) -> npt.NDArray[np.generic]:
+    """A reader's image batch (one ``pixels`` blob per row) as an (n, h, w) array."""
+    dtype = np.dtype(batch.column("pixel_dtype")[0].as_py())
+    h, w = batch.column("height")[0].as_py(), batch.column("width")[0].as_py()
+    return pixel_array(batch.column("pixels"), dtype, (h, w))
+
+
+def scored_batches(ws: Workspace, model: ServedModel, path: Path) -> Iterator[list[list[str]]]:
+    """The rows of every batch of the file, scored; nothing is read before the first is asked."""
+    written = 0
+    sources = open_sources(
+        path, chunk_rows=ws.settings.ingest_chunk_rows, options=ws.reader_options()
+    )
+    for source in sources:
+        for batch in source.read():
+            if batch.num_rows == 0:
+                continue
+            if source.kind == "image":
+                data: inputs.ModelInput = _image_rows(batch)
+            else:
+                data = inputs.from_batch(model, batch, name=path.name, first=written)
+            yield list(prediction_rows(model, data, _row_ids(source, batch, written)))
+            written += batch.num_rows
+
+
+def predict_file(ws: Workspace, run_id: str, path: Path, out: Path) -> int:
+    """Score every row of a file an ingest could read; write CSV whole or not at all."""
+    model = load_model(ws, run_id)
+    written = 0
+    temporary = out.with_name(f".{out.name}.partial")
+    try:
+        with temporary.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header(model))
+            for rows in scored_batches(ws, model, path):
+                writer.writerows(rows)
+                written += len(rows)
+        temporary.replace(out)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return written
+
+
+def csv_chunks(ws: Workspace, model: ServedModel, staged: Staged) -> Iterator[bytes]:
+    """Header and first batch in the first chunk (so errors come before a status), then on.
+
+    Closes the staged file when done, when it fails, or when the reader stops asking.
+    """
+    for chunk, _ in _pieces(ws, model, staged):
+        if chunk:
+            yield chunk
+
+
+@dataclass(frozen=True)
+class ScoredFile:
+    """A scored file: its header, its first rows, how many in all, and all of it as CSV."""
+
+    header: list[str]
+    rows: list[list[str]]
+    total: int
+    csv: bytes
+
+
+def score_preview(ws: Workspace, model: ServedModel, staged: Staged, *, rows: int) -> ScoredFile:
+    """The whole file scored into CSV bytes, and its first ``rows`` rows kept to show."""
+    first: list[list[str]] = []
+    total = 0
+    body = io.BytesIO()
+    for chunk, batch in _pieces(ws, model, staged):
+        body.write(chunk)
+        first.extend(batch[: max(0, rows - len(first))])
+        total += len(batch)
+    return ScoredFile(header(model), first, total, body.getvalue())
+
+
+def _pieces(
+    ws: Workspace, model: ServedModel, staged: Staged
+) -> Iterator[tuple[bytes, list[list[str]]]]:
+    """(CSV bytes, rows) per batch, the header in the first; the staged file closed at the end."""
+    sink = io.StringIO()
+    writer = csv.writer(sink, lineterminator="\n")
+    writer.writerow(header(model))
+    written = 0
+    try:
+        for rows in scored_batches(ws, model, staged.path):
+            writer.writerows(rows)
+            written += len(rows)
+            yield sink.getvalue().encode(), rows
+            sink.seek(0)
+            sink.truncate()
+        yield sink.getvalue().encode(), []
+    except Exception:
+        if written:  # a status may be sent: all a face can do is cut the stream short
+            log.warning("scoring %s stopped after %d rows", staged.name, written, exc_info=True)
+        raise
+    finally:
+        staged.close()
