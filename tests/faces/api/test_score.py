@@ -105,7 +105,7 @@ def _hostile_files(folder: Path) -> list[tuple[str, bytes, str]]:
         ("data.csv", gzip.compress(b"a,b\n1,2\n"), "binary"),
         ("data.csv", b"", "empty"),
         ("data.csv", b"a,b\n\x00\x01\x02,3\n", "binary"),
-        ("data.csv", b"\xff\xfe\x00a\x00,\x00b", "not utf-8"),
+        ("data.csv", b"\xff\xfe\x00a\x00,\x00b", "not UTF-8"),
         ("data.parquet", b"a,b\n1,2\n", "Parquet"),
         ("data.csv", b"PAR1 but not really parquet", "binary"),
         ("data.csv", b"a,b\n1,2\n", "2 pixel columns"),
