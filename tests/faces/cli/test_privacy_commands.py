@@ -90,3 +90,13 @@ def test_every_command_has_help_with_an_example(app: typer.Typer, command: list[
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0
     assert "Example: headwater " in result.stdout
+
+
+def test_an_output_in_the_json_request_is_where_the_copy_goes(
+    app: typer.Typer, people: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "safe.csv"
+    request = {"file_to_obfuscate": str(people), "pii_fields": ["name"], "output": str(out)}
+    result = runner.invoke(app, ["obfuscate", "--request", json.dumps(request)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().splitlines()[1] == "007,***,alice@example.com,SW1A 1AA"
