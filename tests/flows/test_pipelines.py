@@ -218,3 +218,17 @@ def test_config_reads_pipelines_with_sources_relative_to_the_file(tmp_path: Path
     assert name == "daily" and config.source == str(tmp_path / "in")
     assert config.promote == "always" and config.metric == "accuracy"
     assert load_pipelines(tmp_path / "missing.toml") == {}
+
+
+def test_a_pipeline_with_tune_trains_trials_and_offers_the_best(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    write_pipeline_batch(incoming / "day1.csv", seed=1, train_a=14, train_b=6)
+    run = run_pipeline(workspace, _config(incoming, params={"max_iter": 200}, tune=3))
+    assert run is not None and run.status == "succeeded", run and run.error
+    assert len(run.run_ids) == 3 and run.challenger_run_id in run.run_ids
+    trained = run.steps[2].outcome
+    assert trained["trials"] == 3 and trained["best_params"]["max_iter"] == 200
+    assert run.promoted  # the first model of the dataset

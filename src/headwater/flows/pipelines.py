@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
-from headwater.errors import HeadwaterError, QualityCheckFailed, WriteConflict
+from headwater.errors import ConfigError, HeadwaterError, QualityCheckFailed, WriteConflict
 from headwater.flows.pipeline_config import PipelineConfig
 from headwater.flows.runs import leaderboard, load_model
 from headwater.flows.training import TrainRequest, train
@@ -152,13 +152,30 @@ class _Steps:
 
     def train(self) -> JsonDict:
         self._find_champion()
-        request = TrainRequest(
-            self.config.dataset, self.config.model, dict(self.config.params), self.config.seed
-        )
+        config, state = self.config, self.state
+        if config.tune:
+            return self._tune(config.tune)
+        request = TrainRequest(config.dataset, config.model, dict(config.params), config.seed)
         run = train(self.ws, request)
-        state = self.state
         state.run = replace(state.run, run_ids=[run.run_id], challenger_run_id=run.run_id)
         return {"run_id": run.run_id, "model": run.model, "champion": state.champion}
+
+    def _tune(self, trials: int) -> JsonDict:
+        """A search of ``trials`` trials; its best (by validation accuracy) is the challenger."""
+        from headwater.flows.tuning import TuneRequest, tune
+
+        config = self.config
+        found = tune(
+            self.ws,
+            TuneRequest(
+                config.dataset, config.model, trials, seed=config.seed, fixed=config.params
+            ),
+        )
+        if found.best_run_id is None:
+            raise ConfigError(f"none of the {trials} tuning trials of {config.model} completed")
+        runs = [t.run_id for t in found.trials if t.run_id]
+        self.state.run = replace(self.state.run, run_ids=runs, challenger_run_id=found.best_run_id)
+        return {**found.to_dict(), "run_id": found.best_run_id, "champion": self.state.champion}
 
     def _find_champion(self) -> None:
         """The run ``best`` serves now: pinned, or the leaderboard's top."""

@@ -11,6 +11,7 @@ from types import FrameType
 import typer
 from rich.table import Table
 
+from headwater.errors import ConfigError
 from headwater.faces.cli.output import console
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
@@ -34,6 +35,7 @@ STATUS_STYLE = {
 def register(app: typer.Typer) -> None:
     app.add_typer(pipeline_app, name="pipeline")
     app.command()(schedule)
+    app.command()(tune)
 
 
 @pipeline_app.command("run")
@@ -168,3 +170,52 @@ def schedule(
         stop.set()
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _fixed(values: list[str]) -> dict[str, str]:
+    fixed = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--fix takes NAME=VALUE (e.g. --fix epochs=5), got {item!r}")
+        fixed[name.strip()] = value.strip()
+    return fixed
+
+
+def tune(
+    dataset: str = typer.Option(..., "--dataset", help="Dataset name."),
+    model: str = typer.Option("mlp", "--model", help="Model to tune."),
+    trials: int = typer.Option(20, "--trials", min=1, help="Trials to run (more if resumed)."),
+    timeout: float | None = typer.Option(None, "--timeout", help="Stop starting trials after S s."),
+    fix: list[str] = typer.Option([], "--fix", help="Hold a parameter, e.g. --fix epochs=5."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the sampler and of every run."),
+    no_prune: bool = typer.Option(False, "--no-prune", help="Never stop a trial early."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Search a model's parameters (Optuna TPE; median pruning on validation accuracy).
+
+    Every trial is a registered run; a search of the same dataset and model resumes
+    from the trials recorded before. Example: headwater tune --dataset mnist --trials 20
+    """
+    from headwater.flows.tuning import TrialRow, TuneRequest
+    from headwater.flows.tuning import tune as run_search
+    from headwater.learning.params import validate_params
+
+    params = validate_params(model, _fixed(fix)).model_dump(include=set(_fixed(fix)))
+    request = TuneRequest(dataset, model, trials, timeout, seed, params, prune=not no_prune)
+
+    def said(trial: TrialRow) -> None:
+        value = f"{trial.value:.4f}" if trial.value is not None else "-"
+        console.print(f"  trial {trial.number} {trial.state} {value} {json.dumps(trial.params)}")
+
+    with Workspace(get_settings()) as workspace:
+        result = run_search(workspace, request, on_trial=None if as_json else said)
+    found = result.to_dict()
+    if as_json:
+        typer.echo(json.dumps(found, default=str))
+        return
+    console.print(
+        f"best run {found['best_run_id']}: validation {found['best_validation_accuracy']}, "
+        f"test {found['best_test_accuracy']}, params {json.dumps(found['best_params'])}; "
+        f"{found['complete']} complete, {found['pruned']} pruned in {found['seconds']} s"
+    )

@@ -359,6 +359,23 @@ PIPELINES = Migration(
 once in ``pipeline_fire``, so two schedulers never both run it; ``pipeline_lease`` lets one
 run of a pipeline go at a time, and its expiry tells a dead worker's run from a live one."""
 
+TUNE_TRIALS = Migration(
+    7,
+    "tune trials: each trial of a hyperparameter search, its run, state and value",
+    (
+        """CREATE TABLE tune_trial (
+            study TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            run_id TEXT,
+            state TEXT NOT NULL CHECK (state IN ('complete', 'pruned', 'failed')),
+            value DOUBLE PRECISION,
+            params_json TEXT NOT NULL,
+            finished_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (study, number))""",
+    ),
+)
+"""A study (``dataset:model``) resumes from its recorded trials after an interruption."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     STAR_SCHEMA,
     RUN_REGISTRY,
@@ -366,6 +383,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ROW_HASHES_UNINDEXED,
     RUN_HEARTBEATS,
     PIPELINES,
+    TUNE_TRIALS,
 )
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "Begun",
     "PipelineRunRow",
     "StepRow",
+    "TrialRow",
     "abandon_dead",
     "begin_run",
     "end_run",
@@ -35,6 +36,8 @@ __all__ = [
     "last_data_fire",
     "last_fire_at",
     "list_runs",
+    "list_trials",
+    "record_trial",
     "start_step",
 ]
 
@@ -378,3 +381,47 @@ def list_runs(
     for run in found:
         run.steps.extend(_steps(wh, run.pipeline_run_id))
     return found
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    number: int
+    run_id: str | None
+    state: str
+    value: float | None
+    params: JsonDict
+
+
+def record_trial(wh: Warehouse, study: str, trial: TrialRow, *, now: datetime) -> None:
+    wh.execute(
+        "INSERT INTO tune_trial (study, number, run_id, state, value, params_json, finished_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        [
+            study,
+            trial.number,
+            trial.run_id,
+            trial.state,
+            trial.value,
+            json.dumps(trial.params, sort_keys=True),
+            now,
+        ],
+    )
+
+
+def list_trials(wh: Warehouse, study: str) -> list[TrialRow]:
+    """A study's recorded trials, in order: what a resumed search starts from."""
+    rows = wh.fetch(
+        "SELECT number, run_id, state, value, params_json FROM tune_trial WHERE study = %s "
+        "ORDER BY number",
+        [study],
+    )
+    return [
+        TrialRow(
+            int(str(r[0])),
+            None if r[1] is None else str(r[1]),
+            str(r[2]),
+            None if r[3] is None else float(str(r[3])),
+            json.loads(str(r[4])),
+        )
+        for r in rows
+    ]
