@@ -140,6 +140,12 @@ def create_app(settings: Settings | None = None, *, config: ApiConfig | None = N
         app.include_router(router)
     web.mount(app)
     install_problem_handlers(app)
+    _add_middleware(app, config)
+    return app
+
+
+def _add_middleware(app: FastAPI, config: ApiConfig) -> None:
+    """Body limits (uploads get the upload limit), and CORS only when origins are set."""
     upload_limit = BodyLimit(
         config.max_upload_request_bytes,
         "HEADWATER_MAX_UPLOAD_BYTES, plus 64 KiB for the multipart envelope",
@@ -161,4 +167,3 @@ def create_app(settings: Settings | None = None, *, config: ApiConfig | None = N
             allow_methods=["GET", "POST", "PUT"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    return app

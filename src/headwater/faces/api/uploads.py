@@ -141,98 +141,118 @@ async def stream_file_part(
     idle_timeout_s: float,
 ) -> T:
     """Run ``ingest(chunks, filename)`` in a worker thread while the body streams into it."""
-    part = _FilePart(FILE_FIELD.encode())
-    parser = part.parser(_boundary(request))
-    body = request.stream().__aiter__()
+    upload = _Upload(request, idle_timeout_s)
+    filename = await upload.file_name()
+    outcome: list[T] = []
+    error: Exception | None = None
+    # Errors are raised after the task group, not inside it: anyio would wrap them
+    # in an ExceptionGroup, which no problem handler matches.
+    async with anyio.create_task_group() as group:
+        group.start_soon(upload.feed)
+        try:
+            chunks = upload.chunks()
+            outcome.append(await anyio.to_thread.run_sync(lambda: ingest(chunks, filename)))
+        except Exception as exc:
+            error = exc
+        finally:
+            group.cancel_scope.cancel()
+            upload.receive.close()
+    if isinstance(error, _Abandoned):
+        raise upload.why_abandoned() from None
+    if error is not None:
+        raise error
+    return outcome[0]
 
-    def write(chunk: bytes) -> None:
+
+class _Upload:
+    """One request's body, parsed as it arrives; the file part's bytes go through a channel."""
+
+    def __init__(self, request: Request, idle_timeout_s: float) -> None:
+        self.part = _FilePart(FILE_FIELD.encode())
+        self.parser = self.part.parser(_boundary(request))
+        self.body = request.stream().__aiter__()
+        self.idle_timeout_s = idle_timeout_s
+        self.send, self.receive = anyio.create_memory_object_stream[bytes](_CHANNEL_CHUNKS)
+        self.failure: list[BaseException] = []
+
+    def write(self, chunk: bytes) -> None:
+        part = self.part
         if part.ended or part.problem is not None:
             return
         try:
-            parser.write(chunk)
+            self.parser.write(chunk)
         except MultipartParseError as exc:
             part.problem = Problem(
                 400, "Malformed upload", f"the multipart body is malformed: {exc}"
             )
 
-    async for chunk in body:  # up to the file part's headers: its name is needed first
-        write(chunk)
-        if part.filename is not None or part.problem is not None:
-            break
-    if part.problem is not None:
-        raise part.problem
-    if part.filename is None:
-        raise Problem(
-            422,
-            "Invalid upload",
-            f"the form has no file part named {FILE_FIELD!r}",
-            field=FILE_FIELD,
-        )
+    async def file_name(self) -> str:
+        """Read up to the file part's headers: its name is needed before a byte is kept."""
+        part = self.part
+        async for chunk in self.body:
+            self.write(chunk)
+            if part.filename is not None or part.problem is not None:
+                break
+        if part.problem is not None:
+            raise part.problem
+        if part.filename is None:
+            raise Problem(
+                422,
+                "Invalid upload",
+                f"the form has no file part named {FILE_FIELD!r}",
+                field=FILE_FIELD,
+            )
+        return part.filename
 
-    send, receive = anyio.create_memory_object_stream[bytes](_CHANNEL_CHUNKS)
-    failure: list[BaseException] = []
+    async def _pass_on(self) -> None:
+        for piece in self.part.take():
+            await self.send.send(piece)
 
-    async def feed() -> None:
-        async with send:
+    async def feed(self) -> None:
+        """The rest of the body into the channel; a body cut short is a problem, not an end."""
+        part = self.part
+        async with self.send:
             try:
-                for piece in part.take():
-                    await send.send(piece)
-                async for chunk in body:
-                    write(chunk)
+                await self._pass_on()
+                async for chunk in self.body:
+                    self.write(chunk)
                     if part.problem is not None:
                         break
-                    for piece in part.take():
-                        await send.send(piece)
-                for piece in part.take():
-                    await send.send(piece)
+                    await self._pass_on()
+                await self._pass_on()
                 if part.problem is None and not part.ended:
                     part.problem = _cut_short()
             except anyio.get_cancelled_exc_class():
                 raise
             except Exception as exc:  # the client went away or the body limit was passed
-                failure.append(exc)
+                self.failure.append(exc)
 
-    async def next_chunk() -> bytes:
-        with anyio.fail_after(idle_timeout_s):
-            return await receive.receive()
+    async def _next_chunk(self) -> bytes:
+        with anyio.fail_after(self.idle_timeout_s):
+            return await self.receive.receive()
 
-    def chunks() -> Iterator[bytes]:
+    def chunks(self) -> Iterator[bytes]:
+        """The file's bytes, for the worker thread; ends only after the closing boundary."""
+        part = self.part
         while True:
             try:
-                yield anyio.from_thread.run(next_chunk)
+                yield anyio.from_thread.run(self._next_chunk)
             except anyio.EndOfStream:
-                if failure or part.problem is not None or not part.ended:
+                if self.failure or part.problem is not None or not part.ended:
                     raise _Abandoned from None
                 return
             except TimeoutError:
                 part.problem = Problem(
                     408,
                     "Upload stalled",
-                    f"the upload sent nothing for {idle_timeout_s:g} s "
+                    f"the upload sent nothing for {self.idle_timeout_s:g} s "
                     "(HEADWATER_API_UPLOAD_IDLE_TIMEOUT_S)",
                     setting="HEADWATER_API_UPLOAD_IDLE_TIMEOUT_S",
                 )
                 raise _Abandoned from None
 
-    filename = part.filename
-    outcome: list[T] = []
-    error: Exception | None = None
-    # Errors are raised after the task group, not inside it: anyio would wrap them
-    # in an ExceptionGroup, which no problem handler matches.
-    async with anyio.create_task_group() as group:
-        group.start_soon(feed)
-        try:
-            outcome.append(await anyio.to_thread.run_sync(lambda: ingest(chunks(), filename)))
-        except Exception as exc:
-            error = exc
-        finally:
-            group.cancel_scope.cancel()
-            receive.close()
-    if isinstance(error, _Abandoned):
-        raise (failure[0] if failure else part.problem or _cut_short()) from None
-    if error is not None:
-        raise error
-    return outcome[0]
+    def why_abandoned(self) -> BaseException:
+        return self.failure[0] if self.failure else self.part.problem or _cut_short()
 
 
 def _cut_short() -> Problem:
