@@ -20,6 +20,7 @@ import pytest
 
 from headwater.errors import ConfigError
 from headwater.flows import runs as run_flows
+from headwater.flows.monitoring import monitor_chart
 from headwater.flows.pipeline_config import PipelineConfig, load_pipelines
 from headwater.flows.pipelines import run_pipeline
 from headwater.flows.scheduler import PipelineScheduler
@@ -90,6 +91,15 @@ def test_three_daily_fires_train_compare_and_promote_only_the_better(
     history = store.list_runs(workspace.warehouse, "daily")
     assert [h.pipeline_run_id for h in history] == [r.pipeline_run_id for r in reversed(runs)]
     assert all(h.trigger == "schedule" for h in history)
+
+    chart = monitor_chart(workspace, "toy", tmp_path / "toy.png")
+    assert [p.pipeline_run_id for p in chart.served] == [r.pipeline_run_id for r in runs]
+    served = [p.served_run_id for p in chart.served]
+    assert served == [first.challenger_run_id, first.challenger_run_id, third.challenger_run_id]
+    assert [p.score for p in chart.served][:2] == [0.6, 0.6]
+    assert [b.batch_id for b in chart.batches] == [1, 2, 3]
+    assert [b.rows_loaded for b in chart.batches] == [30, 50, 30]
+    assert len(chart.runs) == 3 and (tmp_path / "toy.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_a_missed_week_runs_once_and_two_schedulers_run_each_fire_once(

@@ -73,6 +73,13 @@ def test_run_list_and_history(settings: Settings, tmp_path: Path) -> None:
     history = json.loads(run(settings, config, "pipeline", "history", "daily", "--json").stdout)
     assert [h["status"] for h in history] == ["skipped", "succeeded"]
 
+    chart = tmp_path / "toy.png"
+    shown = run(settings, config, "monitor", "toy", "--out", str(chart), "--json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert [p["pipeline_run_id"] for p in data["served"]] == [ran["pipeline_run_id"]]
+    assert data["batches"][0]["rows_loaded"] == 30 and chart.read_bytes()[:4] == b"\x89PNG"
+
 
 def test_bad_config_and_unknown_pipeline_exit_2_and_3(settings: Settings, tmp_path: Path) -> None:
     config = _declare(tmp_path)

@@ -6,6 +6,7 @@ import json
 import signal
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 
 import typer
@@ -36,6 +37,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(pipeline_app, name="pipeline")
     app.command()(schedule)
     app.command()(tune)
+    app.command()(monitor)
 
 
 @pipeline_app.command("run")
@@ -219,3 +221,25 @@ def tune(
         f"test {found['best_test_accuracy']}, params {json.dumps(found['best_params'])}; "
         f"{found['complete']} complete, {found['pruned']} pruned in {found['seconds']} s"
     )
+
+
+def monitor(
+    dataset: str = typer.Argument(..., help="Dataset name."),
+    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    as_json: bool = typer.Option(False, "--json", help="Also print the chart's data as JSON."),
+) -> None:
+    """Chart a dataset over time: each run's test accuracy, the served model's score after
+    each pipeline run, rows and quarantine rate per batch. Example: headwater monitor orders
+    --out orders.png
+    """
+    from headwater.flows.monitoring import monitor_chart
+
+    with Workspace(get_settings()) as workspace:
+        data = monitor_chart(workspace, dataset, out)
+    if as_json:
+        typer.echo(json.dumps(data.to_dict(), default=str))
+    else:
+        console.print(
+            f"{out}: {len(data.runs)} runs, {len(data.served)} pipeline runs, "
+            f"{len(data.batches)} batches"
+        )
