@@ -37,10 +37,16 @@ from headwater.storage.warehouse import pipelines as store
 from headwater.storage.warehouse import runs as registry
 from headwater.storage.warehouse.pipelines import TrialRow
 
-__all__ = ["TrialRow", "TuneRequest", "TuneResult", "tune"]
+__all__ = ["TrialRow", "TuneRequest", "TuneResult", "fixed_params", "tune"]
 
 log = logging.getLogger("headwater.tune")
 JsonDict = dict[str, object]
+
+
+def fixed_params(model: str, values: Mapping[str, object]) -> dict[str, ParamValue]:
+    """Parameters held during a search, from text ("5") to their types, checked by the model."""
+    checked = validate_params(model, values).model_dump(include=set(values))
+    return {k: v for k, v in checked.items() if isinstance(v, bool | int | float | str)}
 
 
 @dataclass(frozen=True)

@@ -199,11 +199,10 @@ def tune(
     Every trial is a registered run; a search of the same dataset and model resumes
     from the trials recorded before. Example: headwater tune --dataset mnist --trials 20
     """
-    from headwater.flows.tuning import TrialRow, TuneRequest
+    from headwater.flows.tuning import TrialRow, TuneRequest, fixed_params
     from headwater.flows.tuning import tune as run_search
-    from headwater.learning.params import validate_params
 
-    params = validate_params(model, _fixed(fix)).model_dump(include=set(_fixed(fix)))
+    params = fixed_params(model, _fixed(fix))
     request = TuneRequest(dataset, model, trials, timeout, seed, params, prune=not no_prune)
 
     def said(trial: TrialRow) -> None:
