@@ -97,6 +97,11 @@ class BatchReport:
     seconds: float = 0.0
     splits: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def file_name(self) -> str:
+        """The file's name alone: what every face shows (a path stays on the machine)."""
+        return self.source.replace("\\", "/").rsplit("/", 1)[-1]
+
 
 @dataclass
 class IngestReport:
@@ -129,7 +134,7 @@ class IngestReport:
             "rows_quarantined": self.rows_quarantined,
             "batch_ids": [b.batch_id for b in self.batches],
             "seconds": round(self.seconds, 3),
-            "batches": [asdict(b) for b in self.batches],
+            "batches": [{**asdict(b), "file_name": b.file_name} for b in self.batches],
         }
 
 

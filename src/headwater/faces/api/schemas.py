@@ -210,7 +210,7 @@ class BatchIngestOut(_Out):
     @classmethod
     def from_core(cls, report: BatchReport) -> Self:
         return cls(
-            file_name=report.source.replace("\\", "/").rsplit("/", 1)[-1],
+            file_name=report.file_name,
             batch_id=report.batch_id,
             status=report.status,
             rows_read=report.rows_read,
