@@ -152,6 +152,7 @@ def synthesize(
         }
         hashes = synth.save(run.folder)
         hashes |= _write_report(run.folder, report, table.take(train), made)
+        report["html"] = str(run.folder / HTML_FILE)
         _ingest(ws, made, request.into, label, run.run_id)
         run.succeed(
             rows={

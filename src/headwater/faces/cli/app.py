@@ -27,6 +27,7 @@ from headwater.faces.cli import (
     privacy_commands,
     quality_commands,
     serve_command,
+    synth_commands,
 )
 from headwater.flows.lifecycle import sigterm_interrupts
 
@@ -71,6 +72,7 @@ quality_commands.register(app)
 learning_commands.register(app)
 serve_command.register(app)
 pipeline_commands.register(app)
+synth_commands.register(app)
 
 
 def exit_code(error: HeadwaterError) -> int:
