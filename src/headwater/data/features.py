@@ -355,7 +355,11 @@ class _Profile:
 
 
 def choose_features(
-    sample: pa.Table, *, label: str | None, split: str | None = "split"
+    sample: pa.Table,
+    *,
+    label: str | None,
+    split: str | None = "split",
+    nested: Iterable[str] = (),
 ) -> list[ColumnChoice]:
     """The one rule that says which columns a model trains on; every face shows its answer.
 
@@ -363,8 +367,11 @@ def choose_features(
     standardised, text with few values is one-hot, dates and ISO date text become
     calendar parts, and left out (with the reason) are: identifiers (a different value
     in every row, or a row counter), free text (many words, mostly distinct), text with
-    too many values to be categories, constant or empty columns, and unsupported types.
+    too many values to be categories, constant or empty columns, nested values (objects
+    and lists: Arrow's nested types, or the columns named in ``nested``, which the
+    warehouse gives back as JSON text), and unsupported types.
     """
+    objects = set(nested)
     choices = []
     for name in sample.column_names:
         column = sample.column(name)
@@ -372,6 +379,9 @@ def choose_features(
             choices.append(ColumnChoice(name, "label", "the label: what the model predicts"))
         elif name == split:
             choices.append(ColumnChoice(name, None, "the split column: it assigns the splits"))
+        elif name in objects or pa.types.is_nested(column.type):
+            why = "nested value (an object or a list): flatten it into columns to use it"
+            choices.append(ColumnChoice(name, None, why))
         else:
             choices.append(_choose(name, column.type, _profile(column)))
     return choices

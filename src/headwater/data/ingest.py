@@ -529,7 +529,11 @@ class _BatchLoader:
             now=self.now,
         )
         if user_schema is not None:
-            cat.create_tabular_fact_table(self.wh, dataset.fact_table, user_schema)
+            try:
+                cat.create_tabular_fact_table(self.wh, dataset.fact_table, user_schema)
+            except SchemaError as exc:  # the catalog knows the columns, not the file: name it
+                where = self.source.primary.path
+                raise SchemaError(exc.reason, path=where, field=exc.field) from exc
         return dataset
 
     def _load_batch(

@@ -161,7 +161,8 @@ def feature_choices(ws: Workspace, dataset: cat.DatasetRow) -> list[ColumnChoice
     sample = cat.sample_rows(ws.warehouse, dataset, limit=PROFILE_ROWS)
     last = {name: i for i, name in enumerate(sample.column_names)}  # a user `split` follows ours
     columns = sample.select([last[name] for name in dataset.schema.names])
-    return choose_features(columns, label=dataset.label_column)
+    nested = [f.name for f in dataset.schema if pa.types.is_nested(f.type)]
+    return choose_features(columns, label=dataset.label_column, nested=nested)
 
 
 def dataset_features(ws: Workspace, name: str) -> list[ColumnChoice]:

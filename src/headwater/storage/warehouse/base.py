@@ -34,6 +34,8 @@ class Warehouse(ABC):
     """
 
     dialect: Dialect
+    max_columns: int | None = None
+    """The most columns one table may have, where the database has a limit."""
 
     @abstractmethod
     def execute(self, template: str, params: Sequence[Param] = (), **idents: Idents) -> None:
@@ -115,9 +117,15 @@ def as_time_or_none(value: object) -> datetime | None:
     return None if value is None else as_time(value)
 
 
-def arrow_sql_type(arrow_type: pa.DataType, *, blob: str, double: str) -> str:
-    """Map an Arrow type to a SQL type both backends understand (``blob`` and ``double`` differ)."""
+def arrow_sql_type(arrow_type: pa.DataType, *, blob: str, double: str, nested: str) -> str:
+    """Map an Arrow type to a SQL type both backends understand.
+
+    ``blob``, ``double`` and ``nested`` differ: objects and lists (struct, list, map)
+    are kept as JSON, whose text reads back the same on both backends.
+    """
     t = arrow_type
+    if pa.types.is_nested(t):
+        return nested
     if pa.types.is_boolean(t):
         return "BOOLEAN"
     if pa.types.is_int8(t) or pa.types.is_int16(t) or pa.types.is_uint8(t):

@@ -60,6 +60,8 @@ HW_COLUMNS = (
     "hw_ingested_at",
 )
 
+_DIALECTS = {"duckdb": "DuckDB", "postgres": "PostgreSQL"}
+
 
 @dataclass(frozen=True)
 class DatasetRow:
@@ -227,6 +229,15 @@ def create_tabular_fact_table(wh: Warehouse, table: str, schema: pa.Schema) -> N
         raise SchemaError(
             "column names starting with hw_ are Headwater's own; rename the column",
             field=clash[0],
+        )
+    room = None if wh.max_columns is None else wh.max_columns - len(HW_COLUMNS)
+    if room is not None and len(schema) > room:
+        engine = _DIALECTS[wh.dialect]
+        raise SchemaError(
+            f"has {len(schema):,} fields, more than the {room:,} a {engine} fact table can "
+            f"hold (its limit is {wh.max_columns:,} columns, {len(HW_COLUMNS)} of them "
+            "Headwater's); keep fewer fields (or nest some under one object, kept as JSON) "
+            "or use the DuckDB warehouse"
         )
     holes = {f"c{i}": name for i, name in enumerate(fact_column_names(schema.names))}
     user = "".join(f", {{c{i}}} {wh.column_type(f.type)}" for i, f in enumerate(schema))

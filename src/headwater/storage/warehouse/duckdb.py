@@ -227,7 +227,7 @@ class DuckDBWarehouse(Warehouse):
         held.append(lock)
 
     def column_type(self, arrow_type: pa.DataType) -> str:
-        return arrow_sql_type(arrow_type, blob="BLOB", double="DOUBLE")
+        return arrow_sql_type(arrow_type, blob="BLOB", double="DOUBLE", nested="JSON")
 
     def table_exists(self, table: str) -> bool:
         return bool(

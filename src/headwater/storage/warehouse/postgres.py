@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import select
 import threading
 import time
@@ -16,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
+from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from headwater.errors import WarehouseError, WarehouseUnavailable, WriteConflict
@@ -54,6 +56,7 @@ class PostgresWarehouse(Warehouse):
     """
 
     dialect = "postgres"
+    max_columns = 1600
 
     def __init__(
         self,
@@ -101,6 +104,7 @@ class PostgresWarehouse(Warehouse):
     def _configure(self, con: psycopg.Connection[tuple[object, ...]]) -> None:
         """Every new connection: the warehouse schema on its path; the server is up again."""
         con.execute(sql.SQL("SET search_path TO {s}").format(s=sql.Identifier(self.schema)))
+        set_json_loads(_json_text, con)  # jsonb reads back as its text, as DuckDB's JSON does
         self._down = False
 
     def _check(self, con: psycopg.Connection[tuple[object, ...]]) -> None:
@@ -246,7 +250,7 @@ class PostgresWarehouse(Warehouse):
         self.execute("SELECT pg_advisory_xact_lock(%s::int4, %s::int4)", ids)
 
     def column_type(self, arrow_type: pa.DataType) -> str:
-        return arrow_sql_type(arrow_type, blob="BYTEA", double="DOUBLE PRECISION")
+        return arrow_sql_type(arrow_type, blob="BYTEA", double="DOUBLE PRECISION", nested="JSONB")
 
     def table_exists(self, table: str) -> bool:
         return bool(
@@ -327,11 +331,38 @@ def _columns(names: list[str], rows: list[tuple[object, ...]]) -> dict[str, pa.A
     return {name: pa.array(list(col)) for name, col in zip(names, columns, strict=True)}
 
 
+def _json_text(data: str | bytes) -> str:
+    """A json or jsonb value as its text: nested values read back as JSON text on both backends."""
+    return data if isinstance(data, str) else bytes(data).decode()
+
+
+def _as_json(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Objects and lists as JSON text for a jsonb column, a chunk at a time.
+
+    Arrow can neither cast nor write nested values as JSON, so each chunk goes through
+    Python; a map becomes an object, as DuckDB's cast to JSON makes it.
+    """
+    as_object = pa.types.is_map(column.type)
+    chunks = [
+        pa.array(
+            [
+                None if v is None else json.dumps(dict(v) if as_object else v, default=str)
+                for v in chunk.to_pylist()
+            ],
+            pa.string(),
+        )
+        for chunk in column.chunks
+    ]
+    return pa.chunked_array(chunks, pa.string())
+
+
 def _as_csv(data: pa.Table) -> bytes:
     """Arrow's vectorised CSV writer; bytes columns become PostgreSQL's hex bytea literals."""
     columns = []
     for column in data.columns:
-        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+        if pa.types.is_nested(column.type):
+            column = _as_json(column)
+        elif pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
             column = pa.chunked_array(
                 [pa.array([None if v is None else "\\x" + v.hex() for v in column.to_pylist()])]
             )
