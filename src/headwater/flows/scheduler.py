@@ -28,14 +28,15 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from headwater.errors import HeadwaterError, WriteConflict
-from headwater.flows.pipeline_config import PipelineConfig
+from headwater.errors import ConfigError, HeadwaterError, WriteConflict
+from headwater.flows.pipeline_config import PipelineConfig, load_pipelines
 from headwater.flows.pipelines import holder_alive, new_holder, run_pipeline
 from headwater.flows.workspace import Workspace
+from headwater.settings import Settings
 from headwater.storage.warehouse import pipelines as store
 from headwater.storage.warehouse.pipelines import PipelineRunRow
 
-__all__ = ["PipelineScheduler", "source_fingerprint"]
+__all__ = ["PipelineScheduler", "run_scheduler", "source_fingerprint"]
 
 log = logging.getLogger("headwater.scheduler")
 
@@ -162,3 +163,15 @@ class PipelineScheduler:
             work(datetime.now(UTC))
         except HeadwaterError:
             log.exception("scheduler: a pipeline could not be run")
+
+
+def run_scheduler(settings: Settings, stop: threading.Event, *, lease_s: float = 300.0) -> None:
+    """The declared pipelines, scheduled on a workspace of their own until ``stop`` is set.
+
+    What ``headwater schedule`` runs, and ``headwater serve --schedule`` in a thread.
+    """
+    pipelines = load_pipelines()
+    if not pipelines:
+        raise ConfigError("no pipelines declared; add [pipelines.NAME] to headwater.toml")
+    with Workspace(settings) as ws:
+        PipelineScheduler(ws, pipelines, lease_s=lease_s).serve(stop)

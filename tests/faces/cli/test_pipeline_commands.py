@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -111,3 +113,39 @@ def test_a_run_killed_mid_ingest_is_abandoned_then_run_once(
         assert [r.status for r in runs] == ["succeeded", "abandoned"]
         assert runs[1].steps[0].status == "failed" and not runs[1].promoted
         assert run_flows.resolve_run(ws, "toy", "best") == ran[0].challenger_run_id
+
+
+def test_serve_with_schedule_runs_the_pipelines_in_the_server(
+    settings: Settings, tmp_path: Path, backend: str
+) -> None:
+    if backend != "postgres":
+        pytest.skip("DuckDB lets one process open its file: the server holds it, a test cannot")
+    config = _declare(tmp_path)
+    write_pipeline_batch(tmp_path / "incoming" / "day1.csv", seed=1, train_a=14, train_b=6)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
+    env.update(
+        HEADWATER_HOME=str(settings.home),
+        HEADWATER_CONFIG=str(config),
+        HEADWATER_WAREHOUSE_URL=str(settings.warehouse_url),
+        HEADWATER_WAREHOUSE_SCHEMA=str(settings.warehouse_schema),
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "headwater", "serve", "--port", str(port), "--schedule"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with Workspace(settings) as ws:
+            deadline = time.monotonic() + 120
+            done: list[store.PipelineRunRow] = []
+            while not done and time.monotonic() < deadline and server.poll() is None:
+                time.sleep(0.5)
+                done = [r for r in store.list_runs(ws.warehouse, "daily") if r.finished_at]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert [(r.trigger, r.status, r.batch_ids) for r in done] == [("new-data", "succeeded", [1])]

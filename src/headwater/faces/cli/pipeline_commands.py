@@ -151,23 +151,17 @@ def schedule(
     A fire missed while no scheduler ran is run once on start. Two schedulers on one
     warehouse run each fire once. Stop with Ctrl-C or SIGTERM.
     """
-    from headwater.flows.pipeline_config import load_pipelines
-    from headwater.flows.scheduler import PipelineScheduler
+    from headwater.flows.scheduler import run_scheduler
 
-    configs = load_pipelines()
-    if not configs:
-        console.print("no pipelines declared; add [pipelines.NAME] to headwater.toml")
-        raise typer.Exit(2)
     stop = threading.Event()
 
     def stop_on(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     previous = signal.signal(signal.SIGTERM, stop_on)
-    console.print(f"scheduling {', '.join(sorted(configs))}; Ctrl-C stops")
+    console.print("scheduling the pipelines of headwater.toml; Ctrl-C stops")
     try:
-        with Workspace(get_settings()) as workspace:
-            PipelineScheduler(workspace, configs, lease_s=lease_s).serve(stop)
+        run_scheduler(get_settings(), stop, lease_s=lease_s)
     except KeyboardInterrupt:
         stop.set()
     finally:

@@ -76,6 +76,9 @@ def _announcement(settings: Settings, host: str, port: int, token: str | None) -
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    schedule: bool = typer.Option(
+        False, "--schedule", help="Also run the declared pipelines, as headwater schedule does."
+    ),
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) and the web UI at /.
 
@@ -107,4 +110,14 @@ def serve(
             sys.stdout.flush()
 
     threading.Thread(target=announce, name="announce", daemon=True).start()
-    server.run()
+    stop = threading.Event()
+    if schedule:
+        from headwater.flows.scheduler import run_scheduler
+
+        threading.Thread(
+            target=run_scheduler, args=[settings, stop], name="scheduler", daemon=True
+        ).start()
+    try:
+        server.run()
+    finally:
+        stop.set()
