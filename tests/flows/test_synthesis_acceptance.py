@@ -43,9 +43,3 @@ def test_pca_and_vae_are_faithful_useful_private_and_beat_the_copula(
         assert _figure(report, "privacy", "closer_than_holdout_p5") <= 0.05, method
         assert _figure(report, "privacy", "exact_copies") == 0, method
         assert workspace.dataset(f"mixed_{method}").rows == 2400
-    print(
-        {
-            m: (r["fidelity"], r["utility"], r["detectability"], r["privacy"])
-            for m, r in reports.items()
-        }
-    )
