@@ -16,10 +16,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from headwater.errors import ConfigError
 from headwater.flows import runs as run_flows
+from headwater.flows.drift import psi
 from headwater.flows.monitoring import monitor_chart
 from headwater.flows.pipeline_config import PipelineConfig, load_pipelines
 from headwater.flows.pipelines import run_pipeline
@@ -100,6 +102,13 @@ def test_three_daily_fires_train_compare_and_promote_only_the_better(
     assert [b.batch_id for b in chart.batches] == [1, 2, 3]
     assert [b.rows_loaded for b in chart.batches] == [30, 50, 30]
     assert len(chart.runs) == 3 and (tmp_path / "toy.png").read_bytes()[:4] == b"\x89PNG"
+    assert chart.drift["x1"][1] == 0.0  # the first batch is the reference
+    assert chart.drift["x1"][2] > 1.0 > chart.drift["x2"][2]  # day 2 leans to b: x1 < 0
+
+
+def test_psi_is_zero_for_the_same_shares_and_grows_with_the_shift() -> None:
+    assert psi(np.array([50.0, 50.0]), np.array([5.0, 5.0])) == 0.0
+    assert psi(np.array([90.0, 10.0]), np.array([10.0, 90.0])) == pytest.approx(2 * 0.8 * np.log(9))
 
 
 def test_a_missed_week_runs_once_and_two_schedulers_run_each_fire_once(

@@ -5,7 +5,8 @@ Three series, from what the warehouse already records:
 * every finished classifier run's test accuracy, when it finished (across versions);
 * for pipeline runs, the served model's score after each run, on that run's test rows
   (the challenger's if it was promoted, the champion's if not);
-* per batch, the rows loaded and the share of rows read that quality held back.
+* per batch, the rows loaded and the share of rows read that quality held back;
+* per numeric column, each batch's drift from the first (`headwater.flows.drift`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
+from headwater.flows.drift import feature_drift
 from headwater.flows.runs import leaderboard
 from headwater.flows.workspace import Workspace
 from headwater.learning.monitor_plot import plot_monitor
@@ -56,6 +58,8 @@ class MonitorData:
     runs: list[RunPoint]
     served: list[ServedPoint]
     batches: list[BatchPoint]
+    drift: dict[str, dict[int, float]]
+    """Per numeric column, each batch's population stability index against the first batch."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -63,6 +67,7 @@ class MonitorData:
             "runs": [asdict(p) for p in self.runs],
             "served": [asdict(p) for p in self.served],
             "batches": [asdict(p) for p in self.batches],
+            "drift": {c: {str(b): v for b, v in d.items()} for c, d in self.drift.items()},
         }
 
 
@@ -117,7 +122,7 @@ def monitor_data(ws: Workspace, dataset: str) -> MonitorData:
         )
         for b in summary.batches
     ]
-    return MonitorData(dataset, runs, _served(ws, dataset), batches)
+    return MonitorData(dataset, runs, _served(ws, dataset), batches, feature_drift(ws, dataset))
 
 
 def monitor_chart(ws: Workspace, dataset: str, out: Path) -> MonitorData:
@@ -128,6 +133,7 @@ def monitor_chart(ws: Workspace, dataset: str, out: Path) -> MonitorData:
         [(p.at, p.test_accuracy, p.model) for p in data.runs],
         [(p.at, p.score, p.promoted) for p in data.served],
         [(b.batch_id, b.rows_loaded, b.quarantine_rate) for b in data.batches],
+        data.drift,
         out,
     )
     return data

@@ -71,8 +71,13 @@ class PipelineScheduler:
         self._since: dict[str, datetime] = {}
 
     def start(self, now: datetime) -> list[str]:
-        """Mark dead workers' runs abandoned and note when each pipeline was first seen."""
-        abandoned = store.abandon_dead(self.ws.warehouse, now=now, alive=holder_alive)
+        """Mark dead workers' runs abandoned and note when each pipeline was first seen.
+
+        ``now`` (a fake clock in tests) places the schedule; leases, which real workers
+        renew, are judged by the real time.
+        """
+        real = datetime.now(UTC)
+        abandoned = store.abandon_dead(self.ws.warehouse, now=real, alive=holder_alive)
         for name in abandoned:
             log.warning("pipeline run %s was abandoned by a worker that died", name)
         for name in self.pipelines:

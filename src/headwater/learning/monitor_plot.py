@@ -5,7 +5,7 @@ Drawn like `headwater.learning.plots`: a ``Figure`` on the Agg canvas, never ``p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -21,12 +21,14 @@ def plot_monitor(
     runs: Sequence[tuple[datetime, float, str]],
     served: Sequence[tuple[datetime, float, bool]],
     batches: Sequence[tuple[int, int, float]],
+    drift: Mapping[str, Mapping[int, float]],
     path: Path | str,
 ) -> Path:
     """``runs``: (when, test score, model); ``served``: (when, the served model's score on that
-    run's test rows, promoted); ``batches``: (batch id, rows loaded, quarantine rate)."""
-    fig = Figure(figsize=(9, 8))
-    scores, rows, quarantine = fig.subplots(3, 1)
+    run's test rows, promoted); ``batches``: (batch id, rows loaded, quarantine rate);
+    ``drift``: {column: {batch id: PSI against the first batch}} (the 12 largest drawn)."""
+    fig = Figure(figsize=(9, 10.5))
+    scores, rows, quarantine, shift = fig.subplots(4, 1)
     for model in sorted({m for _, _, m in runs}):
         picked = [(t, s) for t, s, m in runs if m == model]
         scores.scatter([t for t, _ in picked], [s for _, s in picked], label=model, s=18)
@@ -61,6 +63,17 @@ def plot_monitor(
     quarantine.set_ylim(0, max([1.0, *rates]) * 1.1)
     quarantine.set_ylabel("quarantined %")
     quarantine.set_xlabel("batch")
+    ids_at = {b: i for i, (b, _, _) in enumerate(batches)}
+    largest = sorted(drift, key=lambda c: max(drift[c].values(), default=0.0), reverse=True)
+    for column in largest[:12]:
+        points = sorted((ids_at[b], v) for b, v in drift[column].items() if b in ids_at)
+        shift.plot([i for i, _ in points], [v for _, v in points], marker="o", label=column)
+    shift.axhline(0.25, color="grey", linestyle="--", linewidth=0.8)
+    shift.set_xticks(range(len(ids)), ids)
+    shift.set_ylabel("drift (PSI)")
+    shift.set_xlabel("batch")
+    if drift:
+        shift.legend(loc="upper left", fontsize=7, ncols=4)
     locator = AutoDateLocator()  # type: ignore[no-untyped-call]
     scores.xaxis.set_major_locator(locator)
     scores.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
