@@ -117,27 +117,37 @@ def test_a_missed_week_runs_once_and_two_schedulers_run_each_fire_once(
     incoming = tmp_path / "incoming"
     incoming.mkdir()
     write_pipeline_batch(incoming / "day1.csv", seed=1, train_a=14, train_b=6)
-    pipelines = {"daily": _config(incoming)}
+    pipelines = {"daily": _config(incoming, on_new_data=True)}
     other = Workspace(workspace.settings) if backend == "postgres" else workspace
     try:
         schedulers = [PipelineScheduler(ws, pipelines) for ws in (workspace, other)]
         for scheduler in schedulers:
             scheduler.start(_at(1, 6))
-        ran: list[object] = []
+        ran: list[store.PipelineRunRow] = []
 
-        def fire(scheduler: PipelineScheduler) -> None:
-            ran.extend(scheduler.fire_due(_at(8, 9)))  # a week of 07:00 fires, missed
+        def both(work: str, now: datetime) -> list[store.PipelineRunRow]:
+            ran.clear()
+            threads = [
+                threading.Thread(target=lambda s=s: ran.extend(getattr(s, work)(now)))
+                for s in schedulers
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return list(ran)
 
-        threads = [threading.Thread(target=fire, args=[s]) for s in schedulers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert len(ran) == 1  # one run for the week, by one of the two
-        assert [r.fire_key for r in store.list_runs(workspace.warehouse, "daily")] == [
-            f"cron:{_at(8, 7).isoformat()}"
-        ]
+        [weekly] = both("fire_due", _at(8, 9))  # a week of 07:00 fires, missed: one run
+        assert weekly.fire_key == f"cron:{_at(8, 7).isoformat()}" and weekly.batch_ids == [1]
         assert schedulers[1].fire_due(_at(8, 9, 30)) == []
+
+        [seen] = both("watch", _at(8, 10))  # the folder's first fingerprint: nothing new
+        assert seen.trigger == "new-data" and seen.status == "skipped"
+        write_pipeline_batch(incoming / "day2.csv", seed=2, train_a=4, train_b=36)
+        [new] = both("watch", _at(8, 11))
+        assert new.status == "succeeded" and new.batch_ids == [2]
+        assert both("watch", _at(8, 12)) == []
+        assert len(store.list_runs(workspace.warehouse, "daily")) == 3
     finally:
         if other is not workspace:
             other.close()
