@@ -10,9 +10,11 @@ challenger without luck.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -27,6 +29,7 @@ from headwater.flows.pipeline_config import PipelineConfig, load_pipelines
 from headwater.flows.pipelines import run_pipeline
 from headwater.flows.scheduler import PipelineScheduler
 from headwater.flows.workspace import Workspace
+from headwater.settings import Settings
 from headwater.storage.warehouse import pipelines as store
 from tests.builders import write_pipeline_batch
 
@@ -261,3 +264,30 @@ def test_a_pipeline_with_tune_trains_trials_and_offers_the_best(
     trained = run.steps[2].outcome
     assert trained["trials"] == 3 and trained["best_params"]["max_iter"] == 200
     assert run.promoted  # the first model of the dataset
+
+
+def test_a_changed_url_is_fetched_and_trained_on_once(settings: Settings, tmp_path: Path) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    write_pipeline_batch(served / "day.csv", seed=1, train_a=14, train_b=6)
+    handler = functools.partial(QuietHandler, directory=str(served))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as http:
+        threading.Thread(target=http.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{http.server_address[1]}/day.csv"
+        config = _config(Path("unused"), source=url, schedule=None, on_new_data=True)
+        lab = settings.model_copy(update={"fetch_allow_private": True})  # a lab's own server
+        with Workspace(lab) as ws:
+            scheduler = PipelineScheduler(ws, {"daily": config})
+            scheduler.start(_at(1, 6))
+            [first] = scheduler.watch(_at(1, 6, 1))
+            assert scheduler.watch(_at(1, 6, 2)) == []  # the same bytes: nothing to do
+            write_pipeline_batch(served / "day.csv", seed=2, train_a=4, train_b=36)
+            [second] = scheduler.watch(_at(1, 6, 3))
+            http.shutdown()
+    assert (first.status, first.batch_ids) == ("succeeded", [1])
+    assert (second.status, second.batch_ids, second.promoted) == ("succeeded", [2], False)
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass

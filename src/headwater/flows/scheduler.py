@@ -9,6 +9,9 @@ for polling sources), which calls them with the real time.
 - **Misfires coalesce.** A fire is due when a cron time lies in (the last claimed
   fire, now]; only the latest such time runs, so a scheduler that was down for three
   days runs a pipeline once when it comes back, not three times.
+- **New data.** A folder's or glob's files are fingerprinted by name, size and
+  modification time; a URL by the sha256 of what it serves (fetched through the SSRF
+  guard at every poll, so keep ``poll_s`` sensible for large files).
 - **Each fire once.** A fire is claimed in the warehouse (``cron:<time>`` or
   ``data:<fingerprint of the source>``) in the same transaction that takes the
   pipeline's lease, so two schedulers on one warehouse never both run it.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -33,6 +37,8 @@ from headwater.flows.pipeline_config import PipelineConfig, load_pipelines
 from headwater.flows.pipelines import holder_alive, new_holder, run_pipeline
 from headwater.flows.workspace import Workspace
 from headwater.settings import Settings
+from headwater.storage.fetch import download, is_url
+from headwater.storage.lake import sha256_file
 from headwater.storage.warehouse import pipelines as store
 from headwater.storage.warehouse.pipelines import PipelineRunRow
 
@@ -41,8 +47,20 @@ __all__ = ["PipelineScheduler", "run_scheduler", "source_fingerprint"]
 log = logging.getLogger("headwater.scheduler")
 
 
-def source_fingerprint(config: PipelineConfig) -> str | None:
-    """A hash of the source's files (names, sizes, modification times); None when not watched."""
+def source_fingerprint(ws: Workspace, config: PipelineConfig) -> str | None:
+    """What the source holds now, hashed: a URL's bytes (fetched through the SSRF guard),
+    or the names, sizes and modification times of its files; None when there is nothing."""
+    if is_url(config.source):
+        path = download(
+            config.source,
+            ws.lake.staging,
+            max_bytes=ws.settings.max_upload_bytes,
+            allow_private=ws.settings.fetch_allow_private,
+        )
+        try:
+            return sha256_file(path)[:32]
+        finally:
+            shutil.rmtree(path.parent, ignore_errors=True)
     files = config.watched_files()
     if not files:
         return None
@@ -107,7 +125,13 @@ class PipelineScheduler:
         for config in self.pipelines.values():
             if not config.on_new_data:
                 continue
-            fingerprint = source_fingerprint(config)
+            try:
+                fingerprint = source_fingerprint(self.ws, config)
+            except HeadwaterError as error:  # a server away: the next poll tries again
+                log.warning(
+                    "pipeline %s: could not look at %s: %s", config.name, config.source, error
+                )
+                continue
             if fingerprint is None:
                 continue
             key = f"data:{fingerprint}"
