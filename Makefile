@@ -68,6 +68,7 @@ bench: install
 	$(PY) bench/lambda.py --sizes-mb 1 100 1024
 	$(PY) bench/anomaly.py
 	$(PY) bench/api.py
+	$(PY) bench/synth.py
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench deploy

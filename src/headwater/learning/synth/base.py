@@ -30,6 +30,8 @@ __all__ = [
     "STATE_FILE",
     "EpochFn",
     "Synthesizer",
+    "read_files",
+    "sha256_of",
 ]
 
 FloatMatrix = npt.NDArray[np.float64]
@@ -128,7 +130,7 @@ class Synthesizer:
         arrays = {k: np.ascontiguousarray(v) for k, v in {**codec_tensors, **tensors}.items()}
         save_file(arrays, str(folder / STATE_FILE))
         (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2, default=str))
-        return {name: _sha256(folder / name) for name in (STATE_FILE, SETTINGS_FILE)}
+        return {name: sha256_of(folder / name) for name in (STATE_FILE, SETTINGS_FILE)}
 
     @classmethod
     def restore(cls, settings: Meta, tensors: Tensors) -> Self:
@@ -156,5 +158,5 @@ def read_files(folder: Path) -> tuple[Meta, Tensors]:
     return settings, dict(load_file(str(folder / STATE_FILE)))
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()

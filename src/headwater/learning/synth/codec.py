@@ -25,7 +25,7 @@ from scipy import stats
 
 from headwater.errors import SchemaError
 
-__all__ = ["Block", "ColumnCodec", "TableCodec", "column_kind"]
+__all__ = ["Block", "ColumnCodec", "TableCodec", "column_kind", "text_array"]
 
 Kind = Literal["number", "integer", "date", "category", "constant"]
 FloatMatrix = npt.NDArray[np.float64]
@@ -101,10 +101,9 @@ class TableCodec:
     ) -> ColumnCodec:
         rows = max(len(column), 1)
         if kind == "category":
-            values = _texts(column)
-            present = [v for v in values if v is not None]
-            found = sorted(set(present))
-            cats: list[str | None] = list(found) + ([None] if len(present) < len(values) else [])
+            text = text_array(column)
+            found = sorted(str(v) for v in pc.unique(text).drop_null().to_pylist())
+            cats: list[str | None] = list(found) + ([None] if text.null_count else [])
             if len(cats) == 1:
                 return ColumnCodec(name, "constant", str(column.type), constant=cats[0])
             return ColumnCodec(name, kind, str(column.type), categories=cats)
@@ -140,8 +139,7 @@ class TableCodec:
         for block, codec in zip(self.blocks, self._modelled(), strict=True):
             column = table.column(block.column)
             if block.kind == "category":
-                index = {v: i for i, v in enumerate(codec.categories)}
-                codes = np.array([index.get(v, -1) for v in _texts(column)])
+                codes = _codes(column, codec.categories)
                 known = codes >= 0
                 out[np.flatnonzero(known), block.start + codes[known]] = 1.0
             else:
@@ -220,10 +218,24 @@ class TableCodec:
         return codec
 
 
-def _texts(column: pa.ChunkedArray) -> list[str | None]:
+def text_array(column: pa.ChunkedArray) -> pa.Array:
+    """A category column as one string array (booleans as ``True``/``False``), nulls kept."""
     if pa.types.is_dictionary(column.type):
         column = pc.cast(column, column.type.value_type)
-    return [None if v is None else str(v) for v in column.to_pylist()]
+    if pa.types.is_boolean(column.type):
+        column = pc.if_else(column, "True", "False")
+    return pc.cast(column, pa.string()).combine_chunks()
+
+
+def _codes(column: pa.ChunkedArray, categories: list[str | None]) -> npt.NDArray[np.int64]:
+    """Each row's index in ``categories`` (missing: the None category's), -1 when unseen."""
+    text = text_array(column)
+    named = [c for c in categories if c is not None]
+    index = pc.index_in(text, value_set=pa.array(named, pa.string()))
+    codes = np.asarray(pc.fill_null(index, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    if None in categories:
+        codes[np.asarray(text.is_null().to_numpy(zero_copy_only=False))] = categories.index(None)
+    return codes
 
 
 def _numbers(column: pa.ChunkedArray) -> FloatMatrix:

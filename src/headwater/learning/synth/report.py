@@ -38,7 +38,7 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.neighbors import NearestNeighbors
 
-from headwater.learning.synth.codec import column_kind
+from headwater.learning.synth.codec import column_kind, text_array
 
 __all__ = [
     "Columns",
@@ -130,10 +130,8 @@ class Columns:
             column = table.column(name)
             kind = column_kind(column.type)
             if kind == "category":
-                if pa.types.is_dictionary(column.type):
-                    column = pc.cast(column, column.type.value_type)
-                text = [MISSING if v is None else str(v) for v in column.to_pylist()]
-                categories[name] = np.array(text, dtype=object)
+                text = pc.fill_null(text_array(column), MISSING)
+                categories[name] = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
             elif kind is not None:
                 numbers[name] = _as_float(column)
         return cls(numbers, categories, table.num_rows)
