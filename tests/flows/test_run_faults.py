@@ -35,6 +35,7 @@ from tests.builders import write_small_digits
 
 TOKEN = "run-faults-token-0123456789"
 EXIT_S = 15
+_LATER: list[str] = []
 
 
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -89,7 +90,8 @@ def _wait_for_line(child: subprocess.Popen[str], needle: str, timeout_s: float =
         for line in child.stderr:
             seen.append(line)
             if needle in line:
-                threading.Thread(target=child.stderr.read, daemon=True).start()
+                rest = threading.Thread(target=lambda: _LATER.append(child.stderr.read()))
+                rest.start()  # drained, so a chatty child never blocks on a full pipe
                 return line
     finally:
         watchdog.cancel()
@@ -113,6 +115,25 @@ def test_a_sigkilled_training_run_is_abandoned_when_runs_are_listed(
         (run,) = run_flows.list_runs(ws)
     assert run.status == "abandoned" and run.finished_at is not None
     assert f"pid {child.pid}" in str(run.error) and "is gone" in str(run.error)
+
+
+def test_sigterm_interrupts_headwater_train(
+    digits: Settings, children: list[subprocess.Popen[str]]
+) -> None:
+    child = _start(
+        children,
+        ["train", "--dataset", "digits", "--model", "mlp", "--epochs", "500", "--batch-size", "8"],
+        _env(digits),
+    )
+    _wait_for_line(child, "started (pid")
+    began = time.monotonic()
+    child.send_signal(signal.SIGTERM)
+    code = child.wait(timeout=EXIT_S)
+    time.sleep(0.5)
+    assert code == 143 and time.monotonic() - began < EXIT_S, _LATER
+    with Workspace(digits) as ws:
+        (run,) = run_flows.list_runs(ws)
+    assert run.status == "interrupted" and "SIGTERM" in str(run.error)
 
 
 def test_a_run_silent_past_the_bound_is_abandoned_and_a_beating_one_is_not(

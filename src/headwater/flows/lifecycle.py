@@ -78,6 +78,10 @@ JsonDict = dict[str, object]
 STALE_BEATS = 3
 """A live run whose heartbeat is older than this many intervals is abandoned."""
 
+_SIGTERM = "interrupted: the process received SIGTERM"
+_TERMINATED = threading.Event()
+"""Set once SIGTERM arrived (see `sigterm_interrupts`): whatever error follows is its doing."""
+
 _OWN: set[str] = set()
 """Runs this process registered or took over and has not finished: alive whatever the clock."""
 
@@ -383,8 +387,15 @@ def _record_end(ws: Workspace, run: Run, error: BaseException, *, forget: bool) 
     try:
         if isinstance(error, ConfigError | SchemaError) and forget:
             registry.delete_run(wh, run.run_id)
-        elif isinstance(error, KeyboardInterrupt | SystemExit):
-            reason = error.reason if isinstance(error, Interrupted) else "interrupted"
+        elif isinstance(error, KeyboardInterrupt | SystemExit) or _TERMINATED.is_set():
+            # a driver may turn the interrupt into its own error ("Query interrupted")
+            reason = (
+                error.reason
+                if isinstance(error, Interrupted)
+                else _SIGTERM
+                if _TERMINATED.is_set()
+                else "interrupted"
+            )
             registry.finish_run(
                 wh, run.run_id, status="interrupted", now=datetime.now(UTC), error=reason
             )
@@ -410,7 +421,7 @@ def sigterm_interrupts() -> Iterator[threading.Event]:
     raises (a second one must not break the clean-up the first began). Yields an event
     set once SIGTERM arrived, for the exit code. Outside the main thread it does nothing.
     """
-    received = threading.Event()
+    received = _TERMINATED
     if threading.current_thread() is not threading.main_thread():
         yield received
         return
@@ -419,7 +430,7 @@ def sigterm_interrupts() -> Iterator[threading.Event]:
         if received.is_set():
             return
         received.set()
-        raise Interrupted("interrupted: the process received SIGTERM")
+        raise Interrupted(_SIGTERM)
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:

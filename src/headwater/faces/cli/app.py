@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -94,11 +96,23 @@ def main() -> None:
         with sigterm_interrupts() as terminated:
             try:
                 app(prog_name="headwater")
-            except SystemExit:
-                if terminated.is_set():  # typer made the SIGTERM interrupt an exit 130
-                    err.print("stopped: SIGTERM (nothing half-written was kept)")
-                    sys.exit(143)
+            except BaseException:
+                if terminated.is_set():  # typer made the interrupt exit 130, a driver an error
+                    _exit_terminated(err)
                 raise
     except HeadwaterError as error:
         err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(exit_code(error))
+
+
+def _exit_terminated(err: Console) -> NoReturn:
+    """Exit 143 at once: every transaction has rolled back and every run is recorded by now.
+
+    The interpreter's own shutdown is skipped on purpose: collecting what a run left (torch,
+    DuckDB objects) at finalization has been seen to hang, and a process told to stop must.
+    """
+    err.print("stopped: SIGTERM (nothing half-written was kept)")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(143)
