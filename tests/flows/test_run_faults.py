@@ -8,6 +8,7 @@ the run ends ``interrupted``, the ingest leaves no batch, no curated file, no st
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -111,10 +112,18 @@ def test_a_sigkilled_training_run_is_abandoned_when_runs_are_listed(
     child.wait(timeout=EXIT_S)
     with Workspace(digits) as ws:
         (before,) = registry.list_runs(ws.warehouse)
-        assert before.status == "running" and before.worker_pid == child.pid
-        (run,) = run_flows.list_runs(ws)
-    assert run.status == "abandoned" and run.finished_at is not None
-    assert f"pid {child.pid}" in str(run.error) and "is gone" in str(run.error)
+    assert before.status == "running" and before.worker_pid == child.pid
+    listed = subprocess.run(
+        [sys.executable, "-m", "headwater", "runs", "--json"],
+        env=_env(digits),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    (run,) = json.loads(listed.stdout)
+    assert run["status"] == "abandoned" and run["finished_at"] is not None
+    assert f"pid {child.pid}" in str(run["error"]) and "is gone" in str(run["error"])
 
 
 def test_sigterm_interrupts_headwater_train(
