@@ -33,4 +33,4 @@ def test_an_unreachable_warehouse_stops_the_server_at_start(
     )
     with pytest.raises(RuntimeError, match="did not start"):
         start_server(create_app(settings))
-    assert "WarehouseError" in caplog.text
+    assert "WarehouseUnavailable: cannot connect to PostgreSQL" in caplog.text

@@ -150,6 +150,8 @@ def schedule(
 
     A fire missed while no scheduler ran is run once on start. Two schedulers on one
     warehouse run each fire once. Stop with Ctrl-C or SIGTERM.
+
+    Example: headwater schedule
     """
     from headwater.flows.scheduler import run_scheduler
 
@@ -222,8 +224,9 @@ def monitor(
     as_json: bool = typer.Option(False, "--json", help="Also print the chart's data as JSON."),
 ) -> None:
     """Chart a dataset over time: each run's test accuracy, the served model's score after
-    each pipeline run, rows and quarantine rate per batch. Example: headwater monitor orders
-    --out orders.png
+    each pipeline run, rows and quarantine rate per batch.
+
+    Example: headwater monitor orders --out orders.png
     """
     from headwater.flows.monitoring import monitor_chart
 
