@@ -94,3 +94,20 @@ def test_a_dataset_of_one_row_is_refused(workspace: Workspace, tmp_path: Path) -
 def test_a_dataset_not_made_by_synthesis_has_no_report(people: Workspace) -> None:
     with pytest.raises(NotFound, match="was not made by synthesis"):
         synthesis_report_of(people, "people")
+
+
+def test_a_real_world_csv_leaves_out_its_id_and_free_text_and_keeps_its_dates(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    from tests.builders import write_customers_csv
+
+    workspace.ingest(write_customers_csv(tmp_path / "c.csv", 300), dataset="c", label="churned")
+    report = synthesize(workspace, SynthesisRequest("c", "copula", 200, "c_fake", seed=1))
+    left_out = report["left_out"]
+    assert isinstance(left_out, dict)
+    assert left_out["customer_id"] == "identifier: a different value in every row"
+    assert left_out["Notes (free text)"].startswith("free text")
+    made = workspace.dataset("c_fake")
+    assert "customer_id" not in made.columns and "Notes (free text)" not in made.columns
+    assert made.columns["signup date"].startswith("date")
+    assert made.rows == 200
