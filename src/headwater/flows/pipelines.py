@@ -355,6 +355,41 @@ def run_pipeline(
     A pipeline another worker is running now is refused (`WriteConflict`). ``force``
     trains even when the ingest found no new data.
     """
+    run = _begin(ws, config, trigger, fire_key, fire_at, holder, lease_s)
+    if run is None:
+        return None
+    state = _State(run)
+    try:
+        with _heartbeat(ws, run, lease_s):
+            _work(ws, _Steps(ws, config, state, force), on_step)
+    except BaseException as error:
+        state.run = replace(
+            state.run,
+            status="failed",
+            error=str(error) or type(error).__name__,
+            promoted=False,
+            outcome="failed",
+        )
+        log.warning("pipeline %s failed: %s", config.name, state.run.error)
+        if not isinstance(error, Exception):  # Ctrl-C, SIGTERM: record it, then stop
+            store.end_run(
+                ws.warehouse, state.run, now=datetime.now(UTC), alias=_alias_at_end(state)
+            )
+            raise
+    store.end_run(ws.warehouse, state.run, now=datetime.now(UTC), alias=_alias_at_end(state))
+    return store.get_run(ws.warehouse, run.pipeline_run_id)
+
+
+def _begin(
+    ws: Workspace,
+    config: PipelineConfig,
+    trigger: str,
+    fire_key: str | None,
+    fire_at: datetime | None,
+    holder: str | None,
+    lease_s: float,
+) -> PipelineRunRow | None:
+    """Record the run as running under a lease; None when this fire was run already."""
     now = datetime.now(UTC)
     run = PipelineRunRow(
         uuid.uuid4().hex[:12],
@@ -389,26 +424,7 @@ def run_pipeline(
             f"pipeline {config.name!r} is running in another worker now; "
             f"see headwater pipeline history {config.name}"
         )
-    state = _State(run)
-    try:
-        with _heartbeat(ws, run, lease_s):
-            _work(ws, _Steps(ws, config, state, force), on_step)
-    except BaseException as error:
-        state.run = replace(
-            state.run,
-            status="failed",
-            error=str(error) or type(error).__name__,
-            promoted=False,
-            outcome="failed",
-        )
-        log.warning("pipeline %s failed: %s", config.name, state.run.error)
-        if not isinstance(error, Exception):  # Ctrl-C, SIGTERM: record it, then stop
-            store.end_run(
-                ws.warehouse, state.run, now=datetime.now(UTC), alias=_alias_at_end(state)
-            )
-            raise
-    store.end_run(ws.warehouse, state.run, now=datetime.now(UTC), alias=_alias_at_end(state))
-    return store.get_run(ws.warehouse, run.pipeline_run_id)
+    return run
 
 
 def pipeline_run_dict(run: PipelineRunRow) -> JsonDict:

@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 import onnx
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from safetensors.torch import load as load_safetensors
@@ -498,17 +499,7 @@ def plot_anomaly_grid(
     per image, e.g. ``"row 17"``) go above the score. The tiles are laid into one
     picture on one axes: a figure with a subplot per image took ten times longer.
     """
-    pixels = np.asarray(images, dtype=np.float32)
-    colour_images = pixels.ndim == 4 and pixels.shape[-1] in (3, 4)
-    if not colour_images:
-        pixels = _as_images(pixels)
-    values = np.asarray(scores, dtype=np.float32).reshape(-1)
-    if len(values) != len(pixels) or (captions is not None and len(captions) != len(pixels)):
-        raise SchemaError(
-            f"{len(pixels)} images but {len(values)} scores"
-            + (f" and {len(captions)} captions" if captions is not None else ""),
-            field="scores",
-        )
+    pixels, values, colour_images = _grid_inputs(images, scores, captions)
     order = np.argsort(-values, kind="stable")[: max(1, max_images)]
     flagged = values > threshold
     height, width = int(pixels.shape[1]), int(pixels.shape[2])
@@ -531,27 +522,51 @@ def plot_anomaly_grid(
     for slot, row in enumerate(order):
         top, left = (slot // cols) * cell_h + caption, (slot % cols) * cell_w + pad
         canvas[top : top + height, left : left + width] = pixels[row]
-        colour = MISTAKE if flagged[row] else CORRECT
-        ax.add_patch(
-            Rectangle(
-                (left - 0.5, top - 0.5),
-                width,
-                height,
-                fill=False,
-                edgecolor=colour,
-                linewidth=2.5 if flagged[row] else 0.8,
-            )
-        )
         label = f"{captions[row]}\n" if captions is not None else ""
-        ax.text(
-            left + (width - 1) / 2,
-            top - 0.7,
-            f"{label}{values[row]:.4f}",
-            ha="center",
-            va="bottom",
-            fontsize=7,
-            color=colour,
-        )
+        _frame_tile(ax, (top, left, height, width), f"{label}{values[row]:.4f}", flagged[row])
     ax.imshow(canvas, cmap=None if colour_images else "gray_r", vmin=0.0, vmax=1.0)
     ax.set_axis_off()
     return _save(fig, path)
+
+
+def _grid_inputs(
+    images: npt.ArrayLike, scores: npt.ArrayLike, captions: Sequence[str] | None
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], bool]:
+    """Images as tiles, scores as one row, and whether they are in colour; counts must agree."""
+    pixels = np.asarray(images, dtype=np.float32)
+    colour_images = pixels.ndim == 4 and pixels.shape[-1] in (3, 4)
+    if not colour_images:
+        pixels = _as_images(pixels)
+    values = np.asarray(scores, dtype=np.float32).reshape(-1)
+    if len(values) != len(pixels) or (captions is not None and len(captions) != len(pixels)):
+        raise SchemaError(
+            f"{len(pixels)} images but {len(values)} scores"
+            + (f" and {len(captions)} captions" if captions is not None else ""),
+            field="scores",
+        )
+    return pixels, values, colour_images
+
+
+def _frame_tile(ax: Axes, box: tuple[int, int, int, int], text: str, flagged: bool) -> None:
+    """A frame around one tile (red and thick when flagged) and its caption above it."""
+    top, left, height, width = box
+    colour = MISTAKE if flagged else CORRECT
+    ax.add_patch(
+        Rectangle(
+            (left - 0.5, top - 0.5),
+            width,
+            height,
+            fill=False,
+            edgecolor=colour,
+            linewidth=2.5 if flagged else 0.8,
+        )
+    )
+    ax.text(
+        left + (width - 1) / 2,
+        top - 0.7,
+        text,
+        ha="center",
+        va="bottom",
+        fontsize=7,
+        color=colour,
+    )

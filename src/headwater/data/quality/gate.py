@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from headwater.data.quality.checks import check_rows
-from headwater.data.quality.contract import Contract
+from headwater.data.quality.contract import BatchRules, Contract
 from headwater.data.quality.report import BatchStatus, CheckOutcome, QualityReport
 
 __all__ = ["BatchGate"]
@@ -64,42 +64,7 @@ class BatchGate:
             CheckOutcome(name, "row", "fail" if self.failed[name] else "pass", self.failed[name])
             for name in ROW_CHECKS[self.contract.kind]
         ]
-        share = quarantined / rows_read if rows_read else 0.0
-        if rules.max_quarantine_share is not None:
-            over = share > rules.max_quarantine_share
-            checks.append(
-                CheckOutcome(
-                    "quarantine_share",
-                    "batch",
-                    "fail" if over else "pass",
-                    quarantined,
-                    f"{share:.1%} of rows quarantined (limit {rules.max_quarantine_share:.0%})",
-                )
-            )
-        dup_share = rows_duplicate / rows_read if rows_read else 0.0
-        dup_over = rules.max_duplicate_share is not None and dup_share > rules.max_duplicate_share
-        checks.append(
-            CheckOutcome(
-                "duplicate_share",
-                "batch",
-                "warn" if dup_over else "pass",
-                rows_duplicate,
-                f"{dup_share:.1%} of rows already held or repeated",
-            )
-        )
-        if previous_rows:
-            change = rows_read / previous_rows - 1
-            band = rules.row_count_band
-            drift = band is not None and abs(change) > band
-            checks.append(
-                CheckOutcome(
-                    "row_count_drift",
-                    "batch",
-                    "warn" if drift else "pass",
-                    rows_read,
-                    f"{change:+.0%} rows against the previous batch ({previous_rows:,})",
-                )
-            )
+        checks += _batch_checks(rules, rows_read, quarantined, rows_duplicate, previous_rows)
         outcomes = {c.outcome for c in checks if c.level == "batch"}
         status: BatchStatus = (
             "failed" if "fail" in outcomes else "warned" if "warn" in outcomes else "passed"
@@ -115,6 +80,54 @@ class BatchGate:
             checks=checks,
             contract_approved=self.contract.approved,
         )
+
+
+def _batch_checks(
+    rules: BatchRules,
+    rows_read: int,
+    quarantined: int,
+    rows_duplicate: int,
+    previous_rows: int | None,
+) -> list[CheckOutcome]:
+    """The checks of the batch as a whole: share quarantined, share duplicate, row-count drift."""
+    checks: list[CheckOutcome] = []
+    share = quarantined / rows_read if rows_read else 0.0
+    if rules.max_quarantine_share is not None:
+        over = share > rules.max_quarantine_share
+        checks.append(
+            CheckOutcome(
+                "quarantine_share",
+                "batch",
+                "fail" if over else "pass",
+                quarantined,
+                f"{share:.1%} of rows quarantined (limit {rules.max_quarantine_share:.0%})",
+            )
+        )
+    dup_share = rows_duplicate / rows_read if rows_read else 0.0
+    dup_over = rules.max_duplicate_share is not None and dup_share > rules.max_duplicate_share
+    checks.append(
+        CheckOutcome(
+            "duplicate_share",
+            "batch",
+            "warn" if dup_over else "pass",
+            rows_duplicate,
+            f"{dup_share:.1%} of rows already held or repeated",
+        )
+    )
+    if previous_rows:
+        change = rows_read / previous_rows - 1
+        band = rules.row_count_band
+        drift = band is not None and abs(change) > band
+        checks.append(
+            CheckOutcome(
+                "row_count_drift",
+                "batch",
+                "warn" if drift else "pass",
+                rows_read,
+                f"{change:+.0%} rows against the previous batch ({previous_rows:,})",
+            )
+        )
+    return checks
 
 
 def _row_payload(row: pa.RecordBatch) -> bytes:
