@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
-from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
 from headwater.faces.cli.output import console, print_rows
+from headwater.faces.cli.progress import new_bar, watching
 from headwater.flows.reports import IngestReport, ProgressFn
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
@@ -134,18 +127,10 @@ def _print_report(report: IngestReport) -> None:
 @contextmanager
 def _progress(*, enabled: bool) -> Iterator[ProgressFn | None]:
     """A rich progress bar on stderr, one task per file, when a person is watching."""
-    if not enabled or not sys.stderr.isatty():
+    if not watching(enabled):
         yield None
         return
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
+    bar = new_bar(remaining=True)
     tasks: dict[str, TaskID] = {}
 
     def update(what: str, done: int, total: int | None) -> None:

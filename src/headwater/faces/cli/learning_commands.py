@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import inspect
 import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from pydantic.fields import FieldInfo
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from headwater.faces.cli.output import console, print_feature_choices
+from headwater.faces.cli.progress import epoch_bar
 from headwater.flows.params import (
     COMMON_FIELDS,
     PARAMS,
@@ -328,29 +318,13 @@ def _print_runs(found: list[RunRow], *, as_json: bool, title: str, hint: str) ->
     console.print(table)
 
 
-@contextmanager
-def _epoch_bar(*, enabled: bool) -> Iterator[EpochFn | None]:
+def _epoch_bar(*, enabled: bool) -> AbstractContextManager[EpochFn | None]:
     """One bar over the epochs, showing the last loss and validation accuracy."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task: list[TaskID] = []
 
-    def update(epoch: int, epochs: int, metrics: dict[str, float]) -> None:
-        if not task:
-            task.append(bar.add_task("training", total=epochs))
+    def describe(epoch: int, metrics: dict[str, float]) -> str:
         text = f"epoch {epoch}: loss {metrics.get('loss', 0):.4f}"
         if "val_accuracy" in metrics:
             text += f", val acc {metrics['val_accuracy']:.4f}"
-        bar.update(task[0], completed=epoch, description=text)
+        return text
 
-    with bar:
-        yield update
+    return epoch_bar(enabled, "training", describe)

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from headwater.faces.cli.output import console
+from headwater.faces.cli.progress import epoch_bar
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
 
@@ -111,28 +101,11 @@ def _print(report: dict[str, object]) -> None:
         console.print(f"  report: {report['html']}")
 
 
-@contextmanager
-def _bar(*, enabled: bool) -> Iterator[ProgressFn | None]:
+def _bar(*, enabled: bool) -> AbstractContextManager[ProgressFn | None]:
     """A bar over the fit's epochs (one for PCA and the copula), on a terminal only."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task: list[TaskID] = []
 
-    def update(epoch: int, epochs: int, metrics: dict[str, float]) -> None:
-        if not task:
-            task.append(bar.add_task("fitting", total=epochs))
+    def describe(epoch: int, metrics: dict[str, float]) -> str:
         loss = metrics.get("loss")
-        text = f"fitting, epoch {epoch}" + (f": loss {loss:.4f}" if loss is not None else "")
-        bar.update(task[0], completed=epoch, description=text)
+        return f"fitting, epoch {epoch}" + (f": loss {loss:.4f}" if loss is not None else "")
 
-    with bar:
-        yield update
+    return epoch_bar(enabled, "fitting", describe)
