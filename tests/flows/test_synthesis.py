@@ -111,3 +111,24 @@ def test_a_real_world_csv_leaves_out_its_id_and_free_text_and_keeps_its_dates(
     assert "customer_id" not in made.columns and "Notes (free text)" not in made.columns
     assert made.columns["signup date"].startswith("date")
     assert made.rows == 200
+
+
+def test_an_image_dataset_is_synthesized_per_class_and_ingested_as_images(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    from tests.builders import write_small_digits
+
+    workspace.ingest(write_small_digits(tmp_path / "digits.npz"), dataset="digits")
+    report = synthesize(workspace, SynthesisRequest("digits", "pca", 500, "digits_fake", seed=1))
+    assert report["privacy"]["exact_copies"] == 0  # type: ignore[index]
+    utility = report["utility"]
+    assert isinstance(utility, dict)
+    assert utility["tstr_accuracy"] > 0.6  # a forest learns digits from synthetic ones
+    made = workspace.dataset("digits_fake")
+    assert made.kind == "image" and made.rows == 500
+    assert made.splits == {"train": 500}
+    assert set(made.labels["train"]) <= {str(d) for d in range(10)}
+    again = synthesis_report_of(workspace, "digits_fake")
+    assert str(again["plot"]).endswith("samples.png")
+    with pytest.raises(ConfigError, match="for images choose pca or vae"):
+        synthesize(workspace, SynthesisRequest("digits", "copula", 10, "nope"))

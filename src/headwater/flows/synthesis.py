@@ -36,6 +36,7 @@ from headwater.data.features import ColumnChoice
 from headwater.data.ingest import ingest_path, validate_dataset_name
 from headwater.errors import ConfigError, DataError, NotFound, SchemaError
 from headwater.flows.lifecycle import RunSpec, check_seed, run_lifecycle
+from headwater.flows.synthesis_images import SAMPLES_FILE, synthesize_images
 from headwater.flows.training_data import SPLITS, feature_choices
 from headwater.flows.workspace import Workspace
 from headwater.learning.synth import METHODS, make_synthesizer
@@ -83,12 +84,7 @@ def check_request(ws: Workspace, request: SynthesisRequest) -> cat.DatasetRow:
         raise ConfigError(
             f"dataset {request.into!r} already exists; choose a new name for the synthetic rows"
         )
-    source = cat.get_dataset(ws.warehouse, request.dataset)  # DatasetNotFound
-    if source.kind != "tabular" or source.schema is None:
-        raise ConfigError(
-            f"dataset {source.name!r} holds images; synthesis reads tabular datasets for now"
-        )
-    return source
+    return cat.get_dataset(ws.warehouse, request.dataset)  # DatasetNotFound
 
 
 def synthesize(
@@ -100,6 +96,22 @@ def synthesize(
 ) -> dict[str, object]:
     """Fit, sample, report and ingest; returns the report (see the module docstring)."""
     source = check_request(ws, request)
+    if source.kind == "image":
+        return synthesize_images(
+            ws,
+            source,
+            method=request.method,
+            rows=request.rows,
+            into=request.into,
+            seed=request.seed,
+            force=request.force,
+            ingest=lambda images, labels, run_id: _ingest_images(
+                ws, images, labels, request.into, run_id
+            ),
+            write=_write_image_report,
+            on_epoch=on_epoch,
+            stop=stop,
+        )
     table, keys, batches = _read(ws, source)
     if table.num_rows < 2:
         raise DataError(f"dataset {source.name!r} has {table.num_rows} rows: nothing to learn")
@@ -244,6 +256,38 @@ def _ingest(ws: Workspace, made: pa.Table, into: str, label: str | None, run_id:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _ingest_images(
+    ws: Workspace, images: npt.NDArray[np.uint8], labels: list[str], into: str, run_id: str
+) -> None:
+    """The synthetic images as the train split of a new image dataset (an .npz, ingested)."""
+    folder = ws.lake.staging / f"synth-{run_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        path = folder / f"{into}.npz"
+        numeric = all(t.lstrip("-").isdigit() for t in labels)
+        y = np.array([int(t) for t in labels] if numeric else labels)
+        np.savez(path, x_train=images, y_train=y)
+        ingest_path(
+            path,
+            warehouse=ws.warehouse,
+            lake=ws.lake,
+            dataset=into,
+            origin=f"{SOURCE_PREFIX}{run_id}",
+            chunk_rows=ws.settings.ingest_chunk_rows,
+            options=ws.reader_options(),
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_image_report(folder: object, report: dict[str, object]) -> dict[str, str]:
+    assert isinstance(folder, Path)
+    report["html"] = str(folder / HTML_FILE)
+    (folder / REPORT_FILE).write_text(json.dumps(report, indent=2, default=str))
+    (folder / HTML_FILE).write_text(_html(report, picture=SAMPLES_FILE))
+    return {name: sha256_file(folder / name) for name in (REPORT_FILE, SAMPLES_FILE, HTML_FILE)}
+
+
 def _headline(report: dict[str, object]) -> dict[str, object]:
     """What the run's metrics keep: every section but the per-column detail."""
     fidelity = report["fidelity"]
@@ -270,7 +314,7 @@ def _write_report(
     return {name: sha256_file(folder / name) for name in (REPORT_FILE, PLOT_FILE, HTML_FILE)}
 
 
-def _html(report: dict[str, object]) -> str:
+def _html(report: dict[str, object], *, picture: str = PLOT_FILE) -> str:
     """A page a data owner can read: the headline figures, every score, the picture."""
     rows = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td><pre>{html.escape(json.dumps(v, indent=1))}"
@@ -281,7 +325,7 @@ def _html(report: dict[str, object]) -> str:
     title = html.escape(f"Synthetic dataset {report['dataset']} from {report['source']}")
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
-        f"<body><h1>{title}</h1><img src='{PLOT_FILE}' alt='worst columns'>"
+        f"<body><h1>{title}</h1><img src='{picture}' alt='{picture}'>"
         f"<table>{rows}</table></body></html>"
     )
 
@@ -296,7 +340,7 @@ def synthesis_report_of(ws: Workspace, name: str) -> dict[str, object]:
             paths = {a.name: a.path for a in registry.run_artifacts(ws.warehouse, run_id)}
             report = json.loads(Path(paths[REPORT_FILE]).read_text())
             report["html"] = paths.get(HTML_FILE)
-            report["plot"] = paths.get(PLOT_FILE)
+            report["plot"] = paths.get(PLOT_FILE) or paths.get(SAMPLES_FILE)
             report["lineage"] = {
                 "run_id": run.run_id,
                 "source": run.dataset,
