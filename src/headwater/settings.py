@@ -122,6 +122,19 @@ class Settings(BaseSettings):
         description="Let URL ingests fetch from loopback and private addresses (a lab's own "
         "file server, tests); link-local, multicast and reserved addresses stay refused.",
     )
+    fetch_max_pages: int = Field(
+        default=1000, ge=1, description="Most pages one paginated URL ingest follows."
+    )
+    fetch_retries: int = Field(
+        default=4, ge=0, le=20, description="A page answering 429 or 5xx is asked again this often."
+    )
+    fetch_retry_wait_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=600,
+        description="First wait before asking a page again, doubled each time; a Retry-After "
+        "header is honoured instead (up to 60 s).",
+    )
     api_token: SecretStr | None = Field(default=None, description="Bearer token; env only.")
     pseudonym_key: SecretStr | None = Field(
         default=None, description="HMAC key for keyed pseudonyms; env only."

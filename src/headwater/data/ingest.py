@@ -65,6 +65,7 @@ __all__ = [
     "boundary",
     "dataset_name_for",
     "ingest_path",
+    "ingest_source",
     "validate_dataset_name",
 ]
 
@@ -193,6 +194,25 @@ def ingest_path(
             )
         )
     return IngestReport(name, reports, time.perf_counter() - started)
+
+
+def ingest_source(
+    source: Source,
+    *,
+    warehouse: Warehouse,
+    lake: Lake,
+    dataset: str,
+    origin: str,
+    progress: ProgressFn | None = None,
+) -> IngestReport:
+    """Load one source a caller built (the pages of an API) as one batch, like `ingest_path`."""
+    started = time.perf_counter()
+    name = validate_dataset_name(dataset)
+    _tidy_lake(warehouse, lake)
+    report = _ingest_source(
+        source, name=name, warehouse=warehouse, lake=lake, origin=origin, progress=progress
+    )
+    return IngestReport(name, [report], time.perf_counter() - started)
 
 
 def _tidy_lake(warehouse: Warehouse, lake: Lake) -> None:

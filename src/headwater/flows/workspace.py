@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlparse
 
 from headwater.data import quarantine
 from headwater.data.ingest import (
@@ -23,12 +24,14 @@ from headwater.data.ingest import (
     ProgressFn,
     dataset_name_for,
     ingest_path,
+    ingest_source,
 )
 from headwater.data.quality import Contract, QualityReport
 from headwater.errors import ConfigError, NotFound, UploadTooLarge
 from headwater.settings import Settings
 from headwater.storage.fetch import download, is_url
 from headwater.storage.lake import Lake, full_disk_said
+from headwater.storage.pages import PageOptions, Paging, fetch_pages, pages_source
 from headwater.storage.readers import ReaderOptions, check_file_name
 from headwater.storage.warehouse import Warehouse, open_warehouse
 from headwater.storage.warehouse import catalog as cat
@@ -174,6 +177,63 @@ class Workspace:
         finally:
             if downloaded is not None:
                 shutil.rmtree(downloaded.parent, ignore_errors=True)
+
+    def ingest_pages(
+        self,
+        url: str,
+        *,
+        paginate: str | None = None,
+        records: str | None = None,
+        label: str | None = None,
+        max_pages: int | None = None,
+        dataset: str | None = None,
+        progress: ProgressFn | None = None,
+    ) -> IngestReport:
+        """Ingest every page of a paginated JSON API as one batch (see `headwater.storage.pages`).
+
+        All pages are fetched before anything loads, so a page failing mid-way commits nothing.
+        """
+        options = self.page_options(paginate, records=records, label=label, max_pages=max_pages)
+        name = dataset or dataset_name_for(Path(_url_stem(url)))
+        folder = self.lake.staging / f"pages-{uuid.uuid4().hex}"
+        try:
+            pages = fetch_pages(url, folder, options)
+            existing = cat.find_dataset(self.warehouse, name)
+            schema = existing.schema if existing and existing.kind == "tabular" else None
+            source = pages_source(
+                pages, options, chunk_rows=self.settings.ingest_chunk_rows, schema=schema
+            )
+            return ingest_source(
+                source,
+                warehouse=self.warehouse,
+                lake=self.lake,
+                dataset=name,
+                origin=url,
+                progress=progress,
+            )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def page_options(
+        self,
+        paginate: str | None,
+        *,
+        records: str | None = None,
+        label: str | None = None,
+        max_pages: int | None = None,
+    ) -> PageOptions:
+        """How pages are followed: the caller's choices within this workspace's settings."""
+        s = self.settings
+        return PageOptions(
+            max_bytes=s.max_upload_bytes,
+            paging=Paging.parse(paginate),
+            records=records,
+            label=label,
+            max_pages=max_pages or s.fetch_max_pages,
+            allow_private=s.fetch_allow_private,
+            retries=s.fetch_retries,
+            retry_wait_s=s.fetch_retry_wait_s,
+        )
 
     def ingest_stream(
         self,
@@ -324,6 +384,12 @@ class Workspace:
             batches=[_batch(b) for b in batches] if with_batches else [],
             last_batch_at=max((b.finished_at or b.started_at for b in batches), default=None),
         )
+
+
+def _url_stem(url: str) -> str:
+    """The last named part of a URL's path (``/api/users/`` -> ``users``), for a dataset name."""
+    parts = [p for p in urlparse(url).path.split("/") if p]
+    return parts[-1] if parts else (urlparse(url).hostname or "pages")
 
 
 def _batch(row: cat.BatchRow) -> BatchSummary:

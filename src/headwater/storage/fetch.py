@@ -27,6 +27,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -43,7 +44,16 @@ from headwater.errors import (
 from headwater.storage.lake import full_disk_said
 from headwater.storage.readers.base import check_file_name
 
-__all__ = ["MAX_REDIRECTS", "IPAddress", "Resolver", "download", "is_url", "refusal"]
+__all__ = [
+    "MAX_REDIRECTS",
+    "Fetched",
+    "IPAddress",
+    "Resolver",
+    "download",
+    "fetch",
+    "is_url",
+    "refusal",
+]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
@@ -139,6 +149,44 @@ def download(
     return folder / name
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """One answer read whole: the URL it came from after redirects, its status, headers, bytes."""
+
+    url: str
+    status: int
+    headers: httpx.Headers
+    content: bytes
+
+
+def fetch(
+    client: httpx.Client,
+    url: str,
+    *,
+    max_bytes: int,
+    allow_private: bool = False,
+    resolve: Resolver = system_resolver,
+) -> Fetched:
+    """GET ``url`` whole through the same guard as `download`, for pages of an API.
+
+    Unlike `download` it does not refuse an error status: the caller decides what a 429 or
+    503 means (a retry) and what a 404 means. ``client`` must not follow redirects itself.
+    """
+    response, final = _follow(client, url, allow_private=allow_private, resolve=resolve)
+    try:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise UploadTooLarge(max_bytes, url)
+        body = bytearray()
+        for chunk in response.iter_bytes(1 << 20):
+            body += chunk
+            if len(body) > max_bytes:
+                raise UploadTooLarge(max_bytes, url)
+    finally:
+        response.close()
+    return Fetched(str(final), response.status_code, response.headers, bytes(body))
+
+
 def _discard(folder: Path | None) -> None:
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)
@@ -161,6 +209,15 @@ def _open(
     client: httpx.Client, url: str, *, allow_private: bool, resolve: Resolver
 ) -> httpx.Response:
     """The streamed answer at the end of ``url``'s redirects, each hop checked before it is sent."""
+    response, _final = _follow(client, url, allow_private=allow_private, resolve=resolve)
+    _refuse_status(response, url)
+    return response
+
+
+def _follow(
+    client: httpx.Client, url: str, *, allow_private: bool, resolve: Resolver
+) -> tuple[httpx.Response, httpx.URL]:
+    """The streamed answer at the end of ``url``'s redirects, and the URL that gave it."""
     current = httpx.URL(url)
     for _hop in range(MAX_REDIRECTS + 1):
         address = _checked_address(
@@ -169,8 +226,7 @@ def _open(
         response = client.send(_request_to(client, current, address), stream=True)
         location = response.headers.get("location")
         if response.status_code not in _REDIRECTS or not location:
-            _refuse_status(response, url)
-            return response
+            return response, current
         response.close()
         try:
             current = current.join(location)

@@ -32,20 +32,42 @@ def ingest(
     dataset: str | None = typer.Option(
         None, "--dataset", "-d", help="Dataset name; default from the file name."
     ),
-    label: str | None = typer.Option(None, "--label", help="Label column of a tabular file."),
+    label: str | None = typer.Option(
+        None, "--label", help="Label column of a tabular file; with pages, a path in each page."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     encoding: str = typer.Option(
         "utf-8", "--encoding", help="Text encoding of a CSV or JSON file, e.g. latin-1, cp1252."
+    ),
+    paginate: str | None = typer.Option(
+        None,
+        "--paginate",
+        help="Follow a paginated JSON API: next[:PATH], link, cursor:FIELD[=PARAM], page:PARAM "
+        "(next and link are detected by themselves).",
+    ),
+    records: str | None = typer.Option(
+        None, "--records", help="Path of the list of records in each page, e.g. user_data."
+    ),
+    max_pages: int | None = typer.Option(
+        None, "--max-pages", min=1, help="Most pages to follow (HEADWATER_FETCH_MAX_PAGES)."
     ),
 ) -> None:
     """Load a raw file into the lake and the warehouse.
 
     Example: headwater ingest data/mnist.pkl.gz --dataset mnist
+
+    Example: headwater ingest https://api.example.org/u/1 --records user_data --label user_label
     """
     with Workspace(get_settings()) as workspace, _progress(enabled=not as_json) as progress:
-        report = workspace.ingest(
-            source, dataset=dataset, label=label, progress=progress, encoding=encoding
-        )
+        if paginate or records or max_pages:
+            report = workspace.ingest_pages(
+                source, paginate=paginate, records=records, label=label,
+                max_pages=max_pages, dataset=dataset, progress=progress,
+            )  # fmt: skip
+        else:
+            report = workspace.ingest(
+                source, dataset=dataset, label=label, progress=progress, encoding=encoding
+            )
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
         return
