@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -203,3 +206,44 @@ def test_retry_after_is_read_as_seconds_or_a_date() -> None:
     later = httpx.Headers({"Retry-After": "Thu, 01 Jan 2026 00:00:30 GMT"})
     assert retry_after_s(later, now=now) == 30.0
     assert retry_after_s(httpx.Headers()) is None
+
+
+def test_when_one_page_changed_only_its_new_rows_load(api: Api, ws: Workspace) -> None:
+    api.page("/u/a", _user("alice", 1, "b"))
+    api.page("/u/b", _user("bob", 1, None))
+    url = f"{api.base}/u/a"
+    assert ws.ingest_pages(url, records="user_data", label="user_label").rows_loaded == 4
+    api.page("/u/b", _user("bob", 2, None))  # bob typed once more
+    again = ws.ingest_pages(url, records="user_data", label="user_label")
+    assert again.rows_loaded == 2 and again.rows_duplicate == 4
+    assert again.dataset == "a" and len(ws.rows("a", limit=100)) == 6
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
+    env |= {"HEADWATER_HOME": str(settings.home), "HEADWATER_FETCH_ALLOW_PRIVATE": "true"}
+    if settings.warehouse_url:
+        env["HEADWATER_WAREHOUSE_URL"] = settings.warehouse_url
+        env["HEADWATER_WAREHOUSE_SCHEMA"] = settings.warehouse_schema or "public"
+    command = [sys.executable, "-m", "headwater", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+
+def test_the_cli_follows_pages_and_says_why_it_stopped(api: Api, settings: Settings) -> None:
+    api.page("/users/a.json", _user("alice", 2, "b.json"))
+    api.page("/users/b.json", _user("bob", 1, "gone.json"))
+    url = f"{api.base}/users/a.json"
+    args = ("ingest", url, "--records", "user_data", "--label", "user_label", "--json")
+    missing = _cli(settings, *args, "--dataset", "typing")
+    assert missing.returncode == 3 and "HTTP 404" in missing.stderr
+    api.page("/users/b.json", _user("bob", 1, None))
+    done = _cli(settings, *args, "--dataset", "typing")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["rows_loaded"] == 6 and summary["batch_ids"] == [1]
+    unnamed = _cli(settings, "ingest", url, "--paginate", "link")
+    assert unnamed.returncode == 4 and "name it with --records" in unnamed.stderr
+    one = _cli(settings, "ingest", url, "--paginate", "link", "--records", "user_data", "--json")
+    assert json.loads(one.stdout)["rows_loaded"] == 4  # no Link header: one page only
+    bad = _cli(settings, "ingest", url, "--paginate", "sideways")
+    assert bad.returncode == 2 and "--paginate 'sideways'" in bad.stderr
