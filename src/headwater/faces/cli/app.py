@@ -24,6 +24,7 @@ from headwater.errors import (
 )
 from headwater.faces.cli import (
     data_commands,
+    demo_commands,
     learning_commands,
     pipeline_commands,
     privacy_commands,
@@ -75,6 +76,7 @@ learning_commands.register(app)
 serve_command.register(app)
 pipeline_commands.register(app)
 synth_commands.register(app)
+demo_commands.register(app)
 
 
 def exit_code(error: HeadwaterError) -> int:
