@@ -6,6 +6,8 @@ to guess which of a thousand rows broke a load.
 
     HeadwaterError                                                         exit  HTTP
     ├── ConfigError              bad settings or bad arguments                2    422
+    │   └── TaskMismatch         a model (or task) that does not fit the      2    409
+    │                            dataset's label: a regressor on classes
     ├── AccessDenied             credentials or a policy refuse access        6    403
     ├── NotFound                 a dataset, run, file or host that is not     3    404
     │   ├── DatasetNotFound      there
@@ -57,6 +59,7 @@ __all__ = [
     "RunNotFound",
     "SchemaError",
     "StorageError",
+    "TaskMismatch",
     "UnsafeInput",
     "UploadTooLarge",
     "WarehouseBusy",
@@ -79,6 +82,11 @@ class HeadwaterError(Exception):
 
 class ConfigError(HeadwaterError):
     """A setting or argument is invalid; the message says which and the allowed values."""
+
+
+class TaskMismatch(ConfigError):
+    """A classifier asked to learn a number, a regressor asked to learn classes (or a task
+    the label cannot be): the request is sound, the dataset's label says otherwise."""
 
 
 class NotFound(HeadwaterError):

@@ -21,8 +21,14 @@ FAST: dict[str, dict[str, ParamValue]] = {
     "random_forest": {"n_estimators": 8},
     "adaboost": {"n_estimators": 5, "max_depth": 2},
     "hist_gradient_boosting": {"max_iter": 5},
+    "ridge": {},
+    "mlp_regressor": {"epochs": 3, "batch_size": 64},
+    "random_forest_regressor": {"n_estimators": 8},
+    "hist_gradient_boosting_regressor": {"max_iter": 20, "learning_rate": 0.3},
 }
 TORCH_MODELS = ("mlp", "cnn")
+CLASSIFIERS = tuple(name for name, cls in ESTIMATORS.items() if cls.task == "classification")
+REGRESSORS = tuple(name for name, cls in ESTIMATORS.items() if cls.task == "regression")
 
 
 def fast_estimator(name: str, **params: ParamValue) -> Estimator:
@@ -42,6 +48,12 @@ def small(digits: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
     return X[:600], y[:600], X[600:800], y[600:800]
 
 
-@pytest.fixture(params=sorted(ESTIMATORS), ids=str)
+@pytest.fixture(params=sorted(CLASSIFIERS), ids=str)
 def estimator_name(request: pytest.FixtureRequest) -> str:
+    """Every classifier (the regressors' contract is in test_regressors.py)."""
+    return str(request.param)
+
+
+@pytest.fixture(params=sorted(REGRESSORS), ids=str)
+def regressor_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)

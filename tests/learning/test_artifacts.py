@@ -19,17 +19,15 @@ from headwater.learning import (
     save_model,
 )
 
-from .conftest import TORCH_MODELS, fast_estimator
+from .conftest import CLASSIFIERS, TORCH_MODELS, fast_estimator
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory, small: tuple) -> dict[str, tuple]:
-    """Every registry model fitted once and saved once, shared by this module's tests."""
-    from headwater.learning import ESTIMATORS
-
+    """Every registry classifier fitted once and saved once, shared by this module's tests."""
     X, y, _, _ = small
     out = {}
-    for name in ESTIMATORS:
+    for name in CLASSIFIERS:
         model = fast_estimator(name).fit(X, y)
         folder = tmp_path_factory.mktemp(name)
         out[name] = (model, folder, save_model(model, folder))

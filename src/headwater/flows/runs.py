@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,11 +20,13 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from headwater.data.features import FeatureSpec
+from headwater.data.task import dataset_task
 from headwater.errors import ConfigError, NotFound
 from headwater.flows.lifecycle import reap_abandoned
 from headwater.flows.workspace import Workspace
 from headwater.learning import ESTIMATORS, OnnxPredictor
 from headwater.learning.artifacts import FEATURES_FILE, ONNX_FILE, read_verified
+from headwater.learning.params import model_task
 from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse import runs as registry
 from headwater.storage.warehouse.runs import RunRow
@@ -32,15 +35,37 @@ __all__ = [
     "RunDetail",
     "RunRow",
     "ServedModel",
+    "default_metric",
     "leaderboard",
     "list_runs",
     "load_model",
+    "ranking_order",
     "resolve_run",
     "run_detail",
+    "run_task",
     "set_alias",
 ]
 
-LEADERBOARD_METRICS = ("test_accuracy", "test_macro_f1", "validation_accuracy", "cv_mean_accuracy")
+CLASSIFICATION_METRICS = (
+    "test_accuracy",
+    "test_macro_f1",
+    "validation_accuracy",
+    "cv_mean_accuracy",
+)
+REGRESSION_METRICS = (
+    "test_rmse",
+    "test_mae",
+    "test_r2",
+    "test_mape",
+    "validation_rmse",
+    "cv_mean_rmse",
+)
+LEADERBOARD_METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
+LOWER_IS_BETTER = frozenset(
+    {"test_rmse", "test_mae", "test_mape", "validation_rmse", "cv_mean_rmse"}
+)
+"""Errors: the smaller the better. Every other metric ranks larger first."""
+DEFAULT_METRIC = {"classification": "test_accuracy", "regression": "test_rmse"}
 DETECTOR_METRICS = ("threshold", "test_flag_rate", "train_flagged", "train_score_mean")
 """A detector's headline: where it draws the line, and how much it flags."""
 
@@ -75,6 +100,7 @@ def run_summary(run: RunRow) -> dict[str, object]:
         "run_id": run.run_id,
         "dataset": run.dataset,
         "model": run.model,
+        "task": run_task(run),
         "params": run.params,
         "seed": run.seed,
         "evaluation": run.evaluation,
@@ -97,18 +123,57 @@ def list_runs(ws: Workspace, dataset: str | None = None) -> list[RunRow]:
     return registry.list_runs(ws.warehouse, dataset)
 
 
-def leaderboard(ws: Workspace, dataset: str, *, metric: str = "test_accuracy") -> list[RunRow]:
-    """Succeeded runs of a dataset, best first by ``metric``."""
+def run_task(run: RunRow) -> str | None:
+    """``classification`` or ``regression`` for a model's run (its model says); None otherwise."""
+    return model_task(run.model) if run.model in ESTIMATORS else None
+
+
+def ranking_order(metric: str) -> str:
+    """How ``metric`` ranks, in words the faces show beside the leaderboard."""
+    return "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
+
+
+def default_metric(ws: Workspace, dataset: str) -> str:
+    """What a dataset's leaderboard ranks by: test RMSE for a regression, else test accuracy.
+
+    The task is the label's inferred one, unless every finished run was of the other.
+    """
+    found = cat.get_dataset(ws.warehouse, dataset)
+    inferred = dataset_task(ws.warehouse, found)
+    task = inferred.task if inferred else "classification"
+    done = {
+        run_task(r) for r in registry.list_runs(ws.warehouse, dataset) if r.status == "succeeded"
+    }
+    done.discard(None)
+    if done and task not in done:
+        task = "regression" if "regression" in done else "classification"
+    return DEFAULT_METRIC[task]
+
+
+def leaderboard(ws: Workspace, dataset: str, *, metric: str | None = None) -> list[RunRow]:
+    """Succeeded runs of a dataset that have ``metric``, best first: larger first, except
+    errors (RMSE, MAE, MAPE: `LOWER_IS_BETTER`). No metric: `default_metric`."""
+    metric = metric or default_metric(ws, dataset)
     if metric not in LEADERBOARD_METRICS:
         raise ConfigError(
             f"unknown metric {metric!r}; choose one of {', '.join(LEADERBOARD_METRICS)}"
         )
-    done = [r for r in list_runs(ws, dataset) if r.status == "succeeded" and _classifies(r)]
-    return sorted(done, key=lambda r: float(str(r.metrics.get(metric, -1.0))), reverse=True)
+    done = [
+        r
+        for r in list_runs(ws, dataset)
+        if r.status == "succeeded" and _classifies(r) and _number(r.metrics.get(metric))
+    ]
+    lower = metric in LOWER_IS_BETTER
+    return sorted(done, key=lambda r: float(str(r.metrics[metric])), reverse=not lower)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _classifies(run: RunRow) -> bool:
-    """Classifier runs rank and serve; detectors (the autoencoder) are registered beside them."""
+    """Model runs (classifiers and regressors) rank and serve; detectors (the autoencoder)
+    are registered beside them."""
     return run.model in ESTIMATORS
 
 
@@ -168,8 +233,16 @@ class ServedModel:
         codes = [str(c) for c in self.predictor.classes_.tolist()]
         return [self.label_names.get(c, c) for c in codes] if self.label_names else codes
 
+    @property
+    def regression(self) -> bool:
+        return bool(self.predictor.task == "regression")
+
     def predict_proba(self, data: npt.NDArray[np.generic] | pa.Table) -> npt.NDArray[np.float32]:
         return self.predictor.predict_proba(self.features.transform(data))
+
+    def predict_values(self, data: npt.NDArray[np.generic] | pa.Table) -> npt.NDArray[np.float64]:
+        """A regressor's predicted number per row, in the target's units."""
+        return self.predictor.predict_values(self.features.transform(data))
 
 
 def _verified(run_id: str, artifact: registry.ArtifactRow) -> bytes:
@@ -198,6 +271,10 @@ def _escape_cell(value: str) -> str:
 def prediction_rows(
     model: ServedModel, data: npt.NDArray[np.generic] | pa.Table, row_ids: list[object]
 ) -> Iterator[list[str]]:
+    if model.regression:
+        for row_id, value in zip(row_ids, model.predict_values(data), strict=True):
+            yield [_escape_cell(str(row_id)), f"{value:.6g}"]
+        return
     proba = model.predict_proba(data)
     classes = model.classes
     best = np.argmax(proba, axis=1)

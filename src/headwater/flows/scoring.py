@@ -88,6 +88,9 @@ def stage(chunks: Iterable[bytes], filename: str) -> Staged:
 
 
 def header(model: ServedModel) -> list[str]:
+    """``row_id, predicted`` and one ``p_<class>`` per class (a regressor: the number alone)."""
+    if model.regression:
+        return [inputs.ROW_ID, "predicted"]
     return [inputs.ROW_ID, "predicted", *(f"p_{c}" for c in model.classes)]
 
 

@@ -79,8 +79,10 @@ class RunService:
             raise NotFound(f"run {run_id}: the plot {file_name!r} is registered but missing")
         return path
 
-    def leaderboard(self, dataset: str, metric: str) -> list[RunRow]:
-        return run_flows.leaderboard(self._workspace, dataset, metric=metric)
+    def leaderboard(self, dataset: str, metric: str | None) -> tuple[str, list[RunRow]]:
+        """The metric ranked by (a regression's test RMSE unless given) and the runs, best first."""
+        chosen = metric or run_flows.default_metric(self._workspace, dataset)
+        return chosen, run_flows.leaderboard(self._workspace, dataset, metric=chosen)
 
     def set_alias(self, dataset: str, alias: str, run_id: str) -> None:
         """Pin a run of this dataset as the alias; models served by it switch at once."""

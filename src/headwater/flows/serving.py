@@ -36,18 +36,26 @@ ALIASES = frozenset({"best", "latest"})
 
 @dataclass(frozen=True)
 class Prediction:
-    """Labels and per-class probabilities for a batch of rows, from one run."""
+    """Labels and per-class probabilities for a batch of rows, from one run; a regressor's
+    numbers in ``values`` (no classes, no probabilities)."""
 
     run_id: str
     classes: list[str]
     proba: npt.NDArray[np.float32]
+    values: npt.NDArray[np.float64] | None = None
 
     @property
     def labels(self) -> list[str]:
+        if self.values is not None:
+            return [f"{v:.6g}" for v in self.values.tolist()]
         return [self.classes[i] for i in np.argmax(self.proba, axis=1)]
 
 
 def predict(served: ServedModel, data: ModelInput) -> Prediction:
+    if served.regression:
+        values = served.predict_values(data)
+        empty = np.zeros((len(values), 0), dtype=np.float32)
+        return Prediction(served.run_id, [], empty, values)
     return Prediction(served.run_id, served.classes, served.predict_proba(data))
 
 

@@ -21,7 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from headwater.data.features import FeatureSpec
-from headwater.errors import ConfigError
+from headwater.data.task import TaskChoice, check_task, dataset_task
+from headwater.errors import ConfigError, SchemaError, TaskMismatch
 from headwater.flows.lifecycle import (
     EpochFn,
     Run,
@@ -43,6 +44,7 @@ from headwater.learning import (
     ESTIMATORS,
     ClassificationMetrics,
     Estimator,
+    MLPRegressor,
     ParamValue,
     TorchClassifier,
     classification_metrics,
@@ -51,8 +53,11 @@ from headwater.learning import (
     plot_confusion_matrix,
     plot_digit_grid,
     plot_history,
+    plot_regression,
+    regression_metrics,
     save_model,
 )
+from headwater.learning.params import model_task, models_for
 from headwater.storage.lake import sha256_file
 from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse import runs as registry
@@ -62,6 +67,7 @@ __all__ = [
     "TrainRequest",
     "new_run_id",
     "queue_run",
+    "resolve_task",
     "run_spec",
     "train",
 ]
@@ -79,6 +85,8 @@ class TrainRequest:
     seed: int = 0
     holdout: float | None = None
     cv: int | None = None
+    task: str | None = None
+    """``classification`` or ``regression``; None: as inferred from the label (`data.task`)."""
 
     def check(self) -> None:
         """Refuse what can be refused before anything is read or registered."""
@@ -86,6 +94,8 @@ class TrainRequest:
             raise ConfigError(
                 f"unknown model {self.model!r}; known models: {', '.join(sorted(ESTIMATORS))}"
             )
+        if self.task is not None:
+            check_task(self.task)
         if self.holdout is not None and not 0 < self.holdout < 1:
             raise ConfigError(
                 f"holdout must be a fraction strictly between 0 and 1, got {self.holdout}"
@@ -101,6 +111,7 @@ def run_spec(ws: Workspace, request: TrainRequest) -> RunSpec:
     """Check a request against the catalog and the model's parameters; nothing is read yet."""
     request.check()
     dataset = cat.get_dataset(ws.warehouse, request.dataset)
+    resolve_task(ws, dataset, request)
     estimator = make_estimator(request.model, **{**request.params, "seed": request.seed})
     return RunSpec(
         dataset,
@@ -109,6 +120,34 @@ def run_spec(ws: Workspace, request: TrainRequest) -> RunSpec:
         request.seed,
         f"cv{request.cv}" if request.cv else "holdout",
     )
+
+
+def resolve_task(ws: Workspace, dataset: cat.DatasetRow, request: TrainRequest) -> TaskChoice:
+    """The run's task (``--task``, else inferred from the label); the model must be for it."""
+    inferred = dataset_task(ws.warehouse, dataset)
+    if request.task is not None:
+        chosen = TaskChoice(check_task(request.task), "chosen with --task", inferred=False)
+    elif inferred is None:
+        raise SchemaError(
+            f"dataset {dataset.name!r} has no label column; ingest it with --label COLUMN",
+            field="label",
+        )
+    else:
+        chosen = inferred
+    if chosen.task == "regression" and dataset.kind == "image":
+        raise TaskMismatch(
+            f"dataset {dataset.name!r} holds images with class labels: not a regression"
+        )
+    wanted = model_task(request.model)
+    if wanted != chosen.task:
+        other = "classification" if chosen.task == "regression" else "regression"
+        hint = f" (or pass --task {other})" if chosen.inferred else ""
+        raise TaskMismatch(
+            f"model {request.model!r} is a {wanted} model, but dataset {dataset.name!r} is a "
+            f"{chosen.task} task ({chosen.reason}); choose one of "
+            f"{', '.join(models_for(chosen.task))}{hint}"
+        )
+    return chosen
 
 
 def queue_run(ws: Workspace, request: TrainRequest, run_id: str) -> None:
@@ -135,12 +174,18 @@ def train(
     spec = None if queued else run_spec(ws, request)
     with run_lifecycle(ws, spec, run_id=run_id, on_epoch=on_epoch, stop=stop) as run:
         estimator = make_estimator(request.model, **{**request.params, "seed": request.seed})
-        inputs = _read_inputs(ws, request, run)
+        task = resolve_task(ws, cat.get_dataset(ws.warehouse, request.dataset), request)
+        inputs = _read_inputs(ws, request, run, task)
         cv_report = _cross_validate(estimator, inputs, request)
         seconds = _fit(run, estimator, inputs)
-        final, hashes = _evaluate_and_save(estimator, inputs, run.folder)
+        if task.task == "regression":
+            final, hashes = _evaluate_regression(estimator, inputs, run.folder)
+        else:
+            final, hashes = _evaluate_and_save(estimator, inputs, run.folder)
+        final["task"], final["task_reason"] = task.task, task.reason
         if cv_report is not None:
-            final["cv_mean_accuracy"] = cv_report["mean_accuracy"]
+            headline = "mean_rmse" if task.task == "regression" else "mean_accuracy"
+            final[f"cv_{headline}"] = cv_report[headline]
             final["cv"] = cv_report
         run.succeed(
             rows={role: (data.row_keys, data.batch_ids) for role, data in inputs.roles.items()},
@@ -148,8 +193,9 @@ def train(
             metrics=final,
             seconds=seconds,
         )
-    accuracy = float(str(final["test_accuracy"]))
-    log.info("run %s: test accuracy %.4f in %.1f s", run.run_id, accuracy, seconds)
+    headline = "test_rmse" if task.task == "regression" else "test_accuracy"
+    score = float(str(final[headline]))
+    log.info("run %s: %s %.4f in %.1f s", run.run_id, headline, score, seconds)
     return registry.get_run(ws.warehouse, run.run_id)
 
 
@@ -167,11 +213,20 @@ class _Inputs:
         return self.features[name], self.roles[name].y
 
 
-def _read_inputs(ws: Workspace, request: TrainRequest, run: Run) -> _Inputs:
+def _read_inputs(ws: Workspace, request: TrainRequest, run: Run, task: TaskChoice) -> _Inputs:
     """Settle the roles from row keys and labels, fit the features on train, build the matrices."""
     dataset = cat.get_dataset(ws.warehouse, request.dataset)
-    mapping = label_mapping(ws, dataset)
-    roles = roles_for(ws, dataset, mapping, holdout=request.holdout, seed=request.seed)
+    mapping = label_mapping(ws, dataset) if task.task == "classification" else None
+    roles = roles_for(
+        ws, dataset, mapping, holdout=request.holdout, seed=request.seed, task=task.task
+    )
+    train_y = roles["train"].y
+    if task.task == "regression" and float(np.ptp(train_y)) == 0.0:
+        raise SchemaError(
+            f"dataset {dataset.name!r}: label {dataset.label_column!r} is {train_y[0]:g} in "
+            "every training row; a constant has nothing to predict",
+            field=dataset.label_column or "label",
+        )
     spec = fit_feature_spec(ws, dataset, roles["train"])
     features = feature_matrices(ws, dataset, roles, spec, run.cache)
     return _Inputs(dataset, roles, features, spec, mapping)
@@ -197,7 +252,7 @@ def _fit(run: Run, estimator: Estimator, inputs: _Inputs) -> float:
     """Fit on train (a neural net watches validation, epoch by epoch); return the seconds."""
     (X_train, y_train), validation = inputs.role("train"), inputs.role("validation")
     began = time.perf_counter()
-    if isinstance(estimator, TorchClassifier):
+    if isinstance(estimator, TorchClassifier | MLPRegressor):
         epochs = int(estimator.get_params().get("epochs") or 0)
         estimator.fit(X_train, y_train, validation_data=validation, on_epoch=run.epoch_fn(epochs))
     else:
@@ -233,6 +288,35 @@ def _evaluate_and_save(
         "rows": {role: len(data) for role, data in inputs.roles.items()},
         "features": [choice.to_dict() for choice in inputs.spec.columns],
         "classes": {str(code): name for name, code in (inputs.mapping or {}).items()},
+    }
+    return final, hashes
+
+
+def _evaluate_regression(
+    estimator: Estimator, inputs: _Inputs, folder: Path
+) -> tuple[JsonDict, dict[str, str]]:
+    """RMSE, MAE, R² and MAPE on test and validation; the model and its three plots saved."""
+    (X_test, y_test), (X_val, y_val) = inputs.role("test"), inputs.role("validation")
+    test_pred = np.asarray(estimator.predict(X_test), dtype=np.float64)
+    test = regression_metrics(y_test, test_pred)
+    validation = regression_metrics(y_val, estimator.predict(X_val))
+    hashes = save_model(estimator, folder, features=inputs.spec)
+    written = plot_regression(y_test, test_pred, folder)
+    history = getattr(estimator, "history_", None)
+    if history:
+        written.append(plot_history(history, folder / "learning_curves.png"))
+    hashes.update({Path(p).name: sha256_file(Path(p)) for p in written})
+    final: JsonDict = {
+        "test_rmse": test.rmse,
+        "test_mae": test.mae,
+        "test_r2": test.r2,
+        "test_mape": test.mape,
+        "validation_rmse": validation.rmse,
+        "test": test.to_dict(),
+        "validation": validation.to_dict(),
+        "rows": {role: len(data) for role, data in inputs.roles.items()},
+        "features": [choice.to_dict() for choice in inputs.spec.columns],
+        "classes": {},
     }
     return final, hashes
 

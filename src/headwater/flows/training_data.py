@@ -28,6 +28,7 @@ from headwater.data.features import (
     choose_features,
     spec_from_choices,
 )
+from headwater.data.task import Task
 from headwater.errors import SchemaError
 from headwater.flows.workspace import Workspace
 from headwater.learning import holdout_split
@@ -62,6 +63,7 @@ class RoleRows:
     splits: tuple[str, ...]
     row_keys: npt.NDArray[np.int64]
     y: npt.NDArray[np.int64]
+    """Class codes; a regression's numbers (float64) for a run whose task is regression."""
     batch_keys: npt.NDArray[np.int64]
 
     def take(self, rows: npt.NDArray[np.int64]) -> RoleRows:
@@ -76,16 +78,58 @@ class RoleRows:
 
 
 def split_rows(
-    ws: Workspace, dataset: cat.DatasetRow, split: str, mapping: dict[str, int] | None
+    ws: Workspace,
+    dataset: cat.DatasetRow,
+    split: str,
+    mapping: dict[str, int] | None,
+    task: Task = "classification",
 ) -> RoleRows | None:
-    """One split's keys and integer labels, or None when the split is empty."""
+    """One split's keys and integer labels (a regression's numbers), or None when empty."""
     index = cat.split_index(ws.warehouse, dataset, split)  # no label column: SchemaError
     if len(index.row_keys) == 0:
         return None
     if index.labels.null_count:  # ingest refuses these; a hand-edited warehouse might not
         raise SchemaError(f"dataset {dataset.name!r} has rows without a label", field="label")
+    if task == "regression":
+        target = _numbers(dataset, split, index.labels, index.row_keys)
+        return RoleRows((split,), index.row_keys, target, index.batch_keys)  # type: ignore[arg-type]  # float64 targets
     labels = _encode(index.labels, mapping)
     return RoleRows((split,), index.row_keys, labels, index.batch_keys)
+
+
+def _numbers(
+    dataset: cat.DatasetRow, split: str, labels: pa.Array, row_keys: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """A regression target as float64: text is refused, NaN and infinities named by row id."""
+    label = dataset.label_column or "label"
+    try:
+        numbers = pc.cast(pc.utf8_trim_whitespace(labels), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        text = [v for v in pc.unique(labels).to_pylist()[:50] if not _is_number(v)][:3]
+        raise SchemaError(
+            f"dataset {dataset.name!r}: label {label!r} holds text ({', '.join(map(repr, text))}); "
+            "a regression needs numbers; train it with --task classification",
+            field=label,
+        ) from exc
+    target = np.asarray(numbers.to_numpy(zero_copy_only=False), dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(target))
+    if len(bad):
+        rows = ", ".join(str(int(k)) for k in row_keys[bad[:10]])
+        raise SchemaError(
+            f"dataset {dataset.name!r}: label {label!r} is NaN or infinite in {len(bad)} "
+            f"{split} row(s), row_id {rows}{' ...' if len(bad) > 10 else ''}; a regression "
+            "target must be a finite number: fix or drop those rows and ingest again",
+            field=label,
+        )
+    return target
+
+
+def _is_number(value: object) -> bool:
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _encode(labels: pa.Array, mapping: dict[str, int] | None) -> npt.NDArray[np.int64]:
@@ -131,9 +175,14 @@ def roles_for(
     *,
     holdout: float | None,
     seed: int,
+    task: Task = "classification",
 ) -> dict[str, RoleRows]:
-    """train / validation / test, from the dataset's own splits or held out of the train split."""
-    splits = {s: split_rows(ws, dataset, s, mapping) for s in SPLITS}
+    """train / validation / test, from the dataset's own splits or held out of the train split.
+
+    Held-out rows keep every class's share (stratified), except for a regression.
+    """
+    splits = {s: split_rows(ws, dataset, s, mapping, task) for s in SPLITS}
+    stratify = task == "classification"
     pool = splits["train"] or splits["unassigned"]
     if pool is None:
         raise SchemaError(
@@ -141,11 +190,11 @@ def roles_for(
         )
     test = splits["test"]
     if test is None:  # no test split: hold 20% of the pool out for it, seeded
-        cut = holdout_split(pool.y, fraction=0.2, seed=seed)
+        cut = holdout_split(pool.y, fraction=0.2, seed=seed, stratify=stratify)
         pool, test = pool.take(cut.train), pool.take(cut.test)
     validation = splits["validation"]
     if holdout is not None or validation is None:
-        cut = holdout_split(pool.y, fraction=holdout or 0.1, seed=seed)
+        cut = holdout_split(pool.y, fraction=holdout or 0.1, seed=seed, stratify=stratify)
         pool, validation = pool.take(cut.train), pool.take(cut.test)
     return {"train": pool, "validation": validation, "test": test}
 

@@ -27,6 +27,7 @@ from headwater.data.ingest import (
     ingest_source,
 )
 from headwater.data.quality import Contract, QualityReport
+from headwater.data.task import TaskChoice, dataset_task
 from headwater.errors import ConfigError, NotFound, UploadTooLarge
 from headwater.settings import Settings
 from headwater.storage.fetch import download, is_url
@@ -80,6 +81,7 @@ class DatasetSummary:
     columns: dict[str, str]
     batches: list[BatchSummary]
     last_batch_at: datetime | None
+    task: TaskChoice | None = None
 
     def to_dict(self, *, with_batches: bool = True) -> dict[str, object]:
         out: dict[str, object] = {
@@ -88,6 +90,8 @@ class DatasetSummary:
             "rows": self.rows,
             "splits": self.splits,
             "label_column": self.label_column,
+            "task": self.task.task if self.task else None,
+            "task_reason": self.task.reason if self.task else None,
             "columns": self.columns,
             "last_batch_at": self.last_batch_at.isoformat() if self.last_batch_at else None,
         }
@@ -383,6 +387,7 @@ class Workspace:
             columns={f.name: str(f.type) for f in dataset.schema} if dataset.schema else {},
             batches=[_batch(b) for b in batches] if with_batches else [],
             last_batch_at=max((b.finished_at or b.started_at for b in batches), default=None),
+            task=dataset_task(self.warehouse, dataset),
         )
 
 

@@ -31,12 +31,27 @@ if TYPE_CHECKING:
         ClassificationMetrics,
         CrossValidationReport,
         HoldoutReport,
+        RegressionCVReport,
+        RegressionMetrics,
         classification_metrics,
         cross_validate,
         evaluate_holdout,
         holdout_split,
+        regression_metrics,
     )
-    from headwater.learning.plots import plot_confusion_matrix, plot_digit_grid, plot_history
+    from headwater.learning.plots import (
+        plot_confusion_matrix,
+        plot_digit_grid,
+        plot_history,
+        plot_regression,
+    )
+    from headwater.learning.regressors import (
+        ForestRegressor,
+        HistBoostingRegressor,
+        MLPRegressor,
+        Regressor,
+        RidgeRegressor,
+    )
     from headwater.learning.torch_models import CNNClassifier, MLPClassifier, TorchClassifier
     from headwater.learning.train import EpochCallback
 
@@ -66,6 +81,15 @@ _HOMES: dict[str, str] = {
     "plot_confusion_matrix": "headwater.learning.plots",
     "plot_digit_grid": "headwater.learning.plots",
     "plot_history": "headwater.learning.plots",
+    "plot_regression": "headwater.learning.plots",
+    "ForestRegressor": "headwater.learning.regressors",
+    "HistBoostingRegressor": "headwater.learning.regressors",
+    "MLPRegressor": "headwater.learning.regressors",
+    "Regressor": "headwater.learning.regressors",
+    "RidgeRegressor": "headwater.learning.regressors",
+    "RegressionCVReport": "headwater.learning.evaluate",
+    "RegressionMetrics": "headwater.learning.evaluate",
+    "regression_metrics": "headwater.learning.evaluate",
     "CNNClassifier": "headwater.learning.torch_models",
     "MLPClassifier": "headwater.learning.torch_models",
     "TorchClassifier": "headwater.learning.torch_models",
@@ -83,13 +107,20 @@ __all__ = [
     "EpochCallback",
     "Estimator",
     "ForestClassifier",
+    "ForestRegressor",
     "HistBoostingClassifier",
+    "HistBoostingRegressor",
     "HoldoutReport",
     "LogisticClassifier",
     "MLPClassifier",
+    "MLPRegressor",
     "OnnxAnomalyScorer",
     "OnnxPredictor",
     "ParamValue",
+    "RegressionCVReport",
+    "RegressionMetrics",
+    "Regressor",
+    "RidgeRegressor",
     "TorchClassifier",
     "classification_metrics",
     "clone",
@@ -102,6 +133,8 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_digit_grid",
     "plot_history",
+    "plot_regression",
+    "regression_metrics",
     "save_model",
 ]
 

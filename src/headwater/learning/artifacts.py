@@ -34,7 +34,10 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
-from skl2onnx.operator_converters.random_forest import convert_sklearn_random_forest_classifier
+from skl2onnx.operator_converters.random_forest import (
+    convert_sklearn_random_forest_classifier,
+    convert_sklearn_random_forest_regressor_converter,
+)
 from sklearn import ensemble
 from torch import nn
 
@@ -48,6 +51,7 @@ from headwater.learning.base import (
     check_features,
 )
 from headwater.learning.estimators import ESTIMATORS, SklearnClassifier
+from headwater.learning.regressors import MLPRegressor, Regressor, SklearnRegressor, TargetArray
 from headwater.learning.torch_models import TorchClassifier
 
 __all__ = [
@@ -70,7 +74,10 @@ PARAMS_FILE = "params.json"
 FEATURES_FILE = "features.json"
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
+PREDICTION_NAME = "prediction"
+"""A regressor's ONNX output: ``(batch, 1)`` numbers in the target's units."""
 CLASSES_KEY = "headwater.classes"
+TASK_KEY = "headwater.task"
 FORMAT = "headwater.model"
 VERSION = 1
 OPSET = 18
@@ -97,11 +104,14 @@ def save_model(
         "format": FORMAT,
         "version": VERSION,
         "estimator": estimator.name,
+        "task": estimator.task,
         "params": estimator.get_params(),
-        "classes": estimator.classes_.tolist(),
+        "classes": _classes(estimator),
         "n_features_in": estimator.n_features_in_,
     }
-    if isinstance(estimator, TorchClassifier):
+    if isinstance(estimator, Regressor):
+        meta["target"] = {"mean": estimator.target_mean_, "std": estimator.target_std_}
+    if isinstance(estimator, TorchClassifier | MLPRegressor):
         state = {k: v.detach().contiguous() for k, v in estimator.model_.state_dict().items()}
         files[WEIGHTS_FILE] = save_safetensors(state)
         meta["input_shape"] = list(estimator.input_shape_)
@@ -122,15 +132,21 @@ def export_onnx(estimator: Estimator) -> bytes:
     """
     estimator.require_fitted()
     if isinstance(estimator, TorchClassifier):
-        proto = _export_torch(estimator.model_, estimator.n_features_in_)
+        proto = _export_torch(_Probabilities(estimator.model_), estimator.n_features_in_)
+    elif isinstance(estimator, MLPRegressor):
+        restored = _Restored(estimator.model_, estimator.target_mean_, estimator.target_std_)
+        proto = _export_torch(restored, estimator.n_features_in_, PREDICTION_NAME)
     elif isinstance(estimator, SklearnClassifier):
         proto = _export_sklearn(estimator)
+    elif isinstance(estimator, SklearnRegressor):
+        proto = _export_sklearn_regressor(estimator)
     else:
         raise ConfigError(f"no ONNX export for {type(estimator).__name__}")
     onnx.helper.set_model_props(
         proto,
         {
-            CLASSES_KEY: json.dumps(estimator.classes_.tolist()),
+            CLASSES_KEY: json.dumps(_classes(estimator)),
+            TASK_KEY: estimator.task,
             "headwater.estimator": estimator.name,
         },
     )
@@ -162,8 +178,26 @@ def _quiet_exporter() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _export_torch(net: nn.Module, n_features: int) -> onnx.ModelProto:
-    wrapper = _Probabilities(net).eval()
+class _Restored(nn.Module):
+    """A regression net's standardised output back in the target's units."""
+
+    def __init__(self, net: nn.Module, mean: float, std: float) -> None:
+        super().__init__()
+        self.net = net
+        self.mean, self.std = mean, std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(x) * self.std + self.mean
+        return out
+
+
+def _classes(estimator: Estimator) -> list[int]:
+    """The class labels of a classifier; a regressor has none."""
+    return [] if isinstance(estimator, Regressor) else estimator.classes_.tolist()
+
+
+def _export_torch(module: nn.Module, n_features: int, output: str = OUTPUT_NAME) -> onnx.ModelProto:
+    wrapper = module.eval()
     example = torch.zeros(2, n_features)
     with _quiet_exporter():
         program = torch.onnx.export(
@@ -171,7 +205,7 @@ def _export_torch(net: nn.Module, n_features: int) -> onnx.ModelProto:
             (example,),
             dynamo=True,
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            output_names=[output],
             dynamic_shapes=({0: torch.export.Dim("batch")},),
             opset_version=OPSET,
             external_data=False,
@@ -194,6 +228,36 @@ def _export_sklearn(estimator: SklearnClassifier) -> onnx.ModelProto:
             ensemble.HistGradientBoostingClassifier: _hist_boosting_converter
         },
     )
+    return proto
+
+
+def _export_sklearn_regressor(estimator: SklearnRegressor) -> onnx.ModelProto:
+    """The scikit-learn model's graph, then ``* std + mean``: the target in its own units."""
+    model = estimator.model_
+    proto: onnx.ModelProto = convert_sklearn(
+        model,
+        initial_types=[(INPUT_NAME, FloatTensorType([None, estimator.n_features_in_]))],
+        target_opset={"": OPSET, "ai.onnx.ml": 3},
+        custom_conversion_functions={
+            ensemble.HistGradientBoostingRegressor: _hist_boosting_regressor_converter
+        },
+    )
+    graph = proto.graph
+    raw = graph.output[0].name
+    scale = onnx.numpy_helper.from_array(np.array([estimator.target_std_], np.float32), "hw_std")
+    shift = onnx.numpy_helper.from_array(np.array([estimator.target_mean_], np.float32), "hw_mean")
+    graph.initializer.extend([scale, shift])
+    graph.node.extend(
+        [
+            onnx.helper.make_node("Mul", [raw, "hw_std"], ["hw_scaled"]),
+            onnx.helper.make_node("Add", ["hw_scaled", "hw_mean"], [PREDICTION_NAME]),
+        ]
+    )
+    del graph.output[:]
+    graph.output.append(
+        onnx.helper.make_tensor_value_info(PREDICTION_NAME, onnx.TensorProto.FLOAT, [None, 1])
+    )
+    onnx.checker.check_model(proto)
     return proto
 
 
@@ -222,6 +286,10 @@ class _IntAttributes:
 
 def _hist_boosting_converter(scope: object, operator: object, container: object) -> None:
     convert_sklearn_random_forest_classifier(scope, operator, _IntAttributes(container))
+
+
+def _hist_boosting_regressor_converter(scope: object, operator: object, container: object) -> None:
+    convert_sklearn_random_forest_regressor_converter(scope, operator, _IntAttributes(container))
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -270,23 +338,36 @@ class OnnxPredictor:
         if CLASSES_KEY not in meta:
             raise FormatError(f"model has no {CLASSES_KEY} metadata", path=self.path)
         self.classes_: LabelArray = np.asarray(json.loads(meta[CLASSES_KEY]), dtype=np.int64)
+        self.task = str(meta.get(TASK_KEY, "classification"))
         self.n_features_in_ = int(self._session.get_inputs()[0].shape[1])
 
     def predict_proba(self, X: npt.ArrayLike) -> FloatArray:
         """Probabilities for rows or images shaped like the training data."""
+        if self.task == "regression":
+            raise ConfigError(f"{self.path.name} is a regressor: it predicts numbers (predict)")
         owner = f"OnnxPredictor({self.path.name})"
         flat = check_features(as_features(X, owner), self.n_features_in_, owner)
         (probabilities,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: flat})
         return np.asarray(probabilities, dtype=np.float32)
 
+    def predict_values(self, X: npt.ArrayLike) -> TargetArray:
+        """A regressor's number per row, in the target's units."""
+        if self.task != "regression":
+            raise ConfigError(f"{self.path.name} is a classifier: it predicts classes")
+        owner = f"OnnxPredictor({self.path.name})"
+        flat = check_features(as_features(X, owner), self.n_features_in_, owner)
+        (values,) = self._session.run([PREDICTION_NAME], {INPUT_NAME: flat})
+        return np.asarray(values, dtype=np.float64).reshape(len(flat))
+
     def predict(self, X: npt.ArrayLike) -> LabelArray:
+        """Classes of a classifier (see `predict_values` for a regressor's numbers)."""
         labels: LabelArray = np.take(self.classes_, np.argmax(self.predict_proba(X), axis=1))
         return labels
 
 
 def load_torch_estimator(
     folder: Path | str, hashes: Mapping[str, str], *, run_id: str | None = None
-) -> TorchClassifier:
+) -> TorchClassifier | MLPRegressor:
     """Rebuild a fitted torch estimator from ``params.json`` and ``weights.safetensors``.
 
     ``hashes`` is what :func:`save_model` returned; both files are checked against it.
@@ -304,6 +385,14 @@ def load_torch_estimator(
         classes = np.asarray(meta["classes"], dtype=np.int64)
         input_shape = tuple(int(d) for d in meta["input_shape"])
         history = list(meta.get("history", []))
+        target = meta.get("target")
+        if isinstance(estimator, MLPRegressor):
+            return estimator.load_fitted_state(
+                n_features=input_shape[0],
+                target=(float(target["mean"]), float(target["std"])),
+                state=load_safetensors(weights),
+                history=history,
+            )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise FormatError(f"unreadable model params: {exc}", path=base / PARAMS_FILE) from exc
     if not isinstance(estimator, TorchClassifier):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-from typing import Literal, Self, cast
+from typing import ClassVar, Literal, Self, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +49,8 @@ class Estimator:
 
     #: the short name used by ``make_estimator`` and written to ``params.json``
     name: str = "estimator"
+    #: what it predicts: a class (``classification``) or a number (``regression``)
+    task: ClassVar[str] = "classification"
 
     def get_params(self) -> dict[str, ParamValue]:
         """The constructor arguments as stored, so ``type(est)(**est.get_params())`` clones."""

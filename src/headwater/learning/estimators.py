@@ -32,6 +32,12 @@ from headwater.learning.base import (
     check_optional_int,
     encode_labels,
 )
+from headwater.learning.regressors import (
+    ForestRegressor,
+    HistBoostingRegressor,
+    MLPRegressor,
+    RidgeRegressor,
+)
 from headwater.learning.torch_models import CNNClassifier, MLPClassifier
 
 __all__ = [
@@ -201,6 +207,10 @@ ESTIMATORS: dict[str, type[Estimator]] = {
     "random_forest": ForestClassifier,
     "adaboost": AdaBoostClassifier,
     "hist_gradient_boosting": HistBoostingClassifier,
+    "ridge": RidgeRegressor,
+    "mlp_regressor": MLPRegressor,
+    "random_forest_regressor": ForestRegressor,
+    "hist_gradient_boosting_regressor": HistBoostingRegressor,
 }
 
 

@@ -19,7 +19,16 @@ from matplotlib.figure import Figure
 from headwater.errors import SchemaError
 from headwater.learning.base import as_labels
 
-__all__ = ["plot_confusion_matrix", "plot_digit_grid", "plot_history"]
+__all__ = [
+    "REGRESSION_PLOTS",
+    "plot_confusion_matrix",
+    "plot_digit_grid",
+    "plot_history",
+    "plot_regression",
+]
+
+REGRESSION_PLOTS = ("predicted_vs_actual.png", "residuals.png", "residual_histogram.png")
+"""The files `plot_regression` writes, in that order."""
 
 MISTAKE = "#c62828"
 CORRECT = "#2e7d32"
@@ -93,9 +102,10 @@ def plot_history(history: Sequence[dict[str, float]], path: Path | str) -> Path:
     if not history:
         raise SchemaError("history is empty; fit a torch model first", field="history")
     epochs = [entry.get("epoch", i + 1) for i, entry in enumerate(history)]
-    fig = Figure(figsize=(10, 4))
-    for slot, metric in enumerate(("loss", "accuracy")):
-        ax = fig.add_subplot(1, 2, slot + 1)
+    shown = ("loss", "accuracy") if "accuracy" in history[0] else ("loss",)  # a regressor: loss
+    fig = Figure(figsize=(5 * len(shown), 4))
+    for slot, metric in enumerate(shown):
+        ax = fig.add_subplot(1, len(shown), slot + 1)
         for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
             values = [entry[key] for entry in history if key in entry]
             if len(values) == len(history):
@@ -106,6 +116,47 @@ def plot_history(history: Sequence[dict[str, float]], path: Path | str) -> Path:
         ax.grid(alpha=0.3)
         ax.legend()
     return _save(fig, path)
+
+
+def plot_regression(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, folder: Path | str) -> list[Path]:
+    """Predicted against actual (with the identity line), residuals against predicted,
+    and the residuals' histogram: where a regressor is wrong, and whether it is biased."""
+    true = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    pred = np.asarray(y_pred, dtype=np.float64).reshape(-1)
+    if len(true) == 0 or len(true) != len(pred):
+        raise SchemaError(
+            f"need one prediction per true value, got {len(pred)} for {len(true)}", field="y_pred"
+        )
+    residuals = true - pred
+    base = Path(folder)
+    alpha = 0.6 if len(true) < 2000 else 0.25
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.add_subplot()
+    ax.scatter(true, pred, s=10, alpha=alpha)
+    low, high = float(min(true.min(), pred.min())), float(max(true.max(), pred.max()))
+    ax.plot([low, high], [low, high], color=MISTAKE, linewidth=1, label="predicted = actual")
+    ax.set_xlabel("actual")
+    ax.set_ylabel("predicted")
+    ax.set_title(f"Predicted against actual ({len(true)} test rows)")
+    ax.legend()
+    written = [_save(fig, base / REGRESSION_PLOTS[0])]
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    ax.scatter(pred, residuals, s=10, alpha=alpha)
+    ax.axhline(0.0, color=MISTAKE, linewidth=1)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("residual (actual - predicted)")
+    ax.set_title("Residuals against predicted")
+    written.append(_save(fig, base / REGRESSION_PLOTS[1]))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    ax.hist(residuals, bins=min(50, max(10, len(true) // 20)))
+    ax.axvline(0.0, color=MISTAKE, linewidth=1)
+    ax.set_xlabel("residual (actual - predicted)")
+    ax.set_ylabel("rows")
+    ax.set_title(f"Residuals: mean {residuals.mean():.3g}, sd {residuals.std():.3g}")
+    written.append(_save(fig, base / REGRESSION_PLOTS[2]))
+    return written
 
 
 def _as_images(pixels: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

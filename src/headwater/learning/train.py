@@ -98,11 +98,14 @@ def train_loop(
     *,
     validation: tuple[torch.Tensor, torch.Tensor] | None = None,
     on_epoch: EpochCallback | None = None,
+    regression: bool = False,
 ) -> tuple[list[dict[str, float]], int]:
     """Train ``net`` in place; returns the per-epoch history and the epoch whose weights it keeps.
 
     With ``config.patience`` and validation data the loop stops once ``val_loss`` has not
-    improved for that many epochs and restores the best epoch's weights.
+    improved for that many epochs and restores the best epoch's weights. With
+    ``regression`` the net has one output, the loss is the mean squared error (of the
+    standardised target) and no accuracy is kept.
     """
     history: list[dict[str, float]] = []
     base_lrs = [group["lr"] for group in optimizer.param_groups]
@@ -117,13 +120,15 @@ def train_loop(
         factor = _lr_factor(config.schedule, epoch - 1, config.epochs)
         for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
             group["lr"] = base * factor
-        loss, accuracy = _one_epoch(net, optimizer, X, y, config.batch_size)
-        metrics = {
-            "loss": float((loss * sizes).sum()) / n,
-            "accuracy": float(accuracy.sum()) / n,
-        }
+        loss, accuracy = _one_epoch(net, optimizer, X, y, config.batch_size, regression)
+        metrics = {"loss": float((loss * sizes).sum()) / n}
+        if not regression:
+            metrics["accuracy"] = float(accuracy.sum()) / n
         if validation is not None:
-            metrics["val_loss"], metrics["val_accuracy"] = evaluate_tensors(net, *validation)
+            val_loss, val_accuracy = evaluate_tensors(net, *validation, regression=regression)
+            metrics["val_loss"] = val_loss
+            if not regression:
+                metrics["val_accuracy"] = val_accuracy
         metrics["lr"] = base_lrs[0] * factor
         metrics["seconds"] = time.perf_counter() - started
         history.append({"epoch": float(epoch), **metrics})
@@ -148,6 +153,7 @@ def _one_epoch(
     X: torch.Tensor,
     y: torch.Tensor,
     batch_size: int,
+    regression: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One pass in a fresh random order; batch losses and hits stay tensors until the end."""
     net.train()
@@ -159,11 +165,14 @@ def _one_epoch(
         target = y[index]
         optimizer.zero_grad()
         logits = net(X[index])
-        loss = F.cross_entropy(logits, target)
+        loss = _loss(logits, target, regression)
         loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         optimizer.step()
         losses.append(loss.detach())
-        hits.append((logits.detach().argmax(1) == target).sum())
+        if not regression:
+            hits.append((logits.detach().argmax(1) == target).sum())
+    if regression:
+        return torch.stack(losses), torch.zeros(1)
     return torch.stack(losses), torch.stack(hits)
 
 
@@ -181,9 +190,21 @@ def predict_logits(net: nn.Module, X: torch.Tensor) -> torch.Tensor:
         return torch.cat([net(X[i : i + EVAL_CHUNK]) for i in range(0, len(X), EVAL_CHUNK)])
 
 
-def evaluate_tensors(net: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy on held-out tensors (no dropout)."""
+def _loss(output: torch.Tensor, target: torch.Tensor, regression: bool) -> torch.Tensor:
+    """Cross-entropy of class logits, or squared error of a single (standardised) output."""
+    if regression:
+        return F.mse_loss(output[:, 0], target)
+    return F.cross_entropy(output, target)
+
+
+def evaluate_tensors(
+    net: nn.Module, X: torch.Tensor, y: torch.Tensor, *, regression: bool = False
+) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy on held-out tensors (no dropout); for a regression,
+    the mean squared error and NaN."""
     logits = predict_logits(net, X)
+    if regression:
+        return float(_loss(logits, y, regression=True)), math.nan
     loss = float(F.cross_entropy(logits, y))
     accuracy = float((logits.argmax(1) == y).double().mean())
     return loss, accuracy

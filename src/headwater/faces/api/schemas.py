@@ -31,7 +31,7 @@ from headwater.faces.http import scrub
 from headwater.flows.inputs import JsonScalar
 from headwater.flows.params import COMMON_PARAMS, PARAMS, Params
 from headwater.flows.reports import BatchReport, IngestReport, QualityReport
-from headwater.flows.runs import RunDetail, RunRow, run_summary
+from headwater.flows.runs import RunDetail, RunRow, ranking_order, run_summary, run_task
 from headwater.flows.serving import Prediction
 from headwater.flows.training import TrainRequest
 from headwater.flows.workspace import DATASET_NAME_PATTERN, BatchSummary, DatasetSummary
@@ -84,6 +84,10 @@ class DatasetOut(_Out):
     rows: int = Field(ge=0)
     splits: dict[str, int] = Field(description="Rows per split (train, validation, test...).")
     label_column: str | None
+    task: Literal["classification", "regression"] | None = Field(
+        default=None, description="What the label is, as inferred (train's task overrides it)."
+    )
+    task_reason: str | None = Field(default=None, description="Why that task.")
     columns: dict[str, str] = Field(description="Column name to Arrow type, tabular data only.")
     last_batch_at: datetime | None
 
@@ -95,6 +99,8 @@ class DatasetOut(_Out):
             rows=summary.rows,
             splits=summary.splits,
             label_column=summary.label_column,
+            task=summary.task.task if summary.task else None,
+            task_reason=summary.task.reason if summary.task else None,
             columns=summary.columns,
             last_batch_at=summary.last_batch_at,
         )
@@ -318,7 +324,16 @@ class QuarantineOut(_Out):
 # -- runs ------------------------------------------------------------------------------------
 
 LeaderboardMetric = Literal[
-    "test_accuracy", "test_macro_f1", "validation_accuracy", "cv_mean_accuracy"
+    "test_accuracy",
+    "test_macro_f1",
+    "validation_accuracy",
+    "cv_mean_accuracy",
+    "test_rmse",
+    "test_mae",
+    "test_r2",
+    "test_mape",
+    "validation_rmse",
+    "cv_mean_rmse",
 ]
 ServedAlias = Literal["best", "latest"]
 
@@ -356,6 +371,11 @@ class _RunCommon(BaseModel):
     cv: int | None = Field(
         default=None, ge=2, le=100, description="Also cross-validate, K folds; not with holdout."
     )
+    task: Literal["classification", "regression"] | None = Field(
+        default=None,
+        description="What the label is: inferred from it (text or a few whole numbers: "
+        "classification; other numbers: regression) unless given; the model must be for it.",
+    )
 
     @field_validator("cv")
     @classmethod
@@ -371,7 +391,13 @@ class _RunCommon(BaseModel):
         params = self.model_dump(include=own & self.model_fields_set)
         seed = int(getattr(self, "seed", 0))
         return TrainRequest(
-            self.dataset, self.model, params, seed=seed, holdout=self.holdout, cv=self.cv
+            self.dataset,
+            self.model,
+            params,
+            seed=seed,
+            holdout=self.holdout,
+            cv=self.cv,
+            task=self.task,
         )
 
 
@@ -439,6 +465,7 @@ class RunOut(_Out):
     run_id: str
     dataset: str
     model: str
+    task: str | None = Field(default=None, description="classification or regression.")
     params: dict[str, JsonValue]
     seed: int
     evaluation: str
@@ -461,6 +488,7 @@ class RunOut(_Out):
             run_id=run.run_id,
             dataset=run.dataset,
             model=run.model,
+            task=run_task(run),
             params={str(k): _json_value(v) for k, v in run.params.items()},
             seed=run.seed,
             evaluation=run.evaluation,
@@ -516,13 +544,17 @@ class RankedRunOut(RunOut):
 class LeaderboardOut(_Out):
     dataset: str
     metric: LeaderboardMetric
+    order: Literal["lower is better", "higher is better"] = Field(
+        description="How the metric ranks: errors (RMSE, MAE, MAPE) lower first."
+    )
     runs: list[RankedRunOut]
 
     @classmethod
-    def from_core(cls, dataset: str, metric: LeaderboardMetric, runs: list[RunRow]) -> Self:
+    def from_core(cls, dataset: str, metric: str, runs: list[RunRow]) -> Self:
         return cls(
             dataset=dataset,
-            metric=metric,
+            metric=metric,  # type: ignore[arg-type]  # one of LEADERBOARD_METRICS, checked by flows
+            order=ranking_order(metric),  # type: ignore[arg-type]  # one of the two
             runs=[
                 RankedRunOut(
                     **RunOut.from_core(run).model_dump(),
@@ -596,8 +628,11 @@ class PredictIn(BaseModel):
 
 
 class PredictionOut(_Out):
-    label: str = Field(description="The most probable class.")
-    probabilities: dict[str, float] = Field(description="Class to probability; sums to 1.")
+    label: str = Field(description="The most probable class (a regressor: its number as text).")
+    probabilities: dict[str, float] = Field(
+        description="Class to probability; sums to 1 (empty for a regressor)."
+    )
+    value: float | None = Field(default=None, description="A regressor's predicted number.")
 
 
 class PredictOut(_Out):
@@ -608,6 +643,15 @@ class PredictOut(_Out):
     @classmethod
     def from_core(cls, prediction: Prediction) -> Self:
         classes = prediction.classes
+        if prediction.values is not None:
+            return cls(
+                run_id=prediction.run_id,
+                classes=[],
+                predictions=[
+                    PredictionOut(label=f"{v:.6g}", probabilities={}, value=v)
+                    for v in prediction.values.tolist()
+                ],
+            )
         return cls(
             run_id=prediction.run_id,
             classes=classes,

@@ -20,6 +20,7 @@ from headwater.errors import (
     NotFound,
     QueueFull,
     StorageError,
+    TaskMismatch,
     WarehouseError,
 )
 from headwater.faces.cli import (
@@ -46,6 +47,7 @@ app = typer.Typer(
 
 # Most specific first: the first class an error is an instance of decides (README table).
 EXIT_CODES: dict[type[HeadwaterError], int] = {
+    TaskMismatch: 2,
     ConfigError: 2,
     ModelNotFitted: 2,
     NotFound: 3,

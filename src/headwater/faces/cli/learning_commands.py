@@ -108,6 +108,7 @@ def train_command(
     seed: int,
     holdout: float | None,
     cv: int | None,
+    task: str | None,
     as_json: bool,
     **values: object,
 ) -> None:
@@ -121,7 +122,7 @@ def train_command(
 
     given = {name: value for name, value in values.items() if value is not None}
     params = checked_params(model, {**given, "seed": seed})
-    request = TrainRequest(dataset, model, params, seed=seed, holdout=holdout, cv=cv)
+    request = TrainRequest(dataset, model, params, seed=seed, holdout=holdout, cv=cv, task=task)
     with Workspace(get_settings()) as workspace, _epoch_bar(enabled=not as_json) as on_epoch:
         run = train(workspace, request, on_epoch=on_epoch)
         detail = run_flows.run_detail(workspace, run.run_id)
@@ -129,6 +130,16 @@ def train_command(
         typer.echo(json.dumps(detail.to_dict()))
         return
     metrics = run.metrics
+    if metrics.get("task") == "regression":
+        console.print(
+            f"[green]run {run.run_id}[/] {run.model} on {run.dataset}: test RMSE "
+            f"[bold]{float(str(metrics['test_rmse'])):.4g}[/], MAE "
+            f"{float(str(metrics['test_mae'])):.4g}, R² {float(str(metrics['test_r2'])):.4f}, "
+            f"trained in {run.train_seconds or 0:.1f} s"
+        )
+        for name, path in detail.plots().items():
+            console.print(f"  {name}: {path}")
+        return
     console.print(
         f"[green]run {run.run_id}[/] {run.model} on {run.dataset}: test accuracy "
         f"[bold]{float(str(metrics['test_accuracy'])):.2%}[/], macro F1 "
@@ -155,6 +166,16 @@ def _train_signature() -> tuple[inspect.Signature, dict[str, object]]:
             typer.Option(None, help="Hold out this fraction of train for validation."),
         ),
         "cv": (int | None, typer.Option(None, help="Also run k-fold cross-validation, K folds.")),
+        "task": (
+            str | None,
+            typer.Option(
+                None,
+                "--task",
+                help="classification or regression; by default inferred from the label "
+                "(text or at most 20 distinct whole numbers: classification). "
+                "The model must be for it.",
+            ),
+        ),
         "as_json": (bool, typer.Option(False, "--json", help="Print the run as JSON.")),
     }
     parameters = [
@@ -187,22 +208,26 @@ def runs(
 
 def leaderboard(
     dataset: str = typer.Argument(..., help="Dataset name."),
-    metric: str = typer.Option("test_accuracy", help="Metric to rank by."),
+    metric: str | None = typer.Option(
+        None, help="Metric to rank by; test_rmse for a regression, else test_accuracy."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Rank a dataset's finished runs, best first.
+    """Rank a dataset's finished runs, best first (errors such as RMSE: lowest first).
 
     Example: headwater leaderboard mnist
     """
     from headwater.flows import runs as run_flows
 
     with Workspace(get_settings()) as workspace:
+        metric = metric or run_flows.default_metric(workspace, dataset)
         ranked = run_flows.leaderboard(workspace, dataset, metric=metric)
     _print_runs(
         ranked,
         as_json=as_json,
-        title=f"leaderboard of {dataset} by {metric}",
+        title=f"leaderboard of {dataset} by {metric} ({run_flows.ranking_order(metric)})",
         hint=f"headwater train --dataset {dataset}",
+        metric=metric,
     )
 
 
@@ -227,7 +252,14 @@ def evaluate(
         f"params {json.dumps(run.params)}, seed {run.seed}, code {run.code_version}"
     )
     test = run.metrics.get("test")
-    if not isinstance(test, dict):  # a detector: no classes, a threshold and flag rates
+    if run.metrics.get("task") == "regression" and isinstance(test, dict):
+        mape = test.get("mape")
+        console.print(
+            f"  test RMSE {test['rmse']:.4g}, MAE {test['mae']:.4g}, R² {test['r2']:.4f}, "
+            + (f"MAPE {mape:.2%}" if isinstance(mape, float) else "MAPE - (a true value is 0)")
+            + f" on {test['n']:,} rows"
+        )
+    elif not isinstance(test, dict):  # a detector: no classes, a threshold and flag rates
         headline = run_flows.run_summary(run)["metrics"]
         assert isinstance(headline, dict)
         console.print("  " + ", ".join(f"{name} {value:.4g}" for name, value in headline.items()))
@@ -282,9 +314,14 @@ def serve_run(
     console.print(f"run {run_id} is now served as 'best'")
 
 
-def _print_runs(found: list[RunRow], *, as_json: bool, title: str, hint: str) -> None:
+def _print_runs(
+    found: list[RunRow], *, as_json: bool, title: str, hint: str, metric: str | None = None
+) -> None:
     from headwater.flows.runs import run_summary
 
+    if metric is not None and metric not in {"test_accuracy", "test_macro_f1"}:
+        _print_ranked(found, as_json=as_json, title=title, hint=hint, metric=metric)
+        return
     if as_json:
         typer.echo(json.dumps([run_summary(r) for r in found]))
         return
@@ -315,6 +352,28 @@ def _print_runs(found: list[RunRow], *, as_json: bool, title: str, hint: str) ->
             f"{float(str(f1)):.4f}" if f1 is not None else "-",
             f"{r.train_seconds:.1f}" if r.train_seconds else "-",
         )
+    console.print(table)
+
+
+def _print_ranked(
+    found: list[RunRow], *, as_json: bool, title: str, hint: str, metric: str
+) -> None:
+    """A leaderboard by another metric (a regression's RMSE): that metric's column."""
+    from headwater.flows.runs import run_summary
+
+    if as_json:
+        typer.echo(json.dumps([run_summary(r) for r in found]))
+        return
+    if not found:
+        console.print(f"no finished runs yet; train one: {hint}")
+        return
+    table = Table("run", "dataset", "model", "params", metric, "seconds", title=title)
+    for r in found:
+        params = ", ".join(f"{k}={v}" for k, v in changed_params(r.model, r.params).items())
+        value = r.metrics.get(metric)
+        shown = f"{float(str(value)):.4g}" if isinstance(value, int | float) else "-"
+        seconds = f"{r.train_seconds:.1f}" if r.train_seconds else "-"
+        table.add_row(r.run_id, r.dataset, r.model, params, shown, seconds)
     console.print(table)
 
 

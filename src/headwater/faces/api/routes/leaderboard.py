@@ -22,9 +22,11 @@ def read_leaderboard(
     name: DatasetName,
     runs: RunsDep,
     _: ReadAccess,
-    metric: Annotated[LeaderboardMetric, Query(description="The metric to rank by.")] = (
-        "test_accuracy"
-    ),
+    metric: Annotated[
+        LeaderboardMetric | None,
+        Query(description="The metric to rank by; test_rmse for a regression, else test_accuracy."),
+    ] = None,
 ) -> LeaderboardOut:
     """Succeeded runs ranked by the metric; `best` serves the first unless an alias pins one."""
-    return LeaderboardOut.from_core(name, metric, runs.leaderboard(name, metric))
+    chosen, ranked = runs.leaderboard(name, metric)
+    return LeaderboardOut.from_core(name, chosen, ranked)

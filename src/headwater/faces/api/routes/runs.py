@@ -37,7 +37,7 @@ PlotName = Annotated[
     "",
     response_model=RunAcceptedOut,
     status_code=202,
-    responses=problem_responses(400, 401, 404, 422, 429, 503),
+    responses=problem_responses(400, 401, 404, 409, 422, 429, 503),
 )
 def submit_run(body: RunIn, response: Response, runs: RunsDep, _: WriteAccess) -> RunAcceptedOut:
     """Queue a training run and answer at once; poll its URL for progress and metrics.
