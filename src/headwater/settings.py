@@ -104,6 +104,14 @@ class Settings(BaseSettings):
         ge=1,
         description="A gzip may expand to at most this many bytes; checked while it streams.",
     )
+    image_max_pixels: int = Field(
+        default=89_478_485,
+        ge=1,
+        description="An image with more pixels is a decompression bomb: quarantined, not decoded.",
+    )
+    image_min_side: int = Field(
+        default=8, ge=1, description="An image narrower or lower than this is quarantined."
+    )
     json_max_depth: int = Field(
         default=64,
         ge=1,

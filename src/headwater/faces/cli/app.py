@@ -26,6 +26,7 @@ from headwater.errors import (
 from headwater.faces.cli import (
     data_commands,
     demo_commands,
+    image_commands,
     learning_commands,
     pipeline_commands,
     privacy_commands,
@@ -79,6 +80,7 @@ serve_command.register(app)
 pipeline_commands.register(app)
 synth_commands.register(app)
 demo_commands.register(app)
+image_commands.register(app)
 
 
 def exit_code(error: HeadwaterError) -> int:

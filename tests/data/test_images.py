@@ -1,0 +1,85 @@
+"""The parallel image-folder ingest on a realistic folder, over both backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from headwater.flows.images import ingest_images
+from headwater.flows.workspace import Workspace
+from headwater.settings import Settings
+from tests.data.images_folder import write_photo_folder
+
+BOMB_LIMIT = 1_000_000  # the bomb has 9,000,000 pixels
+
+
+def _workspace(settings: Settings, name: str) -> Workspace:
+    return Workspace(
+        settings.model_copy(update={"image_max_pixels": BOMB_LIMIT, "home": settings.home / name})
+    )
+
+
+def test_bad_files_are_quarantined_with_reasons(settings: Settings, tmp_path: Path) -> None:
+    specials = write_photo_folder(tmp_path / "photos")
+    with _workspace(settings, "one") as workspace:
+        report = ingest_images(workspace, tmp_path / "photos", dataset="photos", size=32)
+        summary = workspace.dataset("photos")
+    reasons = {Path(f).name: r for f, r in report.rejected}
+    assert set(reasons) == {"corrupt.png", "cut.jpg", "tiny.png", "bomb.png"}
+    assert reasons["cut.jpg"].startswith("truncated")
+    assert reasons["tiny.png"].startswith("too small")
+    assert reasons["bomb.png"].startswith("decompression bomb")
+    assert reasons["corrupt.png"].startswith("unreadable")
+    assert [(Path(f).name, Path(o).name) for f, o in report.duplicates] == [
+        ("copy_of_animal.png", "animals_000.png")
+    ]
+    assert ("brighter.png", "animals_000.png") in {
+        (Path(f).name, Path(o).name) for f, o, _ in report.near_duplicates
+    }
+    # 24 pictures + the animated gif + the near copy; 4 rejected, 1 exact copy not loaded
+    assert report.images_found == 24 + 1 + 5 + 1
+    assert report.images_loaded == 26
+    assert report.per_category == {"animals": 9, "humans": 9, "plants": 8}
+    assert summary.splits == {"unassigned": 26}
+    assert summary.labels["unassigned"] == {"animals": 9, "humans": 9, "plants": 8}
+    assert specials["bomb"].exists()
+
+
+def test_ids_are_content_hashes_and_stable(settings: Settings, tmp_path: Path) -> None:
+    write_photo_folder(tmp_path / "photos")
+    with _workspace(settings, "one") as workspace:
+        report = ingest_images(workspace, tmp_path / "photos", dataset="photos", size=16)
+        again = ingest_images(workspace, tmp_path / "photos", dataset="photos", size=16)
+    assert report.index is not None
+    index = pq.read_table(report.index).to_pylist()
+    assert len(index) == 26 and len({row["id"] for row in index}) == 26
+    first = next(r for r in index if r["file"].endswith("animals_000.png"))
+    import hashlib
+
+    raw = (tmp_path / "photos" / "animals" / "animals_000.png").read_bytes()
+    assert first["id"] == hashlib.sha256(raw).hexdigest()
+    assert again.ingest is not None and again.ingest.unchanged
+
+
+def _curated_rows(settings: Settings, name: str) -> list[tuple[object, ...]]:
+    lake = settings.home / name / "lake" / "curated"
+    files = sorted(str(p) for p in lake.rglob("*.parquet"))
+    assert files, f"no curated parquet under {lake}"
+    query = "SELECT label, source_row, height, width, channels, md5(pixels) FROM read_parquet(?) ORDER BY source_row"
+    return duckdb.connect().execute(query, [files]).fetchall()
+
+
+def test_two_workers_give_the_same_rows_as_one(settings: Settings, tmp_path: Path) -> None:
+    write_photo_folder(tmp_path / "photos", per_category=12)
+    reports = {}
+    for workers in (1, 2):  # own lakes; on PostgreSQL one schema, so two dataset names
+        with _workspace(settings, f"w{workers}") as workspace:
+            reports[workers] = ingest_images(
+                workspace, tmp_path / "photos", dataset=f"photos{workers}", workers=workers, size=24
+            )
+    one, two = reports[1], reports[2]
+    assert one.images_loaded == two.images_loaded == 38
+    assert one.rejected == two.rejected and one.duplicates == two.duplicates
+    assert _curated_rows(settings, "w1") == _curated_rows(settings, "w2")

@@ -1,0 +1,38 @@
+"""`headwater images ingest` as a user runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from headwater.settings import Settings
+from tests.data.images_folder import write_photo_folder
+from tests.faces.cli.test_data_commands import run
+
+
+def test_images_ingest_reports_quarantine_and_duplicates(
+    settings: Settings, tmp_path: Path
+) -> None:
+    write_photo_folder(tmp_path / "photos")
+    done = run(
+        settings,
+        "images",
+        "ingest",
+        str(tmp_path / "photos"),
+        "-d",
+        "photos",
+        "--workers",
+        "2",
+        "--size",
+        "16",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["images_loaded"] == 27  # the 9 Mpx "bomb" is under the default limit
+    assert {Path(r["file"]).name for r in report["rejected"]} == {
+        "corrupt.png",
+        "cut.jpg",
+        "tiny.png",
+    }
+    assert [Path(d["file"]).name for d in report["duplicates"]] == ["copy_of_animal.png"]
