@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--vae-epochs", type=int, default=10)
     parser.add_argument("--mnist", action="store_true", help="the image check instead")
     parser.add_argument("--mnist-train", type=int, default=50_000)
-    parser.add_argument("--vae-image-epochs", type=int, default=20)
+    parser.add_argument("--vae-image-epochs", type=int, default=30)
     parser.add_argument("--cnn-epochs", type=int, default=6)
     args = parser.parse_args()
     if args.mnist:

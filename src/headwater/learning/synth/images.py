@@ -180,7 +180,7 @@ class VAEImageSynthesizer(_ImageSynthesizer):
 
     def __init__(
         self,
-        epochs: int = 20,
+        epochs: int = 30,
         latent: int = 20,
         hidden: int = 512,
         batch_size: int = 128,
