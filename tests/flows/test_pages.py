@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -247,3 +248,15 @@ def test_the_cli_follows_pages_and_says_why_it_stopped(api: Api, settings: Setti
     assert json.loads(one.stdout)["rows_loaded"] == 4  # no Link header: one page only
     bad = _cli(settings, "ingest", url, "--paginate", "sideways")
     assert bad.returncode == 2 and "--paginate 'sideways'" in bad.stderr
+
+
+def test_retry_after_is_honoured_over_the_backoff(api: Api, tmp_path: Path) -> None:
+    """Backoff would wait 30 s; the server asks for 0 s twice, so the pages come at once."""
+    answers = iter([(429, {"Retry-After": "0"}, b""), (503, {"Retry-After": "0"}, b"")])
+    good = json.dumps({"data": [{"n": 1}]}).encode()
+    api.routes["/slow"] = lambda _p, _q: next(answers, (200, {}, good))
+    options = PageOptions(max_bytes=1 << 20, allow_private=True, retry_wait_s=30)
+    started = time.perf_counter()
+    pages = fetch_pages(f"{api.base}/slow", tmp_path, options)
+    assert time.perf_counter() - started < 5
+    assert len(pages) == 1 and api.hits["/slow"] == 3
