@@ -36,3 +36,18 @@ def test_images_ingest_reports_quarantine_and_duplicates(
         "tiny.png",
     }
     assert [Path(d["file"]).name for d in report["duplicates"]] == ["copy_of_animal.png"]
+
+
+def test_export_to_a_folder_as_a_user_runs_it(settings: Settings, tmp_path: Path) -> None:
+    write_photo_folder(tmp_path / "photos")
+    assert (
+        run(settings, "images", "ingest", str(tmp_path / "photos"), "-d", "photos").returncode == 0
+    )
+    out = tmp_path / "out"
+    args = ("export", "photos", "--to", str(out), "--format", "parquet", "--part-rows", "10")
+    done = run(settings, *args, "--json")
+    assert done.returncode == 0, done.stderr
+    assert [p["rows"] for p in json.loads(done.stdout)["parts"]] == [10, 10, 7]
+    assert json.loads(run(settings, *args, "--json").stdout)["parts_written"] == 0
+    missing = run(settings, "export", "nothing", "--to", str(out))
+    assert missing.returncode == 3, missing.stderr

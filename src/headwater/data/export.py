@@ -1,0 +1,124 @@
+"""A dataset's curated rows written in parts, with a manifest written last.
+
+A reader lists the manifest first: it names every part with its rows and sha256, and
+it appears only once every part is in place, so nobody reads half an export. An
+export that fails midway leaves no manifest (an older one is removed before the
+first part changes); a re-run writes only the parts whose bytes differ, and nothing
+at all when the data has not changed. Parts are built one at a time from the lake's
+Parquet read by record batches, so memory holds about one part.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+from headwater.errors import NotFound
+from headwater.storage.lake import Lake
+from headwater.storage.sinks import Sink
+
+__all__ = ["MANIFEST", "ExportReport", "Format", "export_dataset"]
+
+Format = Literal["csv", "parquet"]
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class ExportReport:
+    dataset: str
+    where: str
+    parts: list[dict[str, object]] = field(default_factory=list)
+    written: int = 0
+    rows: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "dataset": self.dataset,
+            "to": self.where,
+            "rows": self.rows,
+            "parts": self.parts,
+            "parts_written": self.written,
+            "manifest": MANIFEST,
+        }
+
+
+def _batches(lake: Lake, dataset: str) -> Iterator[pa.RecordBatch]:
+    batches = lake.curated_batches(dataset)
+    if not batches:
+        raise NotFound(f"dataset {dataset!r} has no curated rows in the lake to export")
+    for batch_id in batches:
+        for path in sorted((lake.curated_dir(dataset) / f"batch_id={batch_id}").glob("*.parquet")):
+            yield from pq.ParquetFile(path).iter_batches(batch_size=8192)
+
+
+def _parts(batches: Iterator[pa.RecordBatch], part_rows: int) -> Iterator[pa.Table]:
+    held: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        held.append(batch)
+        count += batch.num_rows
+        while count >= part_rows:
+            table = pa.Table.from_batches(held)
+            yield table.slice(0, part_rows)
+            rest = table.slice(part_rows)
+            held, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(held)
+
+
+def _text_safe(table: pa.Table) -> pa.Table:
+    """CSV holds text: binary columns (pixels) go as base64."""
+    for i, column in enumerate(table.schema):
+        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+            values = [
+                None if v is None else base64.b64encode(v).decode()
+                for v in table.column(i).to_pylist()
+            ]
+            table = table.set_column(i, column.name, pa.array(values, pa.string()))
+    return table
+
+
+def _encode(table: pa.Table, fmt: Format) -> bytes:
+    sink = io.BytesIO()
+    if fmt == "parquet":
+        pq.write_table(table, sink, compression="zstd")
+    else:
+        pcsv.write_csv(_text_safe(table), sink)
+    return sink.getvalue()
+
+
+def export_dataset(
+    lake: Lake, dataset: str, sink: Sink, *, fmt: Format, part_rows: int
+) -> ExportReport:
+    """Write ``dataset``'s rows to ``sink`` as parts of ``part_rows`` rows, then the manifest."""
+    report = ExportReport(dataset, sink.where)
+    manifest_dropped = False
+    for number, table in enumerate(_parts(_batches(lake, dataset), part_rows)):
+        body = _encode(table, fmt)
+        sha = hashlib.sha256(body).hexdigest()
+        name = f"part-{number:05d}.{fmt}"
+        if sink.sha256(name) != sha:
+            if not manifest_dropped:  # from here on the old manifest would lie
+                sink.remove(MANIFEST)
+                manifest_dropped = True
+            sink.put(name, body, sha)
+            report.written += 1
+        report.parts.append({"file": name, "rows": table.num_rows, "sha256": sha})
+        report.rows += table.num_rows
+    manifest = json.dumps(
+        {"dataset": dataset, "format": fmt, "rows": report.rows, "parts": report.parts},
+        indent=1,
+    ).encode()
+    if sink.read(MANIFEST) != manifest:
+        sink.put(MANIFEST, manifest, hashlib.sha256(manifest).hexdigest())
+        report.written += 1
+    return report
