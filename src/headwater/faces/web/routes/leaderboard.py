@@ -28,6 +28,14 @@ RANKED_BY = {
     "cv_mean_accuracy": "CV mean acc.",
 }
 """The metrics the leaderboard ranks by (``flows.runs.leaderboard``), as column headers."""
+REGRESSION_RANKED_BY = {
+    "test_rmse": "Test RMSE",
+    "test_mae": "Test MAE",
+    "test_r2": "Test R²",
+    "validation_rmse": "Valid. RMSE",
+    "cv_mean_rmse": "CV mean RMSE",
+}
+"""A regression's columns: errors rank lowest first."""
 METRIC_NAMES = {
     "test_accuracy": "Test accuracy",
     "test_macro_f1": "Test macro F1",
@@ -65,23 +73,29 @@ def _entries(page: Page, dataset: str, metric: str) -> list[Entry]:
     return entries
 
 
-Metric = Annotated[str, Query(pattern="^(" + "|".join(RANKED_BY) + ")$")]
+Metric = Annotated[
+    str | None, Query(pattern="^(" + "|".join([*RANKED_BY, *REGRESSION_RANKED_BY]) + ")$")
+]
 
 
 @router.get("/leaderboard")
 def leaderboard(
     page: PageDep,
     dataset: Annotated[str | None, Query(pattern=DATASET_NAME_PATTERN)] = None,
-    sort: Metric = "test_accuracy",
+    sort: Metric = None,
     served: str | None = None,
 ) -> Response:
-    """The chosen dataset's (the first one by default) finished runs, best first by ``sort``."""
+    """The chosen dataset's (the first one by default) finished runs, best first by ``sort``
+    (by default test accuracy, or test RMSE, lowest first, for a regression)."""
     datasets = page.service.datasets()
     chosen = dataset or (datasets[0].name if datasets else None)
+    sort = sort or (run_flows.default_metric(page.workspace, chosen) if chosen else "test_accuracy")
+    regression = sort in REGRESSION_RANKED_BY
+    ranked_by = REGRESSION_RANKED_BY if regression else RANKED_BY
     entries = _entries(page, chosen, sort) if chosen else []
     links = {
         key: "/ui/leaderboard?" + urlencode({"dataset": chosen or "", "sort": key})
-        for key in RANKED_BY
+        for key in ranked_by
     }
     return page.render(
         "leaderboard.html",
@@ -90,7 +104,10 @@ def leaderboard(
         datasets=datasets,
         chosen=chosen,
         entries=entries,
-        ranked_by=RANKED_BY,
+        ranked_by=ranked_by,
+        regression=regression,
+        order=run_flows.ranking_order(sort),
+        lower_first=run_flows.ranking_order(sort) == "lower is better",
         sort=sort,
         links=links,
         notice=f"Run {served} is now served as the best model of {chosen}." if served else None,

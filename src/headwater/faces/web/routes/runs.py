@@ -67,6 +67,8 @@ class TrainForm(BaseModel):
     evaluation: Literal["holdout", "cv"] = "holdout"
     holdout: float = Field(default=0.1, gt=0, lt=1)
     cv: int = Field(default=5, ge=2, le=20)
+    task: Literal["", "classification", "regression"] = ""
+    """Empty: the task inferred from the label; the model must be for the task either way."""
 
     def params(self) -> dict[str, object]:
         """The chosen model's parameters the form filled in (blank ones keep the default)."""
@@ -87,6 +89,7 @@ class TrainForm(BaseModel):
             seed=self.seed,
             holdout=self.holdout if self.evaluation == "holdout" else None,
             cv=self.cv if self.evaluation == "cv" else None,
+            task=self.task or None,
         )
 
 

@@ -1,0 +1,42 @@
+"""A regressor trained from the web form: the leaderboard ranks it by test RMSE, lowest first,
+and its page shows predicted against actual."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.faces.api.conftest import wait_for_run
+from tests.faces.web.conftest import Site
+from tests.faces.web.test_access import _logged_in
+from tests.flows.test_regression import write_houses
+
+pytestmark = pytest.mark.parametrize("backend", ["duckdb"])
+
+
+def test_regressors_from_the_form_rank_by_rmse(site: Site, tmp_path: Path) -> None:
+    client = _logged_in(site)
+    data = write_houses(tmp_path / "houses.csv", rows=600).read_bytes()
+    loaded = client.post(
+        "/ui/datasets/upload",
+        data={"dataset": "houses", "label": "price"},
+        files={"file": ("houses.csv", data, "text/csv")},
+    )
+    assert loaded.status_code == 303, loaded.text
+    form = client.get("/ui/train", params={"dataset": "houses"}).text
+    assert "houses (tabular, 600 rows, regression)" in form and 'name="task"' in form
+    runs = {}
+    for model, task in (("ridge", ""), ("random_forest_regressor", "regression")):
+        fields = {"dataset": "houses", "model": model, "task": task}
+        sent = client.post("/ui/train", data=fields)
+        assert sent.status_code == 303, sent.text
+        runs[model] = sent.headers["location"].rsplit("/", 1)[1]
+        wait_for_run(client, runs[model])
+    refused = client.post("/ui/train", data={"dataset": "houses", "model": "logistic"})
+    assert refused.status_code in {409, 422} and "regression" in refused.text
+    page = client.get("/ui/leaderboard", params={"dataset": "houses"}).text
+    assert "Test RMSE" in page and "lower is better" in page
+    assert page.index(runs["ridge"]) < page.index(runs["random_forest_regressor"])  # ridge: lower
+    run_page = client.get(f"/ui/runs/{runs['ridge']}").text
+    assert "predicted_vs_actual.png" in run_page
