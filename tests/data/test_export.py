@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
+import http.server
+import threading
 import io
 import json
 from pathlib import Path
@@ -84,3 +87,52 @@ def test_s3_export_failing_midway_leaves_no_manifest_and_rerun_completes(
         assert hashlib.sha256(body).hexdigest() == part["sha256"]
         assert pq.read_table(io.BytesIO(body)).num_rows == part["rows"]
     assert export(loaded, "digits", dest, fmt="parquet", part_rows=4).written == 0
+
+
+class _Flaky(http.server.BaseHTTPRequestHandler):
+    """In front of moto: the first uploads of parts answer 503 Slow Down, the rest pass."""
+
+    upstream = ""
+    refusals = 0
+
+    def _relay(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.command == "PUT" and "part-" in self.path and type(self).refusals > 0:
+            type(self).refusals -= 1
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        host = self.upstream.removeprefix("http://")
+        conn = http.client.HTTPConnection(host, timeout=30)
+        conn.request(self.command, self.path, body=body, headers=dict(self.headers))
+        answer = conn.getresponse()
+        data = answer.read()
+        self.send_response(answer.status)
+        for name, value in answer.getheaders():
+            if name.lower() not in {"content-length", "transfer-encoding", "connection"}:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = _relay
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_s3_503s_are_retried_and_the_export_completes(
+    loaded: Workspace, bucket: Bucket, monkeypatch: pytest.MonkeyPatch, aws_env: str
+) -> None:
+    _Flaky.upstream, _Flaky.refusals = aws_env, 2
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        report = export(loaded, "digits", f"s3://{bucket.name}/x/", fmt="csv", part_rows=10)
+    finally:
+        server.shutdown()
+    assert _Flaky.refusals == 0  # two 503s were answered, and retried
+    manifest = json.loads(bucket.get("x/manifest.json"))
+    assert manifest["rows"] == _rows(loaded) and len(manifest["parts"]) == len(report.parts)
