@@ -35,11 +35,11 @@ from sklearn.model_selection import train_test_split
 from headwater.data.features import ColumnChoice
 from headwater.data.ingest import ingest_path, validate_dataset_name
 from headwater.errors import ConfigError, DataError, NotFound, SchemaError
-from headwater.flows.lifecycle import RunSpec, check_seed, run_lifecycle
+from headwater.flows.lifecycle import Run, RunSpec, check_seed, run_lifecycle
 from headwater.flows.synthesis_images import SAMPLES_FILE, synthesize_images
 from headwater.flows.training_data import SPLITS, feature_choices
 from headwater.flows.workspace import Workspace
-from headwater.learning.synth import METHODS, make_synthesizer
+from headwater.learning.synth import METHODS, Synthesizer, make_synthesizer
 from headwater.learning.synth.codec import column_kind
 from headwater.learning.synth.guard import guarded_sample
 from headwater.learning.synth.report import plot_worst_columns, synthesis_report
@@ -112,6 +112,52 @@ def synthesize(
             on_epoch=on_epoch,
             stop=stop,
         )
+    data = _prepare(ws, request, source)
+    synth = make_synthesizer(request.method, seed=request.seed, **(request.settings or {}))
+    synth.check_params()
+    params: dict[str, object] = {
+        "method": request.method,
+        **synth.get_params(),
+        "rows": request.rows,
+        "into": request.into,
+        "left_out": data.left_out,
+    }
+    spec = RunSpec(source, f"synth-{request.method}", params, request.seed, f"holdout {HOLDOUT}")
+    started = time.perf_counter()
+    with run_lifecycle(ws, spec, on_epoch=on_epoch, stop=stop) as run:
+        train, held = _holdout(data.table, data.label, request.seed)
+        report, made = _fit_and_measure(run, synth, data, train, held, request)
+        report |= {"params": params, "source": source.name}
+        hashes = synth.save(run.folder)
+        hashes |= _write_report(run.folder, report, data.table.take(train), made)
+        report["html"] = str(run.folder / HTML_FILE)
+        _ingest(ws, made, request.into, data.label, run.run_id)
+        run.succeed(
+            rows={role: data.role(rows) for role, rows in (("train", train), ("holdout", held))},
+            hashes=hashes,
+            metrics=_headline(report),
+            seconds=time.perf_counter() - started,
+        )
+    return report
+
+
+@dataclass(frozen=True)
+class _Table:
+    """A tabular source as synthesis reads it: the kept columns, row and batch keys."""
+
+    table: pa.Table
+    keys: npt.NDArray[np.int64]
+    batches: npt.NDArray[np.int64]
+    columns: list[str]
+    left_out: dict[str, str]
+    label: str | None
+
+    def role(self, rows: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], list[int]]:
+        return self.keys[rows], sorted({int(b) for b in self.batches[rows]})
+
+
+def _prepare(ws: Workspace, request: SynthesisRequest, source: cat.DatasetRow) -> _Table:
+    """Read and check the source: enough rows, not too many asked for, the columns to make."""
     table, keys, batches = _read(ws, source)
     if table.num_rows < 2:
         raise DataError(f"dataset {source.name!r} has {table.num_rows} rows: nothing to learn")
@@ -123,59 +169,37 @@ def synthesize(
     columns, left_out = _columns(ws, source, table)
     label = source.label_column if source.label_column in columns else None
     table = _dates_from_text(table.select(columns), ws, source)
-    synth = make_synthesizer(request.method, seed=request.seed, **(request.settings or {}))
-    synth.check_params()
-    params: dict[str, object] = {
+    return _Table(table, keys, batches, columns, left_out, label)
+
+
+def _fit_and_measure(
+    run: Run,
+    synth: Synthesizer,
+    data: _Table,
+    train: npt.NDArray[np.int64],
+    held: npt.NDArray[np.int64],
+    request: SynthesisRequest,
+) -> tuple[dict[str, object], pa.Table]:
+    """Fit on the training rows, sample through the guard, measure against the holdout."""
+    run.start()
+    real = data.table.take(train)
+    epochs = int(str(synth.get_params().get("epochs", 1)))
+    synth.fit(real, label=data.label, on_epoch=run.epoch_fn(epochs))
+    made, guard = guarded_sample(synth, real, request.rows, seed=request.seed, columns=data.columns)
+    report = synthesis_report(
+        real, data.table.take(held), made, columns=data.columns, label=data.label, seed=request.seed
+    )
+    report |= {
+        "dataset": request.into,
         "method": request.method,
-        **synth.get_params(),
         "rows": request.rows,
-        "into": request.into,
-        "left_out": left_out,
+        "run_id": run.run_id,
+        "seed": request.seed,
+        "left_out": data.left_out,
+        "privacy_guard": guard,
+        "source_batches": sorted({int(b) for b in data.batches}),
     }
-    spec = RunSpec(source, f"synth-{request.method}", params, request.seed, f"holdout {HOLDOUT}")
-    started = time.perf_counter()
-    with run_lifecycle(ws, spec, on_epoch=on_epoch, stop=stop) as run:
-        train, held = _holdout(table, label, request.seed)
-        run.start()
-        epochs = int(str(synth.get_params().get("epochs", 1)))
-        synth.fit(table.take(train), label=label, on_epoch=run.epoch_fn(epochs))
-        made, guard = guarded_sample(
-            synth, table.take(train), request.rows, seed=request.seed, columns=columns
-        )
-        report = synthesis_report(
-            table.take(train),
-            table.take(held),
-            made,
-            columns=columns,
-            label=label,
-            seed=request.seed,
-        )
-        report |= {
-            "dataset": request.into,
-            "source": source.name,
-            "method": request.method,
-            "rows": request.rows,
-            "run_id": run.run_id,
-            "seed": request.seed,
-            "params": params,
-            "left_out": left_out,
-            "privacy_guard": guard,
-            "source_batches": sorted({int(b) for b in batches}),
-        }
-        hashes = synth.save(run.folder)
-        hashes |= _write_report(run.folder, report, table.take(train), made)
-        report["html"] = str(run.folder / HTML_FILE)
-        _ingest(ws, made, request.into, label, run.run_id)
-        run.succeed(
-            rows={
-                "train": (keys[train], sorted({int(b) for b in batches[train]})),
-                "holdout": (keys[held], sorted({int(b) for b in batches[held]})),
-            },
-            hashes=hashes,
-            metrics=_headline(report),
-            seconds=time.perf_counter() - started,
-        )
-    return report
+    return report, made
 
 
 def _read(
