@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import http.client
 import http.server
-import threading
 import io
 import json
+import threading
 from pathlib import Path
 
 import pyarrow.csv as pcsv
