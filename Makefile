@@ -69,6 +69,7 @@ bench: install
 	$(PY) bench/anomaly.py
 	$(PY) bench/api.py
 	$(PY) bench/synth.py
+	$(PY) bench/images.py
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench deploy
