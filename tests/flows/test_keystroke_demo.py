@@ -83,3 +83,12 @@ def test_headwater_demo_keystrokes_serves_until_stopped(settings: Settings) -> N
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=10)
+
+
+def test_every_page_label_is_allowed_though_the_first_chunk_holds_few(settings: Settings) -> None:
+    """One typist per page: the contract inferred at the first chunk must know every page's label."""
+    demo = keystroke_set(users=8, attempts=3)
+    small = settings.model_copy(update={"fetch_allow_private": True, "ingest_chunk_rows": 100})
+    with serve_keystrokes([demo]) as base, Workspace(small) as ws:
+        report = ws.ingest_pages(base + demo.first, records="user_data", label="user_label")
+    assert report.rows_quarantined == 0 and report.rows_loaded == demo.events

@@ -490,7 +490,12 @@ class _BatchLoader:
         """The dataset's contract, inferred from this batch and stored when it has none."""
         stored = qs.get_contract(self.wh, dataset.key)
         if stored is None:
-            contract = infer_contract(dataset.kind, first, label_column=dataset.label_column)
+            contract = infer_contract(
+                dataset.kind,
+                first,
+                label_column=dataset.label_column,
+                known_labels=self.source.labels,
+            )
             qs.save_contract(self.wh, dataset.key, contract.to_json(), approved=False, now=self.now)
         else:
             contract = Contract.from_json(stored[0])

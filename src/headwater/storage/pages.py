@@ -93,6 +93,8 @@ class Page:
     number: int
     url: str
     path: Path
+    label: object = None
+    """The value at the label path, read while fetching (the contract allows every page's)."""
 
 
 class _Busy(Exception):
@@ -149,10 +151,14 @@ def fetch_pages(
                 )
             visited[current] = len(pages) + 1
             answer = _get(client, current, options, resolve)
-            page = Page(len(pages) + 1, answer.url, folder / f"page-{len(pages) + 1:05d}.json")
+            document = _parse(answer.content, answer.url)
+            label = _at(document, options.label) if options.label else None
+            page = Page(
+                len(pages) + 1, answer.url, folder / f"page-{len(pages) + 1:05d}.json", label
+            )
             page.path.write_bytes(answer.content)
             pages.append(page)
-            current = _next_url(answer, _parse(answer.content, answer.url), options.paging)
+            current = _next_url(answer, document, options.paging)
     return pages
 
 
@@ -300,7 +306,16 @@ def pages_source(
         files=[RawFile(p.path, f"page-{p.number}", "application/json") for p in pages],
         read=batches,
         label_column=label,
+        labels=_labels(pages) if label else None,
     )
+
+
+def _labels(pages: list[Page]) -> list[str] | None:
+    """The pages' labels as the warehouse writes them, when every one is a plain value."""
+    values = [p.label for p in pages]
+    if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in values):
+        return None  # missing or odd: reading the page names the problem
+    return sorted({str(v) for v in values})
 
 
 def _page_rows(page: Page, options: PageOptions) -> Iterator[dict[str, object]]:

@@ -69,11 +69,22 @@ class Contract:
             raise ConfigError(f"the contract is not valid: {exc}") from exc
 
 
-def infer_contract(kind: str, first: pa.RecordBatch, *, label_column: str | None) -> Contract:
-    """What the first batch shows, written down as rules for the ones after it."""
-    if kind == "image":
-        return _infer_image(first)
-    return _infer_tabular(first, label_column)
+def infer_contract(
+    kind: str,
+    first: pa.RecordBatch,
+    *,
+    label_column: str | None,
+    known_labels: list[str] | None = None,
+) -> Contract:
+    """What the first batch shows, written down as rules for the ones after it.
+
+    ``known_labels``: labels the source declares up front, allowed along with the first batch's.
+    """
+    contract = _infer_image(first) if kind == "image" else _infer_tabular(first, label_column)
+    if known_labels is not None and contract.labels is not None:
+        union = sorted(set(contract.labels) | set(known_labels))
+        contract.labels = union if len(union) <= MAX_INFERRED_LABELS else None
+    return contract
 
 
 def _labels(column: pa.Array) -> list[str] | None:

@@ -87,6 +87,9 @@ class Source:
     total_rows: int | None = None
     label_column: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    labels: list[str] | None = None
+    """Every label the source holds, when known before reading (one label per API page): the
+    contract inferred from the first chunk then allows them all, not only the first chunk's."""
 
     @property
     def primary(self) -> RawFile:
