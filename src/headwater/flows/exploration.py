@@ -86,9 +86,13 @@ class ScoredSplit:
     header: list[str]
     rows: list[list[str]]
     labels: list[str | None]
+    regression: bool = False
 
     @property
     def accuracy(self) -> float | None:
+        """The share of predictions equal to their label; None for a regressor's numbers."""
+        if self.regression:
+            return None
         known = [(row[1], label) for row, label in zip(self.rows, self.labels, strict=True)]
         scored = [(p, t) for p, t in known if t is not None]
         if not scored:
@@ -301,7 +305,8 @@ def score_split(ws: Workspace, model: ServedModel, dataset: str, split: str) -> 
     """Every row of a split scored by a model; rows as `prediction_rows` writes them."""
     data, row_ids, labels = split_input(ws, dataset, split)
     header = ["row_id", "predicted", *(f"p_{c}" for c in model.classes)]
-    return ScoredSplit(header, list(prediction_rows(model, data, row_ids)), labels)
+    rows = list(prediction_rows(model, data, row_ids))
+    return ScoredSplit(header, rows, labels, regression=model.regression)
 
 
 def read_drawing(png: bytes) -> npt.NDArray[np.uint8]:

@@ -40,3 +40,28 @@ def test_regressors_from_the_form_rank_by_rmse(site: Site, tmp_path: Path) -> No
     assert page.index(runs["ridge"]) < page.index(runs["random_forest_regressor"])  # ridge: lower
     run_page = client.get(f"/ui/runs/{runs['ridge']}").text
     assert "predicted_vs_actual.png" in run_page
+
+
+def test_the_predict_page_shows_a_regressors_numbers(site: Site, tmp_path: Path) -> None:
+    client = _logged_in(site)
+    data = write_houses(tmp_path / "houses.csv", rows=400).read_bytes()
+    client.post(
+        "/ui/datasets/upload",
+        data={"dataset": "houses", "label": "price"},
+        files={"file": ("houses.csv", data, "text/csv")},
+    )
+    sent = client.post("/ui/train", data={"dataset": "houses", "model": "ridge"})
+    run_id = sent.headers["location"].rsplit("/", 1)[1]
+    wait_for_run(client, run_id)
+    shown = client.get(
+        "/ui/predict", params={"model": run_id, "dataset": "houses", "split": "unassigned", "rows": 5}
+    )
+    assert shown.status_code == 200, shown.text
+    assert "test RMSE" in shown.text and "Probability" not in shown.text
+    assert "agree with their labels" not in shown.text and 'class="wrong"' not in shown.text
+    download = client.get(
+        "/ui/predict/predictions.csv",
+        params={"model": run_id, "dataset": "houses", "split": "unassigned"},
+    )
+    lines = download.text.splitlines()
+    assert lines[0] == "row_id,predicted" and float(lines[1].split(",")[1]) > 0

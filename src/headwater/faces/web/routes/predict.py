@@ -47,8 +47,9 @@ class Choice:
 
     @property
     def caption(self) -> str:
-        accuracy = self.run.metrics.get("test_accuracy")
+        accuracy, rmse = self.run.metrics.get("test_accuracy"), self.run.metrics.get("test_rmse")
         score = f" · test accuracy {100 * accuracy:.1f}%" if isinstance(accuracy, float) else ""
+        score += f" · test RMSE {rmse:.4g}" if isinstance(rmse, float) else ""
         mark = " · served" if self.served else ""
         return f"{self.run.run_id} · {self.run.dataset} · {self.run.model}{score}{mark}"
 
