@@ -83,3 +83,26 @@ def test_two_workers_give_the_same_rows_as_one(settings: Settings, tmp_path: Pat
     assert one.images_loaded == two.images_loaded == 38
     assert one.rejected == two.rejected and one.duplicates == two.duplicates
     assert _curated_rows(settings, "w1") == _curated_rows(settings, "w2")
+
+
+def test_reading_the_source_again_counts_each_image_once(tmp_path: Path) -> None:
+    """The ingest reads a source again after a write conflict; the report must not double."""
+    from headwater.data.images import (
+        ImageIngestReport,
+        ImageOptions,
+        _Collector,
+        decode_folder,
+        scan,
+    )
+
+    write_photo_folder(tmp_path / "photos")
+    folders = scan(tmp_path / "photos")
+    report = ImageIngestReport("photos")
+    collector = _Collector(report, chunk_rows=10)
+    for _ in range(2):
+        rows = sum(
+            b.num_rows
+            for b in collector.batches(decode_folder(folders, ImageOptions(size=8)), tmp_path)
+        )
+        assert rows == report.images_loaded == 27
+    assert len(report.duplicates) == 1 and len(report.rejected) == 3

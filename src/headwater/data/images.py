@@ -206,12 +206,20 @@ class _Collector:
 
     def __init__(self, report: ImageIngestReport, chunk_rows: int) -> None:
         self.report, self.chunk_rows = report, chunk_rows
+        self.reset()
+
+    def reset(self) -> None:
+        """A fresh start: the ingest reads the source again when another writer got in first."""
+        self.report.images_found = self.report.images_loaded = 0
+        self.report.rejected, self.report.duplicates, self.report.near_duplicates = [], [], []
+        self.report.per_category = {}
         self.seen: dict[str, str] = {}
         self.bands: list[dict[int, list[int]]] = [{} for _ in range(4)]
         self.hashes: list[tuple[str, int]] = []
         self.index: list[tuple[str, str, str, int]] = []
 
     def batches(self, decoded: Iterator[Decoded], root: Path) -> Iterator[pa.RecordBatch]:
+        self.reset()
         chunk: list[Decoded] = []
         row = 0
         for item in decoded:
