@@ -3,12 +3,15 @@ and its page shows predicted against actual."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.faces.api.conftest import wait_for_run
-from tests.faces.web.conftest import Site
+from tests.faces.web.conftest import Site, log_in
 from tests.faces.web.test_access import _logged_in
 from tests.flows.test_regression import write_houses
 
@@ -54,7 +57,8 @@ def test_the_predict_page_shows_a_regressors_numbers(site: Site, tmp_path: Path)
     run_id = sent.headers["location"].rsplit("/", 1)[1]
     wait_for_run(client, run_id)
     shown = client.get(
-        "/ui/predict", params={"model": run_id, "dataset": "houses", "split": "unassigned", "rows": 5}
+        "/ui/predict",
+        params={"model": run_id, "dataset": "houses", "split": "unassigned", "rows": 5},
     )
     assert shown.status_code == 200, shown.text
     assert "test RMSE" in shown.text and "Probability" not in shown.text
@@ -65,3 +69,28 @@ def test_the_predict_page_shows_a_regressors_numbers(site: Site, tmp_path: Path)
     )
     lines = download.text.splitlines()
     assert lines[0] == "row_id,predicted" and float(lines[1].split(",")[1]) > 0
+
+
+def test_a_browser_trains_a_regressor_and_sees_rmse(page: Any, site: Site, tmp_path: Path) -> None:
+    """In a real browser: upload, train ridge from the form, RMSE and the plot on its page,
+    RMSE on the leaderboard."""
+    houses = write_houses(tmp_path / "houses.csv", rows=400)
+    log_in(page, site)
+    page.locator("#upload-file").set_input_files(str(houses))
+    page.locator("#upload-dataset").fill("houses")
+    page.locator("#upload-label").fill("price")
+    page.get_by_role("button", name="Upload and load").click()
+    page.wait_for_url(re.compile(r"/ui/datasets/houses\?loaded="))
+    page.goto(f"{site.url}/ui/train?dataset=houses")
+    page.get_by_label("Model type").select_option("ridge")
+    page.get_by_label("Task").select_option("regression")
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(re.compile(r"/ui/runs/[0-9a-f]+$"))
+    run_id = page.url.rsplit("/", 1)[1]
+    expect(page.locator("#test-rmse")).to_be_visible(timeout=120_000)
+    plot = page.get_by_alt_text("Predicted against actual (test split), with the identity line")
+    expect(plot).to_have_count(1)
+    expect(page.get_by_alt_text("Residuals against predicted")).to_have_count(1)
+    page.goto(f"{site.url}/ui/leaderboard?dataset=houses")
+    expect(page.locator("#ranking")).to_contain_text("Test RMSE, lower is better")
+    expect(page.locator(f"tr[data-run='{run_id}']")).to_be_visible()
