@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from headwater.errors import ConfigError, DatasetNotFound
+from headwater.errors import ConfigError, DatasetNotFound, SchemaError
 from headwater.flows import runs as run_flows
 from headwater.flows.jobs import QueueFull, TrainingQueue
 from headwater.flows.serving import ModelCache
@@ -72,17 +72,24 @@ def test_bad_requests_are_refused_at_submit(digits_ws: Workspace) -> None:
 def test_a_run_refused_while_training_is_kept_as_failed(
     digits_ws: Workspace, tmp_path: Path
 ) -> None:
-    """Parameters are checked at submit; what only the data can refuse is found while training."""
+    """What submit can see (no label column) is refused at once and queues nothing; what only
+    the rows can refuse (an infinite feature value) is found while training, kept as failed."""
     plain = tmp_path / "plain.csv"
     plain.write_text("a,b\n1,2\n3,4\n")
     digits_ws.ingest(plain)
+    rows = "\n".join(f"{i},{i % 2}" for i in range(40))
+    infinite = tmp_path / "infinite.csv"
+    infinite.write_text(f"amount,label\n{rows}\ninf,1\n")
+    digits_ws.ingest(infinite, label="label")
     jobs = TrainingQueue(digits_ws)
     try:
-        run_id = jobs.submit(TrainRequest("plain", "logistic"))
+        with pytest.raises(SchemaError, match="no label column"):
+            jobs.submit(TrainRequest("plain", "logistic"))
+        run_id = jobs.submit(TrainRequest("infinite", "logistic"))
         assert _wait(digits_ws, run_id) == "failed"
     finally:
         jobs.close()
-    assert "no label column" in str(registry.get_run(digits_ws.warehouse, run_id).error)
+    assert "amount" in str(registry.get_run(digits_ws.warehouse, run_id).error)
 
 
 def test_queue_limit(digits_ws: Workspace) -> None:
