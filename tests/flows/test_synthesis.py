@@ -132,3 +132,7 @@ def test_an_image_dataset_is_synthesized_per_class_and_ingested_as_images(
     assert str(again["plot"]).endswith("samples.png")
     with pytest.raises(ConfigError, match="for images choose pca or vae"):
         synthesize(workspace, SynthesisRequest("digits", "copula", 10, "nope"))
+    runs = len(registry.list_runs(workspace.warehouse))
+    with pytest.raises(ConfigError, match="more than 10x the"):
+        synthesize(workspace, SynthesisRequest("digits", "pca", 10_000_000, "nope"))
+    assert len(registry.list_runs(workspace.warehouse)) == runs  # refused before a run

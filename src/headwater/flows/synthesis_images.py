@@ -84,20 +84,9 @@ def synthesize_images(
     stop: threading.Event | None = None,
 ) -> dict[str, object]:
     """Fit, sample, report and ingest an image dataset; returns the report."""
-    if method not in ("pca", "vae"):
-        raise ConfigError(f"method {method!r} makes tables; for images choose pca or vae")
-    roles, classes = read_images(ws, source, seed)
-    x, texts, keys, batches = roles["train"]
-    if rows > 10 * len(x) and not force:
-        raise ConfigError(
-            f"{rows:,} images is more than 10x the {len(x):,} training images of "
-            f"{source.name!r}; pass --force if you mean it"
-        )
+    roles, classes, y, synth = _prepare(ws, source, method, rows, seed, force)
+    x, _, keys, batches = roles["train"]
     code = {t: i for i, t in enumerate(classes)}
-    y = np.array([code[t] for t in texts], dtype=np.int64)
-    synth: PCAImageSynthesizer | VAEImageSynthesizer = (
-        PCAImageSynthesizer(seed=seed) if method == "pca" else VAEImageSynthesizer(seed=seed)
-    )
     params: dict[str, object] = {"method": method, "rows": rows, "into": into, "images": True}
     spec = RunSpec(source, f"synth-{method}", params, seed, "test split")
     started = time.perf_counter()
@@ -135,6 +124,32 @@ def synthesize_images(
             seconds=time.perf_counter() - started,
         )
     return report
+
+
+def _prepare(
+    ws: Workspace, source: cat.DatasetRow, method: str, rows: int, seed: int, force: bool
+) -> tuple[
+    dict[str, tuple[Images, list[str], Keys, Keys]],
+    list[str],
+    npt.NDArray[np.int64],
+    PCAImageSynthesizer | VAEImageSynthesizer,
+]:
+    """Everything refused before a run is registered: the method, and too many rows asked."""
+    if method not in ("pca", "vae"):
+        raise ConfigError(f"method {method!r} makes tables; for images choose pca or vae")
+    roles, classes = read_images(ws, source, seed)
+    x, texts = roles["train"][0], roles["train"][1]
+    if rows > 10 * len(x) and not force:
+        raise ConfigError(
+            f"{rows:,} images is more than 10x the {len(x):,} training images of "
+            f"{source.name!r}; pass --force if you mean it"
+        )
+    code = {t: i for i, t in enumerate(classes)}
+    y = np.array([code[t] for t in texts], dtype=np.int64)
+    synth: PCAImageSynthesizer | VAEImageSynthesizer = (
+        PCAImageSynthesizer(seed=seed) if method == "pca" else VAEImageSynthesizer(seed=seed)
+    )
+    return roles, classes, y, synth
 
 
 def _without_copies(
