@@ -149,12 +149,7 @@ def label_mapping(ws: Workspace, dataset: cat.DatasetRow) -> dict[str, int] | No
     split column (all rows ``unassigned``) or a class seen only in its test split works.
     """
     if dataset.kind == "image":
-        texts = [
-            str(r[0])
-            for r in ws.warehouse.fetch(
-                "SELECT label FROM dim_label WHERE dataset_key = %s", [dataset.key]
-            )
-        ]
+        texts = cat.dataset_labels(ws.warehouse, dataset.key)
     elif dataset.label_column is None:
         texts = []
     else:

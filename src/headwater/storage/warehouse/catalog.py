@@ -317,6 +317,12 @@ def label_keys(wh: Warehouse, dataset_key: int, labels: Iterable[str]) -> dict[s
     return known
 
 
+def dataset_labels(wh: Warehouse, dataset_key: int) -> list[str]:
+    """Every label the dataset's dimension holds, whichever split it was seen in."""
+    rows = wh.fetch("SELECT label FROM dim_label WHERE dataset_key = %s", [dataset_key])
+    return [str(r[0]) for r in rows]
+
+
 def record_raw_files(
     wh: Warehouse,
     batch_key: int,
