@@ -258,10 +258,23 @@ ROW_HASHES_UNINDEXED = Migration(
 Duplicates are found before loading anyway (`existing_row_hashes`), under
 `Warehouse.hold_lock`, so the index only repeated that check."""
 
-_RUN_COLUMNS_V2 = (
-    "run_id, dataset_key, model, params_json, seed, evaluation, status, code_version, "
-    "created_at, started_at, finished_at, train_seconds, metrics_json, progress_json, error"
-)
+_RUN_COLUMNS_V2 = [
+    "run_id",
+    "dataset_key",
+    "model",
+    "params_json",
+    "seed",
+    "evaluation",
+    "status",
+    "code_version",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "train_seconds",
+    "metrics_json",
+    "progress_json",
+    "error",
+]
 
 
 def _runs_with_heartbeats(wh: Warehouse) -> None:
@@ -289,7 +302,7 @@ def _runs_with_heartbeats(wh: Warehouse) -> None:
             worker_pid BIGINT,
             worker_host TEXT)"""
     )
-    wh.execute(f"INSERT INTO dim_run__v5 ({_RUN_COLUMNS_V2}) SELECT {_RUN_COLUMNS_V2} FROM dim_run")
+    wh.execute("INSERT INTO dim_run__v5 ({c}) SELECT {c} FROM dim_run", c=_RUN_COLUMNS_V2)
     wh.execute("DROP TABLE dim_run")
     wh.execute("ALTER TABLE dim_run__v5 RENAME TO dim_run")
 
