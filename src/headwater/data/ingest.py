@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 from headwater.data.dedupe import SeenRows, hash_keys
 from headwater.data.facts import curated_schema, fact_rows
 from headwater.data.hashing import fingerprint, image_row_hashes, tabular_row_hashes
-from headwater.data.quality import BatchGate, Contract, QualityReport, infer_contract
+from headwater.data.quality import BatchGate, CheckOutcome, Contract, QualityReport, infer_contract
 from headwater.errors import (
     ConfigError,
     DiskFull,
@@ -59,6 +59,7 @@ from headwater.storage.warehouse import quality_store as qs
 
 __all__ = [
     "DATASET_NAME_PATTERN",
+    "AfterLoad",
     "BatchReport",
     "IngestReport",
     "ProgressFn",
@@ -196,6 +197,11 @@ def ingest_path(
     return IngestReport(name, reports, time.perf_counter() - started)
 
 
+AfterLoad = Callable[[Warehouse, cat.DatasetRow, int], list[CheckOutcome]]
+"""Run in the batch's transaction once its rows are loaded (warehouse, dataset, batch key);
+returns the checks it ran, added to the batch's quality report (`data.sequences`)."""
+
+
 def ingest_source(
     source: Source,
     *,
@@ -204,13 +210,24 @@ def ingest_source(
     dataset: str,
     origin: str,
     progress: ProgressFn | None = None,
+    after_load: AfterLoad | None = None,
 ) -> IngestReport:
-    """Load one source a caller built (the pages of an API) as one batch, like `ingest_path`."""
+    """Load one source a caller built (the pages of an API) as one batch, like `ingest_path`.
+
+    ``after_load`` derives more from the loaded rows in the same transaction (the
+    sequences of nested records), so the batch and what was derived commit together.
+    """
     started = time.perf_counter()
     name = validate_dataset_name(dataset)
     _tidy_lake(warehouse, lake)
     report = _ingest_source(
-        source, name=name, warehouse=warehouse, lake=lake, origin=origin, progress=progress
+        source,
+        name=name,
+        warehouse=warehouse,
+        lake=lake,
+        origin=origin,
+        progress=progress,
+        after_load=after_load,
     )
     return IngestReport(name, [report], time.perf_counter() - started)
 
@@ -281,6 +298,7 @@ def _ingest_source(
     lake: Lake,
     origin: str | None,
     progress: ProgressFn | None,
+    after_load: AfterLoad | None = None,
 ) -> BatchReport:
     started = time.perf_counter()
     shas = [(f.role, lake_module.sha256_file(f.path)) for f in source.files]
@@ -295,6 +313,7 @@ def _ingest_source(
                     source.name, done, "unchanged", seconds=time.perf_counter() - started
                 )
         loader = _BatchLoader(source, name, warehouse, lake, existing, progress)
+        loader.after_load = after_load
         try:
             report = loader.run(shas, print_, origin or str(source.primary.path.resolve()))
         except Exception as conflict:
@@ -347,6 +366,7 @@ class _BatchLoader:
         self.raw_made: list[str] = []
         self.read = self.loaded = self.duplicates = 0
         self.splits: dict[str, int] = {}
+        self.after_load: AfterLoad | None = None
 
     def run(self, shas: list[tuple[str, str]], print_: str, origin: str) -> BatchReport:
         first, batches = self._first_batch()
@@ -434,6 +454,8 @@ class _BatchLoader:
                 f"See: headwater quality {self.dataset_name}",
                 path=self.source.primary.path,
             )
+        if self.after_load is not None:
+            _add_checks(report, self.after_load(self.wh, dataset, batch_key))
         qs.save_report(self.wh, batch_key, dataset.key, report.status, report.to_json(), self.now)
         self._record(dataset, batch_key, shas, print_, origin)
         boundary("raw_stored")
@@ -675,6 +697,13 @@ def boundary(step: str) -> None:
     if os.environ.get(_PAUSE_AT) == step:
         print(f"headwater: paused at {step}", file=sys.stderr, flush=True)
         time.sleep(600)
+
+
+def _add_checks(report: QualityReport, checks: list[CheckOutcome]) -> None:
+    """Derived checks join the batch's report; one that warns makes a passed batch warned."""
+    report.checks.extend(checks)
+    if report.status == "passed" and any(c.outcome == "warn" for c in checks):
+        report.status = "warned"
 
 
 def _take(

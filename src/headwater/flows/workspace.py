@@ -27,6 +27,7 @@ from headwater.data.ingest import (
     ingest_source,
 )
 from headwater.data.quality import Contract, QualityReport
+from headwater.data.sequences import sequence_step
 from headwater.data.task import TaskChoice, dataset_task
 from headwater.errors import ConfigError, NotFound, UploadTooLarge
 from headwater.settings import Settings
@@ -192,10 +193,14 @@ class Workspace:
         max_pages: int | None = None,
         dataset: str | None = None,
         progress: ProgressFn | None = None,
+        expect: str | None = None,
     ) -> IngestReport:
         """Ingest every page of a paginated JSON API as one batch (see `headwater.storage.pages`).
 
         All pages are fetched before anything loads, so a page failing mid-way commits nothing.
+        Records that are lists of events (attempts) make a sequence dataset, each sequence
+        checked against ``expect`` (or the text most of the first batch's spell); see
+        `headwater.data.sequences`.
         """
         options = self.page_options(paginate, records=records, label=label, max_pages=max_pages)
         name = dataset or dataset_name_for(Path(_url_stem(url)))
@@ -214,6 +219,7 @@ class Workspace:
                 dataset=name,
                 origin=url,
                 progress=progress,
+                after_load=sequence_step(label=source.label_column, expected=expect),
             )
         finally:
             shutil.rmtree(folder, ignore_errors=True)

@@ -389,6 +389,48 @@ TUNE_TRIALS = Migration(
 )
 """A study (``dataset:model``) resumes from its recorded trials after an interruption."""
 
+SEQUENCES = Migration(
+    8,
+    "sequences: a dataset's rows as events of ordered sequences (attempts), checked whole",
+    (
+        "CREATE SEQUENCE seq_sequence",
+        """CREATE TABLE dataset_sequence (
+            dataset_key BIGINT PRIMARY KEY REFERENCES dim_dataset (dataset_key),
+            spec_json TEXT NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL)""",
+        """CREATE TABLE dim_sequence (
+            sequence_key BIGINT PRIMARY KEY DEFAULT nextval('seq_sequence'),
+            dataset_key BIGINT NOT NULL,
+            batch_key BIGINT NOT NULL,
+            label_key BIGINT,
+            group_id TEXT NOT NULL,
+            events INTEGER NOT NULL,
+            started_at TIMESTAMPTZ,
+            duration_us BIGINT,
+            typed TEXT,
+            status TEXT NOT NULL CHECK (status IN ('valid', 'quarantined')),
+            reason TEXT)""",
+        "CREATE INDEX dim_sequence_by_dataset ON dim_sequence (dataset_key, sequence_key)",
+        """CREATE TABLE fact_event (
+            dataset_key BIGINT NOT NULL,
+            batch_key BIGINT NOT NULL,
+            sequence_key BIGINT NOT NULL,
+            position INTEGER NOT NULL,
+            occurred_at TIMESTAMPTZ,
+            interval_us BIGINT,
+            symbol TEXT,
+            row_key BIGINT NOT NULL,
+            PRIMARY KEY (sequence_key, position))""",
+    ),
+)
+"""A sequence dataset keeps its rows (one per event, every field) in its own fact table, like
+any tabular one; ``dataset_sequence`` says how they group (``SequenceSpec``), ``dim_sequence``
+holds one row per sequence (its label, its text with corrections applied, and whether the
+quality check kept it: ``quarantined`` ones are left out of training, with the reason), and
+``fact_event`` one row per event, in order under its sequence key, joined to the dataset's
+fact row by ``row_key``. ``dim_dataset.kind`` stays ``tabular``: DuckDB cannot widen its CHECK
+without rebuilding the four tables that reference it, so the kind is read from here."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     STAR_SCHEMA,
     RUN_REGISTRY,
@@ -397,6 +439,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     RUN_HEARTBEATS,
     PIPELINES,
     TUNE_TRIALS,
+    SEQUENCES,
 )
 
 
