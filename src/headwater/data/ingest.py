@@ -675,11 +675,12 @@ class _BatchLoader:
                 str(self.lake.curated_path(self.dataset_name, batch_key)) if self.loaded else None
             ),
         )
-        cat.record_raw_files(self.wh, batch_key, manifest, now=self.now)
         # Raw copies are content-addressed and immutable: one another ingest made is
         # reused. The raw lock, held to the commit, keeps `_forget_raw_copies` of a
-        # failed ingest from removing a copy this one has recorded.
+        # failed ingest from removing a copy this one has recorded, and another writer
+        # from recording the same file between the manifest's check and its load.
         self.wh.hold_lock("raw", 0)
+        cat.record_raw_files(self.wh, batch_key, manifest, now=self.now)
         for raw, (_, sha) in zip(self.source.files, shas, strict=True):
             if not self.lake.has_raw(sha):
                 self.raw_made.append(sha)
