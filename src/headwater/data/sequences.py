@@ -40,12 +40,14 @@ from headwater.storage.warehouse import sequences as seq_store
 __all__ = [
     "BACKSPACE",
     "SequenceSpec",
+    "Sequences",
     "apply_corrections",
     "detect_spec",
     "find_spec",
     "group_sequences",
     "index_batch",
     "sequence_step",
+    "sequences_of",
 ]
 
 BACKSPACE = "[backspace]"
@@ -188,6 +190,55 @@ def _expected(typed: pd.Series, spec: SequenceSpec) -> str | None:
     return str(counts.index[0]) if counts.iloc[0] > MIN_AGREEMENT * len(typed) else None
 
 
+@dataclass(frozen=True)
+class Sequences:
+    """Rows read as sequences: their events in order and one row per sequence."""
+
+    events: pd.DataFrame
+    """``sequence_key`` (0.. here), ``position``, ``occurred_at``, ``interval_us``, ``symbol``,
+    ``hw_row_key`` when the rows came from the warehouse."""
+    table: pd.DataFrame
+    """Per sequence: ``sequence_key``, ``group_id``, ``label``, ``events``, ``started_at``,
+    ``duration_us``, ``typed``, ``status`` (valid or quarantined), ``reason``."""
+    spec: SequenceSpec
+
+
+def sequences_of(rows: pd.DataFrame, spec: SequenceSpec) -> Sequences:
+    """Rows (one per event, the spec's columns) as checked sequences; the spec comes back
+    with its expected text once inferred (see the module docstring)."""
+    frame = group_sequences(rows, spec)
+    typed = _texts(frame, spec)
+    spec = SequenceSpec(**{**asdict(spec), "group": spec.group, "expected": _expected(typed, spec)})
+    reason = _reasons(frame, typed, spec.expected)
+    first = frame.groupby("seq").first()
+    span = frame.groupby("seq")["at"].agg(["min", "max"])
+    table = pd.DataFrame(
+        {
+            "sequence_key": first.index.to_numpy(),
+            "group_id": first[list(spec.group)].astype(str).agg("/".join, axis="columns"),
+            "label": first[spec.label].astype(str) if spec.label else None,
+            "events": frame.groupby("seq").size(),
+            "started_at": span["min"],
+            "duration_us": (span["max"] - span["min"]).dt.total_seconds().mul(1e6).round(),
+            "typed": typed,
+            "status": np.where(reason == "", "valid", "quarantined"),
+            "reason": reason,
+        }
+    ).reset_index(drop=True)
+    events = pd.DataFrame(
+        {
+            "sequence_key": frame["seq"].to_numpy(),
+            "position": frame["pos"].to_numpy(),
+            "occurred_at": frame["at"],
+            "interval_us": frame["interval_us"],
+            "symbol": frame[spec.symbol].astype(object),
+        }
+    )
+    if "hw_row_key" in frame.columns:
+        events["hw_row_key"] = frame["hw_row_key"].to_numpy()
+    return Sequences(events, table, spec)
+
+
 def index_batch(
     wh: Warehouse, dataset: cat.DatasetRow, batch_key: int, spec: SequenceSpec
 ) -> tuple[SequenceSpec, CheckOutcome]:
@@ -197,59 +248,43 @@ def index_batch(
     """
     stored = cat.fact_columns(dataset)
     raw = seq_store.batch_rows(wh, dataset.fact_table, batch_key, [stored[c] for c in spec.columns])
-    events = raw.rename_columns(["hw_row_key", *spec.columns]).to_pandas()
-    frame = group_sequences(events, spec)
-    typed = _texts(frame, spec)
-    spec = SequenceSpec(**{**asdict(spec), "group": spec.group, "expected": _expected(typed, spec)})
-    reason = _reasons(frame, typed, spec.expected)
-    keys = np.asarray(seq_store.next_sequence_keys(wh, len(typed)), dtype=np.int64)
-    first = frame.groupby("seq").first()
-    labels = _label_keys(wh, dataset, first, spec)
-    seq_key = keys[frame["seq"].to_numpy()]
+    found = sequences_of(raw.rename_columns(["hw_row_key", *spec.columns]).to_pandas(), spec)
+    keys = np.asarray(seq_store.next_sequence_keys(wh, len(found.table)), dtype=np.int64)
+    labels = _label_keys(wh, dataset, found.table, found.spec)
     seq_store.write_sequences(
-        wh, _dim(dataset, batch_key, frame, first, keys, labels, typed, reason, spec),
-        _facts(dataset, batch_key, frame, seq_key, spec),
+        wh, _dim(dataset, batch_key, found.table, keys, labels),
+        _facts(dataset, batch_key, found.events, keys),
     )  # fmt: skip
-    return spec, _outcome(reason, spec)
+    return found.spec, _outcome(found.table["reason"], found.spec)
 
 
 def _label_keys(
-    wh: Warehouse, dataset: cat.DatasetRow, first: pd.DataFrame, spec: SequenceSpec
+    wh: Warehouse, dataset: cat.DatasetRow, table: pd.DataFrame, spec: SequenceSpec
 ) -> pa.Array:
     if spec.label is None:
-        return pa.nulls(len(first), pa.int64())
-    names = first[spec.label].astype(str)
+        return pa.nulls(len(table), pa.int64())
+    names = table["label"].astype(str)
     keys = cat.label_keys(wh, dataset.key, names.unique().tolist())
     return pa.array(names.map(keys).to_numpy(dtype=np.int64), pa.int64())
 
 
 def _dim(
-    dataset: cat.DatasetRow,
-    batch_key: int,
-    frame: pd.DataFrame,
-    first: pd.DataFrame,
-    keys: np.ndarray,
-    labels: pa.Array,
-    typed: pd.Series,
-    reason: pd.Series,
-    spec: SequenceSpec,
+    dataset: cat.DatasetRow, batch_key: int, table: pd.DataFrame, keys: np.ndarray, labels: pa.Array
 ) -> pa.Table:
     n = len(keys)
-    span = frame.groupby("seq")["at"].agg(["min", "max"])
-    group_id = first[list(spec.group)].astype(str).agg("/".join, axis="columns")
-    duration = (span["max"] - span["min"]).dt.total_seconds().mul(1e6).round()
+    reason = table["reason"]
     return pa.table(
         {
             "sequence_key": pa.array(keys, pa.int64()),
             "dataset_key": pa.repeat(pa.scalar(dataset.key, pa.int64()), n),
             "batch_key": pa.repeat(pa.scalar(batch_key, pa.int64()), n),
             "label_key": labels,
-            "group_id": pa.array(group_id.to_numpy(dtype=object), pa.string()),
-            "events": pa.array(frame.groupby("seq").size().to_numpy(), pa.int32()),
-            "started_at": pa.array(span["min"], pa.timestamp("us", tz="UTC")),
-            "duration_us": pa.array(duration.astype("Int64"), pa.int64()),
-            "typed": pa.array(typed.to_numpy(dtype=object), pa.string()),
-            "status": pa.array(np.where(reason == "", "valid", "quarantined"), pa.string()),
+            "group_id": pa.array(table["group_id"].to_numpy(dtype=object), pa.string()),
+            "events": pa.array(table["events"].to_numpy(), pa.int32()),
+            "started_at": pa.array(table["started_at"], pa.timestamp("us", tz="UTC")),
+            "duration_us": pa.array(table["duration_us"].astype("Int64"), pa.int64()),
+            "typed": pa.array(table["typed"].to_numpy(dtype=object), pa.string()),
+            "status": pa.array(table["status"].to_numpy(dtype=object), pa.string()),
             "reason": pa.array(
                 reason.to_numpy(dtype=object), pa.string(), mask=(reason == "").to_numpy()
             ),
@@ -258,23 +293,19 @@ def _dim(
 
 
 def _facts(
-    dataset: cat.DatasetRow,
-    batch_key: int,
-    frame: pd.DataFrame,
-    seq_key: np.ndarray,
-    spec: SequenceSpec,
+    dataset: cat.DatasetRow, batch_key: int, events: pd.DataFrame, keys: np.ndarray
 ) -> pa.Table:
-    n = len(frame)
+    n = len(events)
     return pa.table(
         {
             "dataset_key": pa.repeat(pa.scalar(dataset.key, pa.int64()), n),
             "batch_key": pa.repeat(pa.scalar(batch_key, pa.int64()), n),
-            "sequence_key": pa.array(seq_key, pa.int64()),
-            "position": pa.array(frame["pos"].to_numpy(), pa.int32()),
-            "occurred_at": pa.array(frame["at"], pa.timestamp("us", tz="UTC")),
-            "interval_us": pa.array(frame["interval_us"].astype("Int64"), pa.int64()),
-            "symbol": pa.array(frame[spec.symbol].astype(object), pa.string()),
-            "row_key": pa.array(frame["hw_row_key"].to_numpy(), pa.int64()),
+            "sequence_key": pa.array(keys[events["sequence_key"].to_numpy()], pa.int64()),
+            "position": pa.array(events["position"].to_numpy(), pa.int32()),
+            "occurred_at": pa.array(events["occurred_at"], pa.timestamp("us", tz="UTC")),
+            "interval_us": pa.array(events["interval_us"].astype("Int64"), pa.int64()),
+            "symbol": pa.array(events["symbol"], pa.string()),
+            "row_key": pa.array(events["hw_row_key"].to_numpy(), pa.int64()),
         }
     )
 
