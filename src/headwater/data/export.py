@@ -5,7 +5,8 @@ it appears only once every part is in place, so nobody reads half an export. An
 export that fails midway leaves no manifest (an older one is removed before the
 first part changes); a re-run writes only the parts whose bytes differ, and nothing
 at all when the data has not changed. Parts are built one at a time from the lake's
-Parquet read by record batches, so memory holds about one part.
+Parquet read by record batches and uploaded by a few threads (S3 is slow per request,
+not per byte), so memory holds a few parts.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import base64
 import hashlib
 import io
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -22,6 +25,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from headwater.data.ingest import boundary
 from headwater.errors import NotFound
 from headwater.storage.lake import Lake
 from headwater.storage.sinks import Sink
@@ -96,24 +100,74 @@ def _encode(table: pa.Table, fmt: Format) -> bytes:
     return sink.getvalue()
 
 
+class _Uploads:
+    """Parts going up on a thread pool; the old manifest goes before the first one changes.
+
+    At most ``2 x threads`` encoded parts are held at once, so memory stays a few parts
+    whatever the dataset's size. The first failure is raised once the parts already
+    started are done; the manifest is then never written.
+    """
+
+    def __init__(self, sink: Sink, threads: int) -> None:
+        self.sink, self.threads = sink, threads
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="export")
+        self.pending: set[Future[bool]] = set()
+        self.lock = threading.Lock()
+        self.manifest_dropped = False
+        self.written = 0
+
+    def submit(self, name: str, body: bytes, sha: str) -> None:
+        if len(self.pending) >= 2 * self.threads:
+            done, self.pending = wait(self.pending, return_when=FIRST_COMPLETED)
+            self.written += sum(future.result() for future in done)
+        self.pending.add(self.pool.submit(self._put_if_changed, name, body, sha))
+
+    def _put_if_changed(self, name: str, body: bytes, sha: str) -> bool:
+        if self.sink.sha256(name) == sha:
+            return False
+        with self.lock:
+            if not self.manifest_dropped:  # from here on the old manifest would lie
+                self.sink.remove(MANIFEST)
+                self.manifest_dropped = True
+        self.sink.put(name, body, sha)
+        boundary("export_part_stored")
+        return True
+
+    def finish(self) -> int:
+        """Every part in place (or the first failure raised); the count of parts written."""
+        try:
+            done, _ = wait(self.pending)
+            self.written += sum(future.result() for future in done)
+        finally:
+            self.pool.shutdown(cancel_futures=True)
+        return self.written
+
+    def abandon(self) -> None:
+        """After a failure here: parts not started are cancelled, started ones finish."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 def export_dataset(
-    lake: Lake, dataset: str, sink: Sink, *, fmt: Format, part_rows: int
+    lake: Lake, dataset: str, sink: Sink, *, fmt: Format, part_rows: int, threads: int = 4
 ) -> ExportReport:
-    """Write ``dataset``'s rows to ``sink`` as parts of ``part_rows`` rows, then the manifest."""
+    """Write ``dataset``'s rows to ``sink`` as parts of ``part_rows`` rows, then the manifest.
+
+    Parts are encoded here one at a time and uploaded by ``threads`` threads.
+    """
     report = ExportReport(dataset, sink.where)
-    manifest_dropped = False
-    for number, table in enumerate(_parts(_batches(lake, dataset), part_rows)):
-        body = _encode(table, fmt)
-        sha = hashlib.sha256(body).hexdigest()
-        name = f"part-{number:05d}.{fmt}"
-        if sink.sha256(name) != sha:
-            if not manifest_dropped:  # from here on the old manifest would lie
-                sink.remove(MANIFEST)
-                manifest_dropped = True
-            sink.put(name, body, sha)
-            report.written += 1
-        report.parts.append({"file": name, "rows": table.num_rows, "sha256": sha})
-        report.rows += table.num_rows
+    uploads = _Uploads(sink, threads)
+    try:
+        for number, table in enumerate(_parts(_batches(lake, dataset), part_rows)):
+            body = _encode(table, fmt)
+            sha = hashlib.sha256(body).hexdigest()
+            name = f"part-{number:05d}.{fmt}"
+            uploads.submit(name, body, sha)
+            report.parts.append({"file": name, "rows": table.num_rows, "sha256": sha})
+            report.rows += table.num_rows
+    except BaseException:
+        uploads.abandon()
+        raise
+    report.written = uploads.finish()
     manifest = json.dumps(
         {"dataset": dataset, "format": fmt, "rows": report.rows, "parts": report.parts},
         indent=1,

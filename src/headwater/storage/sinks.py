@@ -1,19 +1,24 @@
 """Where an export's files go: a local folder or ``s3://bucket/prefix/``.
 
 Each file is written whole (a folder: to a temporary name, then renamed; S3: one PUT,
-which S3 makes visible only once complete) and carries its sha256 (S3: object
-metadata), so a re-run can tell a file already there from one to write again.
+or a multipart upload for a large file, which S3 makes visible only once complete) and
+carries its sha256 (S3: object metadata), so a re-run can tell a file already there
+from one to write again. A sink is used from several threads at once (boto3's client
+is thread-safe; the folder sink's temporary names are per file).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -21,8 +26,12 @@ from headwater.errors import StorageError
 
 __all__ = ["FolderSink", "S3Sink", "Sink", "open_sink"]
 
-S3_RETRIES = Config(retries={"max_attempts": 8, "mode": "standard"})
-"""botocore's standard mode: exponential backoff with jitter on 5xx, throttling, timeouts."""
+S3_RETRIES = Config(retries={"max_attempts": 8, "mode": "standard"}, max_pool_connections=32)
+"""botocore's standard mode: exponential backoff with jitter on 5xx, throttling, timeouts;
+enough pooled connections for parallel parts each uploading its chunks in parallel."""
+
+MULTIPART_BYTES = 8 * 1024 * 1024
+"""A file this large or larger goes up as a multipart upload in chunks of this size."""
 
 
 class Sink(Protocol):
@@ -84,7 +93,22 @@ class S3Sink:
         return None if head is None else head.get("Metadata", {}).get("sha256")
 
     def put(self, name: str, body: bytes, sha256: str) -> None:
-        self._call("put_object", name, Body=body, Metadata={"sha256": sha256})
+        """One PUT, or a multipart upload (4 chunks at a time) from ``MULTIPART_BYTES`` on."""
+        config = TransferConfig(
+            multipart_threshold=MULTIPART_BYTES,
+            multipart_chunksize=MULTIPART_BYTES,
+            max_concurrency=4,
+        )
+        try:
+            self.client.upload_fileobj(
+                io.BytesIO(body),
+                self.bucket,
+                self._key(name),
+                ExtraArgs={"Metadata": {"sha256": sha256}},
+                Config=config,
+            )
+        except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
+            raise StorageError(f"{self.where}{name}", f"S3 upload failed: {exc}") from exc
 
     def read(self, name: str) -> bytes | None:
         got = self._call("get_object", name)
