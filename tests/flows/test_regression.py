@@ -266,10 +266,9 @@ def test_diabetes_forest_and_boosting_reach_r2_040(workspace: Workspace, tmp_pat
             assert run.metrics["rows"] == {"train": 297, "validation": 34, "test": 111}
             scores[model] = float(str(run.metrics["test_r2"]))
     print("diabetes test R² (holdout 0.25, split seed 4):", scores)
-    # One split of 111 patients: the forest clears 0.40 here (0.407), boosting 0.372; the
-    # mean over twelve splits, below, is where both clear 0.40.
-    assert scores["random_forest_regressor"] >= 0.40, scores
-    assert scores["hist_gradient_boosting_regressor"] >= 0.35, scores
+    # One split of 111 patients: forest 0.407, boosting 0.429 (4-leaf trees, stopped early;
+    # 0.372 with 8-leaf trees and every round run). The mean over twelve splits is below.
+    assert all(r2 >= 0.40 for r2 in scores.values()), scores
 
 
 def test_diabetes_mean_over_twelve_holdouts(tmp_path: Path) -> None:

@@ -379,21 +379,40 @@ class ForestRegressorParams(ForestParams):
 
 
 class HistBoostingRegressorParams(HistBoostingParams):
-    """Histogram gradient boosting on squared error; every round runs.
+    """Histogram gradient boosting on squared error, stopped early on a held-back fraction.
 
-    Smaller steps and trees than the classifier's: with every round run and no early
-    stopping, 31-leaf trees at 0.1 fit the noise of a small table.
+    Small trees and early stopping, for small tables: the classifier's 31-leaf trees, or
+    even 8-leaf ones at 0.05 with every round run, fit the noise of scikit-learn's
+    diabetes data (297 training rows: test R² 0.372 on the acceptance split, 0.388 mean
+    over ten); 4-leaf trees stopped when 10% of the training rows stop improving for 10
+    rounds give 0.429 and 0.417, and on 4000 rows boost on to within 3% of the noise floor
+    where a fixed 100 rounds of 4-leaf trees stays 12% above it.
     """
 
     model_config = ConfigDict(title="Histogram gradient boosting regressor")
 
+    max_iter: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Most boosting rounds; early stopping usually ends sooner.",
+        json_schema_extra=_search(50, 1000, log=True),
+    )
     learning_rate: float = _learning_rate(0.05, "Shrinkage of each round's trees.", 0.5)
     max_leaf_nodes: int = Field(
-        default=8,
+        default=4,
         ge=2,
         le=65_536,
         description="Most leaves a tree may have.",
-        json_schema_extra=_search(4, 64, log=True),
+        json_schema_extra=_search(2, 32, log=True),
+    )
+    validation_fraction: float | None = Field(
+        default=0.1,
+        gt=0.0,
+        lt=1.0,
+        description="Fraction of the training rows held back to stop boosting once 10 rounds "
+        "bring no improvement on them; none runs every round.",
+        json_schema_extra=_search(0.05, 0.3),
     )
 
 

@@ -237,22 +237,25 @@ class ForestRegressor(SklearnRegressor):
 
 
 class HistBoostingRegressor(SklearnRegressor):
-    """Histogram gradient boosting on squared error; two quantile models give the interval."""
+    """Histogram gradient boosting on squared error, stopped early on ``validation_fraction``
+    of the training rows; two quantile models give the interval."""
 
     name = "hist_gradient_boosting_regressor"
 
     def __init__(
         self,
-        max_iter: int = 100,
+        max_iter: int = 500,
         learning_rate: float = 0.05,
-        max_leaf_nodes: int = 8,
+        max_leaf_nodes: int = 4,
         l2_regularization: float = 0.0,
+        validation_fraction: float | None = 0.1,
         seed: int = 0,
     ) -> None:
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
         self.l2_regularization = l2_regularization
+        self.validation_fraction = validation_fraction
         self.seed = seed
 
     def _make(
@@ -265,7 +268,9 @@ class HistBoostingRegressor(SklearnRegressor):
             learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes,
             l2_regularization=self.l2_regularization,
-            early_stopping=False,
+            early_stopping=self.validation_fraction is not None,
+            validation_fraction=self.validation_fraction,
+            n_iter_no_change=10,
             random_state=self.seed,
         )
         return model
