@@ -56,12 +56,16 @@ class ExportReport:
 
 
 def _batches(lake: Lake, dataset: str) -> Iterator[pa.RecordBatch]:
+    """The dataset's own columns; the lake's ``hw_`` lineage columns (split, source row,
+    row hash) stay home, so a table of id, label and 512 features exports 514 columns."""
     batches = lake.curated_batches(dataset)
     if not batches:
         raise NotFound(f"dataset {dataset!r} has no curated rows in the lake to export")
     for batch_id in batches:
         for path in sorted((lake.curated_dir(dataset) / f"batch_id={batch_id}").glob("*.parquet")):
-            yield from pq.ParquetFile(path).iter_batches(batch_size=8192)
+            source = pq.ParquetFile(path)
+            columns = [n for n in source.schema_arrow.names if not n.startswith("hw_")]
+            yield from source.iter_batches(batch_size=8192, columns=columns)
 
 
 def _parts(batches: Iterator[pa.RecordBatch], part_rows: int) -> Iterator[pa.Table]:

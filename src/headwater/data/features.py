@@ -166,9 +166,10 @@ class FeatureSpec:
         self._check_steps()
         if self._is_image_spec():
             images = _require_array(next(iter(chunks), np.zeros((0, 0))))
-            if images.ndim not in (2, 3) or len(images) == 0:
+            if images.ndim not in (2, 3, 4) or len(images) == 0:
                 raise SchemaError(
-                    f"images must be a non-empty (n, h, w) or (n, h*w) array, got {images.shape}",
+                    "images must be a non-empty (n, h, w), (n, h, w, c) or (n, h*w) array, "
+                    f"got {images.shape}",
                     field="pixels",
                 )
             shape: Learned = {"shape": [int(d) for d in images.shape[1:]]}

@@ -72,7 +72,8 @@ def plot_digit_grid(
 ) -> Path:
     """Test images with true and predicted labels, mistakes first and framed in red.
 
-    Images are ``(n, h, w)`` or square flat rows ``(n, h*h)``.
+    Images are ``(n, h, w)``, ``(n, h, w, 3)`` or square flat rows ``(n, h*h)`` (grey)
+    and ``(n, h*h*3)`` (RGB).
     """
     pixels = _as_images(np.asarray(images, dtype=np.float32))
     true = as_labels(y_true, len(pixels), "plot_digit_grid y_true")
@@ -164,12 +165,16 @@ def _as_images(pixels: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         pixels = pixels[:, 0]
     if pixels.ndim == 2:
         side = math.isqrt(pixels.shape[1])
-        if side * side != pixels.shape[1]:
+        rgb = math.isqrt(pixels.shape[1] // 3)
+        if side * side == pixels.shape[1]:
+            pixels = pixels.reshape(len(pixels), side, side)
+        elif 3 * rgb * rgb == pixels.shape[1]:  # RGB rows, height x width x channel
+            pixels = pixels.reshape(len(pixels), rgb, rgb, 3)
+        else:
             raise SchemaError(
                 f"rows of {pixels.shape[1]} values are not square images", field="images"
             )
-        pixels = pixels.reshape(len(pixels), side, side)
-    if pixels.ndim != 3 or len(pixels) == 0:
+    if pixels.ndim not in (3, 4) or len(pixels) == 0:
         raise SchemaError(f"expected (n, h, w) images, got {pixels.shape}", field="images")
     return pixels
 

@@ -96,27 +96,38 @@ class MLPNet(ScaledInputNet):
 
 
 class CNNNet(ScaledInputNet):
-    """Two 3x3 conv + 2x2 max-pool blocks, a dense layer, dropout before both dense layers."""
+    """Two 3x3 conv + 2x2 max-pool blocks, a dense layer, dropout before both dense layers.
+
+    ``image_shape`` is ``(h, w)`` for one channel or ``(h, w, c)`` for colour: rows arrive
+    flat in height, width, channel order (how images are stored) and are turned to
+    channels-first here, inside the graph, so the ONNX input stays ``(batch, h*w*c)``.
+    The dense layer's output (after its ReLU) is the penultimate layer an embedding reads.
+    """
 
     def __init__(
         self,
-        image_shape: tuple[int, int],
+        image_shape: tuple[int, ...],
         channels: int,
         hidden: int,
         dropout: float,
         n_classes: int,
     ) -> None:
         super().__init__()
-        self.image_shape = image_shape
-        height, width = image_shape
-        self.conv1 = nn.Conv2d(1, channels, 3, padding=1)
+        self.image_shape = tuple(image_shape)
+        height, width = image_shape[0], image_shape[1]
+        self.colours = image_shape[2] if len(image_shape) == 3 else 1
+        self.conv1 = nn.Conv2d(self.colours, channels, 3, padding=1)
         self.conv2 = nn.Conv2d(channels, 2 * channels, 3, padding=1)
         self.dropout = nn.Dropout(dropout)
         self.dense = nn.Linear(2 * channels * (height // 4) * (width // 4), hidden)
         self.output = nn.Linear(hidden, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = ((x - self.input_mean) / self.input_std).reshape(-1, 1, *self.image_shape)
+        x = (x - self.input_mean) / self.input_std
+        if self.colours == 1:
+            x = x.reshape(-1, 1, *self.image_shape[:2])
+        else:
+            x = x.reshape(-1, *self.image_shape).permute(0, 3, 1, 2)
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
         x = self.dropout(F.relu(self.dense(self.dropout(x.flatten(1)))))
@@ -332,9 +343,10 @@ class MLPClassifier(TorchClassifier):
 
 
 class CNNClassifier(TorchClassifier):
-    """A small convolutional network for single-channel images (MNIST-sized or smaller).
+    """A small convolutional network for grey or RGB images (MNIST-sized or smaller).
 
-    Accepts ``(n, h, w)``, ``(n, 1, h, w)`` or square flat rows ``(n, h*h)``; images must
+    Accepts ``(n, h, w)``, ``(n, 1, h, w)``, ``(n, h, w, 3)`` or square flat rows
+    ``(n, h*h)`` (grey) and ``(n, h*h*3)`` (RGB, as image folders are stored); images must
     be at least 4x4. ``channels`` is the first conv layer's width, the second doubles it.
     """
 
@@ -369,21 +381,33 @@ class CNNClassifier(TorchClassifier):
         if len(shape) == 3 and shape[0] == 1:
             shape = shape[1:]
         elif len(shape) == 1:
-            side = math.isqrt(shape[0])
-            if side * side != shape[0]:
-                raise SchemaError(
-                    f"CNNClassifier: rows of {shape[0]} features are not a square image; "
-                    "pass images shaped (n, h, w)",
-                    field="X",
-                )
-            shape = (side, side)
-        if len(shape) != 2 or min(shape) < 4:
+            shape = _square_image(shape[0])
+        colour = len(shape) == 3 and shape[2] == 3
+        if not (len(shape) == 2 or colour) or min(shape[:2]) < 4:
             raise SchemaError(
-                f"CNNClassifier: expected single-channel images of at least 4x4, got {shape}",
+                f"CNNClassifier: expected single-channel or RGB images of at least 4x4, "
+                f"got {shape}",
                 field="X",
             )
-        return (int(shape[0]), int(shape[1]))
+        return tuple(int(d) for d in shape)
 
     def _build(self, input_shape: tuple[int, ...], n_classes: int) -> ScaledInputNet:
-        height, width = input_shape
-        return CNNNet((height, width), self.channels, self.hidden, self.dropout, n_classes)
+        return CNNNet(input_shape, self.channels, self.hidden, self.dropout, n_classes)
+
+
+def _square_image(values: int) -> tuple[int, ...]:
+    """A flat row as a square image: ``h*h`` values are grey, ``h*h*3`` are RGB (h, w, c).
+
+    Never ambiguous: ``3*h*h`` is not a perfect square for any ``h > 0``.
+    """
+    side = math.isqrt(values)
+    if side * side == values:
+        return (side, side)
+    side = math.isqrt(values // 3)
+    if values % 3 == 0 and side * side * 3 == values:
+        return (side, side, 3)
+    raise SchemaError(
+        f"CNNClassifier: rows of {values} features are not a square image (h*h grey or "
+        "h*h*3 RGB); pass images shaped (n, h, w)",
+        field="X",
+    )

@@ -1,13 +1,17 @@
-"""`headwater images ingest`: an image folder decoded in parallel and loaded as one batch."""
+"""`headwater images ingest|embed`: an image folder loaded in parallel; its feature vectors."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
 from headwater.faces.cli.output import console
+from headwater.faces.cli.progress import new_bar, watching
+from headwater.flows.embeddings import EmbedResult, embed_images
 from headwater.flows.export import export as run_export
 from headwater.flows.images import ImageIngestReport, ingest_images
 from headwater.flows.workspace import Workspace
@@ -62,6 +66,78 @@ def _print(report: ImageIngestReport) -> None:
         console.print(f"duplicate {file} = {same}", highlight=False)
     for file, like, bits in report.near_duplicates:
         console.print(f"near duplicate {file} ~ {like} ({bits} bits apart)", highlight=False)
+
+
+@images_app.command("embed")
+def embed(
+    dataset: str = typer.Argument(..., help="An image dataset."),
+    model: str | None = typer.Option(
+        None, "--model", help="A run id (or best/latest) or an .onnx file; default: train a CNN."
+    ),
+    output: str | None = typer.Option(
+        None, "--output", help="The ONNX tensor to read (default: the last 2-D output)."
+    ),
+    dim: int = typer.Option(512, "--dim", min=1, help="Penultimate width of the CNN trained."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Epochs of that CNN."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """A feature vector per image from a CNN's penultimate layer, as NAME_embeddings.
+
+    No pretrained weights can be downloaded here: without --model Headwater trains its
+    CNN on the dataset's own labels. Example: headwater images embed photos --dim 512
+    """
+    onnx_path = (
+        Path(model) if model and (model.endswith(".onnx") or Path(model).is_file()) else None
+    )
+    run = None if onnx_path is not None else model
+    bar = new_bar(remaining=True)
+    task = bar.add_task(f"embedding {dataset}", total=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with Workspace(get_settings()) as workspace, bar if watching(not as_json) else _quiet():
+        result = embed_images(
+            workspace,
+            dataset,
+            model_run=run,
+            onnx_path=onnx_path,
+            dim=dim,
+            output=output,
+            epochs=epochs,
+            on_progress=progress,
+        )
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+        return
+    _print_embed(result)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    yield
+
+
+def _print_embed(result: EmbedResult) -> None:
+    trained = " (trained on the dataset)" if result.trained else ""
+    console.print(
+        f"{result.embeddings}: {result.rows} vectors of {result.dim} features from "
+        f"{result.model}{trained}, output {result.output}; {result.skipped} already embedded",
+        highlight=False,
+    )
+    quality = result.quality
+    categories = quality.get("categories", {})
+    assert isinstance(categories, dict)
+    for label, counts in categories.items():
+        console.print(
+            f"  {label}: {counts['kept']} kept, {counts['set_aside']} set aside "
+            f"of {counts['images']}",
+            highlight=False,
+        )
+    aside = quality.get("set_aside", [])
+    assert isinstance(aside, list)
+    for row in aside:
+        console.print(f"set aside {row['id']} ({row['label']}): {row['reason']}", highlight=False)
 
 
 def export(

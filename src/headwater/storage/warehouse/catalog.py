@@ -44,6 +44,7 @@ __all__ = [
     "record_batch",
     "record_raw_files",
     "sample_rows",
+    "sourced_image_chunks",
     "split_counts",
     "split_index",
     "succeeded_batch",
@@ -541,6 +542,48 @@ def _image_chunk(batch: pa.RecordBatch, shape: dict[str, object]) -> ImageArrays
         pixels=pixels,
         labels=batch.column("label").to_pylist(),
     )
+
+
+@dataclass(frozen=True)
+class SourcedImages:
+    """A chunk of a dataset's images with where each came from: its batch and source row."""
+
+    images: ImageArrays
+    batch_keys: np.ndarray
+    source_rows: np.ndarray
+
+
+def sourced_image_chunks(
+    wh: Warehouse, dataset: DatasetRow, *, chunk_rows: int
+) -> Iterator[SourcedImages]:
+    """Every image of every split in row-key order, a bounded chunk at a time, with the
+    batch and source row that name it (an image folder's index maps those to file ids)."""
+    shape: dict[str, object] | None = None
+    for batch in wh.stream_arrow(
+        "SELECT f.image_key, f.batch_key, f.source_row, l.label, f.height, f.width, "
+        "f.channels, f.pixel_dtype, f.pixels FROM fact_image f "
+        "LEFT JOIN dim_label l ON l.label_key = f.label_key "
+        "WHERE f.dataset_key = %s ORDER BY f.image_key",
+        [dataset.key],
+        batch_rows=chunk_rows,
+    ):
+        if batch.num_rows == 0:
+            continue
+        distinct = {k: pc.unique(batch.column(k)).to_pylist() for k in _SHAPE_COLUMNS}
+        if any(len(values) != 1 for values in distinct.values()) or (
+            shape is not None and {k: v[0] for k, v in distinct.items()} != shape
+        ):
+            raise SchemaError(
+                f"dataset {dataset.name!r} mixes image sizes or pixel types ({distinct}); "
+                "ingest its images at one --size",
+                field="pixels",
+            )
+        shape = {k: v[0] for k, v in distinct.items()}
+        yield SourcedImages(
+            _image_chunk(batch, shape),
+            batch.column("batch_key").to_numpy(zero_copy_only=False).astype(np.int64),
+            batch.column("source_row").to_numpy(zero_copy_only=False).astype(np.int64),
+        )
 
 
 def batch_images(wh: Warehouse, dataset: DatasetRow, batch_key: int) -> pa.Table:
