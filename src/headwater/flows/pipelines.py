@@ -45,9 +45,12 @@ __all__ = [
     "STEPS",
     "PipelineRunRow",
     "StepFn",
+    "begin_pipeline",
+    "finish_pipeline",
     "holder_alive",
     "new_holder",
     "pipeline_history",
+    "pipeline_run",
     "pipeline_run_dict",
     "pipeline_summaries",
     "run_pipeline",
@@ -355,9 +358,34 @@ def run_pipeline(
     A pipeline another worker is running now is refused (`WriteConflict`). ``force``
     trains even when the ingest found no new data.
     """
-    run = _begin(ws, config, trigger, fire_key, fire_at, holder, lease_s)
+    run = begin_pipeline(
+        ws,
+        config,
+        trigger=trigger,
+        fire_key=fire_key,
+        fire_at=fire_at,
+        holder=holder,
+        lease_s=lease_s,
+    )
     if run is None:
         return None
+    return finish_pipeline(ws, config, run, lease_s=lease_s, force=force, on_step=on_step)
+
+
+def finish_pipeline(
+    ws: Workspace,
+    config: PipelineConfig,
+    run: PipelineRunRow,
+    *,
+    lease_s: float = 300.0,
+    force: bool = False,
+    on_step: StepFn | None = None,
+) -> PipelineRunRow:
+    """Work the steps of a run `begin_pipeline` recorded, and end it; returns it as ended.
+
+    Split from `begin_pipeline` so a face can answer with the run's id at once and let
+    a thread do the steps (`flows.background.PipelineRuns`).
+    """
     state = _State(run)
     try:
         with _heartbeat(ws, run, lease_s):
@@ -378,6 +406,23 @@ def run_pipeline(
             raise
     store.end_run(ws.warehouse, state.run, now=datetime.now(UTC), alias=_alias_at_end(state))
     return store.get_run(ws.warehouse, run.pipeline_run_id)
+
+
+def begin_pipeline(
+    ws: Workspace,
+    config: PipelineConfig,
+    *,
+    trigger: str = "manual",
+    fire_key: str | None = None,
+    fire_at: datetime | None = None,
+    holder: str | None = None,
+    lease_s: float = 300.0,
+) -> PipelineRunRow | None:
+    """Record a run as ``running`` under the pipeline's lease; None when this fire ran already.
+
+    `WriteConflict` when another worker (or thread) is running the pipeline now.
+    """
+    return _begin(ws, config, trigger, fire_key, fire_at, holder, lease_s)
 
 
 def _begin(
@@ -427,11 +472,33 @@ def _begin(
     return run
 
 
-def pipeline_run_dict(run: PipelineRunRow) -> JsonDict:
-    """A pipeline run as JSON, with its steps."""
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
-    def when(value: datetime | None) -> str | None:
-        return value.isoformat() if value else None
+
+def _unrecorded(run: PipelineRunRow) -> list[JsonDict]:
+    """The steps a run has not reached: ``pending`` while it runs, ``not run`` once it ended."""
+    recorded = {s.step for s in run.steps}
+    status = "pending" if run.status == "running" else "not run"
+    return [
+        {
+            "step": name,
+            "status": status,
+            "seconds": None,
+            "outcome": {},
+            "error": None,
+            "started_at": None,
+            "finished_at": None,
+        }
+        for name in STEPS
+        if name not in recorded
+    ]
+
+
+def pipeline_run_dict(run: PipelineRunRow, *, every_step: bool = False) -> JsonDict:
+    """A pipeline run as JSON, with its steps (``every_step``: the ones not reached too,
+    so a page can draw all six from the start)."""
+    when = _when
 
     return {
         "pipeline_run_id": run.pipeline_run_id,
@@ -459,12 +526,17 @@ def pipeline_run_dict(run: PipelineRunRow) -> JsonDict:
                 "finished_at": when(s.finished_at),
             }
             for s in run.steps
-        ],
+        ]
+        + (_unrecorded(run) if every_step else []),
     }
 
 
 def pipeline_summaries(
-    ws: Workspace, configs: Mapping[str, PipelineConfig], now: datetime
+    ws: Workspace,
+    configs: Mapping[str, PipelineConfig],
+    now: datetime,
+    *,
+    every_step: bool = False,
 ) -> list[JsonDict]:
     """Each declared pipeline: its schedule, next fire time, and its last run and outcome."""
     last: dict[str, PipelineRunRow] = {}
@@ -485,7 +557,7 @@ def pipeline_summaries(
                 "on_new_data": config.on_new_data,
                 "promote": config.promote,
                 "next_fire": fire.isoformat() if fire else None,
-                "last_run": pipeline_run_dict(latest) if latest else None,
+                "last_run": pipeline_run_dict(latest, every_step=every_step) if latest else None,
             }
         )
     return out
@@ -494,3 +566,8 @@ def pipeline_summaries(
 def pipeline_history(ws: Workspace, name: str, *, limit: int = 50) -> list[PipelineRunRow]:
     """A pipeline's runs, newest first, with their steps."""
     return store.list_runs(ws.warehouse, name, limit=limit)
+
+
+def pipeline_run(ws: Workspace, run_id: str) -> PipelineRunRow:
+    """One pipeline run with its steps as recorded so far; `NotFound` for an unknown id."""
+    return store.get_run(ws.warehouse, run_id)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from headwater.errors import ConfigError, NotFound, WarehouseBusy
 from headwater.flows import runs as run_flows
+from headwater.flows.background import PipelineRuns, Suggestions
 from headwater.flows.jobs import TrainingQueue
 from headwater.flows.reports import IngestReport, QualityReport
 from headwater.flows.runs import RunDetail, RunRow
@@ -123,6 +124,8 @@ class WarehouseService:
         self._alias_ttl_s = alias_ttl_s
         self._runs: RunService | None = None
         self._models: ModelCache | None = None
+        self._pipelines: PipelineRuns | None = None
+        self._suggestions: Suggestions | None = None
 
     @contextmanager
     def _writing(self) -> Iterator[Workspace]:
@@ -150,9 +153,14 @@ class WarehouseService:
             queue_limit=self._training_queue,
             threads=self._training_threads,
         )
+        self._pipelines = PipelineRuns(self.workspace, on_end=self._models.invalidate)
+        self._suggestions = Suggestions(self.workspace, on_end=self._models.invalidate)
         return count
 
     def close(self) -> None:
+        for background in (self._pipelines, self._suggestions):
+            if background is not None:
+                background.close()
         if self._runs is not None:
             self._runs.close()
         self.workspace.close()
@@ -168,6 +176,20 @@ class WarehouseService:
         if self._models is None:
             raise RuntimeError("WarehouseService.open() has not run")
         return self._models
+
+    @property
+    def pipelines(self) -> PipelineRuns:
+        """Declared pipelines: listed, started in the background, followed, their history."""
+        if self._pipelines is None:
+            raise RuntimeError("WarehouseService.open() has not run")
+        return self._pipelines
+
+    @property
+    def suggestions(self) -> Suggestions:
+        """The train form's "Suggest": best parameters so far, or a short search."""
+        if self._suggestions is None:
+            raise RuntimeError("WarehouseService.open() has not run")
+        return self._suggestions
 
     @property
     def dialect(self) -> str:

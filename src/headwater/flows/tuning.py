@@ -37,7 +37,17 @@ from headwater.storage.warehouse import pipelines as store
 from headwater.storage.warehouse import runs as registry
 from headwater.storage.warehouse.pipelines import TrialRow
 
-__all__ = ["TrialRow", "TuneRequest", "TuneResult", "fixed_params", "tune"]
+__all__ = [
+    "QUICK_SEARCH",
+    "Suggestion",
+    "TrialRow",
+    "TuneRequest",
+    "TuneResult",
+    "fixed_params",
+    "quick_search",
+    "suggestion",
+    "tune",
+]
 
 log = logging.getLogger("headwater.tune")
 JsonDict = dict[str, object]
@@ -250,4 +260,69 @@ def _result(
         test,
         done,
         seconds,
+    )
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The best parameters a dataset's searches of a model found so far (None before any)."""
+
+    dataset: str
+    model: str
+    params: JsonDict | None
+    run_id: str | None
+    validation_accuracy: float | None
+    test_accuracy: float | None
+    trials: int
+    searching: bool = False
+
+    def to_dict(self) -> JsonDict:
+        return {
+            "dataset": self.dataset,
+            "model": self.model,
+            "params": self.params,
+            "run_id": self.run_id,
+            "validation_accuracy": self.validation_accuracy,
+            "test_accuracy": self.test_accuracy,
+            "trials": self.trials,
+            "searching": self.searching,
+        }
+
+
+def suggestion(ws: Workspace, dataset: str, model: str) -> Suggestion:
+    """What "Suggest" fills a train form with: the study's best complete trial.
+
+    The study is the one `tune` records (``dataset:model``), so the CLI's searches, a
+    pipeline's ``tune = N`` and the web's short searches all feed the same answer.
+    """
+    ws.dataset(dataset)  # DatasetNotFound (404) for an unknown name
+    search_space(model)  # ConfigError naming the models for an unknown one
+    trials = store.list_trials(ws.warehouse, f"{dataset}:{model}")
+    complete = [t for t in trials if t.state == "complete" and t.value is not None]
+    if not complete:
+        return Suggestion(dataset, model, None, None, None, None, len(trials))
+    best = max(complete, key=lambda t: (float(t.value or 0.0), -t.number))
+    test = None
+    if best.run_id is not None and registry.run_exists(ws.warehouse, best.run_id):
+        found = registry.get_run(ws.warehouse, best.run_id).metrics.get("test_accuracy")
+        test = None if found is None else float(str(found))
+    return Suggestion(dataset, model, dict(best.params), best.run_id, best.value, test, len(trials))
+
+
+QUICK_SEARCH = {"trials": 4, "timeout_s": 60.0, "epochs": 5}
+"""The short search "Suggest" starts when a dataset has none: a few trials, a minute at
+most, a neural net held at a few epochs so one trial cannot take the minute alone."""
+
+
+def quick_search(dataset: str, model: str) -> TuneRequest:
+    """The `TuneRequest` of a short search (`QUICK_SEARCH`) for a model on a dataset."""
+    fixed: dict[str, ParamValue] = {}
+    if "epochs" in search_space(model):
+        fixed["epochs"] = int(QUICK_SEARCH["epochs"])
+    return TuneRequest(
+        dataset,
+        model,
+        int(QUICK_SEARCH["trials"]),
+        timeout_s=float(QUICK_SEARCH["timeout_s"]),
+        fixed=fixed,
     )

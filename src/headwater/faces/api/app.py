@@ -35,6 +35,7 @@ from headwater.faces.api.routes import (
     health,
     leaderboard,
     models,
+    pipelines,
     quarantine,
     runs,
 )
@@ -54,6 +55,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     runs.router,
     leaderboard.router,
     aliases.router,
+    pipelines.router,
 )
 
 DESCRIPTION = """\

@@ -25,6 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from headwater.faces.config import ApiConfig
 from headwater.faces.http import DATASET_NAME_PATTERN, RUN_ID_PATTERN, DatasetName, Problem, RunId
+from headwater.flows.background import PipelineRuns, Suggestions
 from headwater.flows.service import RunService, WarehouseService
 from headwater.flows.serving import ModelCache
 from headwater.flows.workspace import Workspace
@@ -39,12 +40,14 @@ __all__ = [
     "DatasetName",
     "ModelRef",
     "ModelsDep",
+    "PipelinesDep",
     "ReadAccess",
     "RunId",
     "RunsDep",
     "ServiceDep",
     "Serving",
     "ServingDep",
+    "SuggestionsDep",
     "WriteAccess",
     "access_of",
 ]
@@ -83,8 +86,18 @@ async def get_models(service: ServiceDep) -> ModelCache:
     return service.models
 
 
+async def get_pipelines(service: ServiceDep) -> PipelineRuns:
+    return service.pipelines
+
+
+async def get_suggestions(service: ServiceDep) -> Suggestions:
+    return service.suggestions
+
+
 RunsDep = Annotated[RunService, Depends(get_runs)]
 ModelsDep = Annotated[ModelCache, Depends(get_models)]
+PipelinesDep = Annotated[PipelineRuns, Depends(get_pipelines)]
+SuggestionsDep = Annotated[Suggestions, Depends(get_suggestions)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 

@@ -30,10 +30,12 @@ from pydantic import (
 from headwater.faces.http import scrub
 from headwater.flows.inputs import JsonScalar
 from headwater.flows.params import COMMON_PARAMS, PARAMS, Params
+from headwater.flows.pipelines import PipelineRunRow, pipeline_run_dict
 from headwater.flows.reports import BatchReport, IngestReport, QualityReport
 from headwater.flows.runs import RunDetail, RunRow, ranking_order, run_summary, run_task
 from headwater.flows.serving import Prediction
 from headwater.flows.training import TrainRequest
+from headwater.flows.tuning import Suggestion
 from headwater.flows.workspace import DATASET_NAME_PATTERN, BatchSummary, DatasetSummary
 
 __all__ = [
@@ -46,6 +48,13 @@ __all__ = [
     "HealthOut",
     "IngestOut",
     "LeaderboardOut",
+    "PipelineAcceptedOut",
+    "PipelineHistoryOut",
+    "PipelineListOut",
+    "PipelineOut",
+    "PipelineRunOut",
+    "PipelineStartIn",
+    "PipelineStepOut",
     "PredictIn",
     "PredictOut",
     "PredictionOut",
@@ -62,6 +71,7 @@ __all__ = [
     "RunListOut",
     "RunOut",
     "SourceIn",
+    "SuggestionOut",
 ]
 
 QuarantineStatus = Literal["quarantined", "released", "dropped", "all"]
@@ -660,3 +670,133 @@ class PredictOut(_Out):
                 for label, row in zip(prediction.labels, prediction.proba.tolist(), strict=True)
             ],
         )
+
+
+# -- pipelines and suggestions ---------------------------------------------------------------
+
+PipelineStatus = Literal["running", "succeeded", "failed", "skipped", "abandoned"]
+StepStatus = Literal["running", "succeeded", "failed", "pending", "not run"]
+
+
+class PipelineStepOut(_Out):
+    step: Literal["ingest", "quality", "train", "evaluate", "compare", "promote"]
+    status: StepStatus = Field(
+        description="pending (not reached yet), running, succeeded, failed, or not run (the "
+        "run ended before it: no new data, or an earlier step failed)."
+    )
+    seconds: float | None = Field(description="How long it took, once it ended.")
+    outcome: dict[str, JsonValue] = Field(
+        description="What it found: batches loaded, quality, the run trained, the scores "
+        "compared, whether it promoted."
+    )
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class PipelineRunOut(_Out):
+    pipeline_run_id: str
+    pipeline: str
+    dataset: str
+    trigger: str = Field(description="manual, schedule or new-data.")
+    status: PipelineStatus
+    outcome: str | None = Field(description="promoted, kept champion, no new data or failed.")
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    batch_ids: list[int] = Field(description="The batches its ingest loaded.")
+    run_ids: list[str] = Field(description="The training runs it made.")
+    champion_run_id: str | None = Field(description="The run served when it started.")
+    challenger_run_id: str | None = Field(description="The run it trained to compare.")
+    promoted: bool
+    steps: list[PipelineStepOut] = Field(description="All six steps, in order.")
+    url: str
+
+    @classmethod
+    def from_core(cls, run: PipelineRunRow) -> Self:
+        return cls.from_dict(pipeline_run_dict(run, every_step=True))
+
+    @classmethod
+    def from_dict(cls, found: dict[str, object]) -> Self:
+        """From `flows.pipelines.pipeline_run_dict` (every step), errors cut of server paths."""
+        steps = found["steps"]
+        assert isinstance(steps, list)
+        error = found["error"]
+        return cls.model_validate(
+            {
+                **found,
+                "error": scrub(str(error)) if error else None,
+                "steps": [
+                    {
+                        **step,
+                        "outcome": _json_dict(step["outcome"]),
+                        "error": scrub(step["error"]) if step["error"] else None,
+                    }
+                    for step in steps
+                ],
+                "url": f"/pipelines/{found['pipeline']}/runs/{found['pipeline_run_id']}",
+            }
+        )
+
+
+class PipelineOut(_Out):
+    name: str
+    dataset: str
+    model: str
+    schedule: str | None = Field(description="Cron expression, or null when only run by hand.")
+    timezone: str = Field(description="The IANA time zone the schedule is read in.")
+    on_new_data: bool = Field(description="Also run when new data lands in its source.")
+    promote: Literal["if-better", "always", "never"]
+    next_fire: datetime | None = Field(description="The next scheduled fire (UTC offset shown).")
+    last_run: PipelineRunOut | None
+
+    @classmethod
+    def from_core(cls, summary: dict[str, object]) -> Self:
+        """From `flows.pipelines.pipeline_summaries` (with every step of the last run)."""
+        last = summary["last_run"]
+        return cls.model_validate(
+            {
+                **{k: summary[k] for k in cls.model_fields if k != "last_run"},
+                "last_run": PipelineRunOut.from_dict(last) if isinstance(last, dict) else None,
+            }
+        )
+
+
+class PipelineListOut(_Out):
+    pipelines: list[PipelineOut] = Field(description="Each pipeline headwater.toml declares.")
+
+
+class PipelineHistoryOut(_Out):
+    pipeline: str
+    runs: list[PipelineRunOut] = Field(description="Newest first.")
+
+
+class PipelineStartIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    force: bool = Field(default=False, description="Train even when the ingest finds no new data.")
+
+
+class PipelineAcceptedOut(_Out):
+    pipeline_run_id: str
+    status: Literal["running"] = "running"
+    url: str = Field(description="Where its steps can be followed.")
+
+
+class SuggestionOut(_Out):
+    dataset: str
+    model: str
+    params: dict[str, JsonValue] | None = Field(
+        description="The best parameters found so far, or null before any search completed."
+    )
+    run_id: str | None = Field(description="The trial run that scored best.")
+    validation_accuracy: float | None
+    test_accuracy: float | None
+    trials: int = Field(ge=0, description="Trials the study has recorded.")
+    searching: bool = Field(description="A short search started by the web UI is running.")
+
+    @classmethod
+    def from_core(cls, found: Suggestion) -> Self:
+        values = found.to_dict()
+        values["params"] = _json_dict(found.params) if found.params is not None else None
+        return cls.model_validate(values)

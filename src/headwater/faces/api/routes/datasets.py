@@ -6,10 +6,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from headwater.faces.api.deps import AccessRoute, ConfigDep, DatasetName, ReadAccess, ServiceDep
+from headwater.faces.api.deps import (
+    AccessRoute,
+    ConfigDep,
+    DatasetName,
+    ReadAccess,
+    ServiceDep,
+    SuggestionsDep,
+)
 from headwater.faces.api.problems import Problem, problem_responses
-from headwater.faces.api.schemas import DatasetDetailOut, DatasetListOut, DatasetOut, RowsOut
+from headwater.faces.api.schemas import (
+    DatasetDetailOut,
+    DatasetListOut,
+    DatasetOut,
+    RowsOut,
+    SuggestionOut,
+)
 from headwater.faces.config import MAX_ROWS_PER_REQUEST
+from headwater.flows.params import PARAMS
 
 __all__ = ["router"]
 
@@ -58,3 +72,30 @@ def read_rows(
         )
     rows = service.rows(name, limit=limit, offset=offset)
     return RowsOut.from_core(name, rows, limit=limit, offset=offset)
+
+
+TunedModel = Annotated[
+    str,
+    Query(
+        pattern="^(" + "|".join(sorted(PARAMS)) + ")$",
+        description="The model whose parameters to suggest.",
+        examples=["mlp"],
+    ),
+]
+
+
+@router.get(
+    "/{name}/suggestion",
+    response_model=SuggestionOut,
+    responses=problem_responses(401, 404, 422, 503),
+)
+def read_suggestion(
+    name: DatasetName, suggestions: SuggestionsDep, _: ReadAccess, model: TunedModel = "mlp"
+) -> SuggestionOut:
+    """The best parameters the searches of this dataset and model found so far.
+
+    What the web train form's "Suggest" fills in; ``params`` is null before any search
+    completed a trial (run ``headwater tune --dataset NAME --model M`` to make some).
+    Example: curl .../datasets/mnist/suggestion?model=mlp
+    """
+    return SuggestionOut.from_core(suggestions.get(name, model))
