@@ -1,15 +1,21 @@
 """An image folder ``ROOT/<category>/**`` decoded, converted and resized in a process pool.
 
-One core cannot keep up with a million photos, so decoding runs in worker processes:
-one task per category and, for a large category, per slice of it. Results come back
-slice by slice and at most ``2 x workers`` slices are in flight, so memory stays
-bounded whatever the folder size; they are consumed in task order, so any number of
-workers gives the same rows in the same order. Every image gets a stable id (the
-sha256 of its bytes); a file that cannot be decoded, is truncated, is a decompression
-bomb or is too small is set aside with its reason and never stops the run. Exact
-duplicates (same id) are loaded once; near duplicates (difference hashes a few bits
-apart) are reported. The kept images are loaded through `ingest_source`: one batch,
-one transaction, the same checks and quarantine as any other ingest.
+One core cannot keep up with a million photos, so the work per file runs in worker
+processes, in slices of a category: first every file is hashed (its sha256 is its
+stable id), then only the files this dataset has not seen are decoded. A daily run
+over a folder that grew by three images decodes and loads three. Results come back in
+task order, at most ``4 x workers`` slices ahead of the parent, so memory stays
+bounded whatever the folder size and any number of workers gives the same rows in the
+same order. A file that cannot be decoded, is truncated, is a decompression bomb or is
+too small is set aside with its reason, never stops the run, and lands in the
+warehouse quarantine (check ``image_file``, the file and the reason) with the batch.
+Exact duplicates (same id) are loaded once; near duplicates (difference hashes a few
+bits apart, also against earlier runs) are reported. The kept images are loaded
+through `ingest_source`: one batch, one transaction, the same checks as any ingest.
+
+Beside the lake, ``images/<dataset>.parquet`` indexes every loaded image (id, label,
+file, batch_id, source_row, dhash) and ``images/<dataset>.rejected.parquet`` every file
+set aside (id, label, file, reason); both are rewritten after the batch commits.
 """
 
 from __future__ import annotations
@@ -20,8 +26,11 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -30,23 +39,52 @@ from PIL import Image, UnidentifiedImageError
 
 from headwater.data.ingest import IngestReport, ingest_source
 from headwater.errors import FormatError
-from headwater.storage.lake import Lake
+from headwater.storage.lake import Lake, sha256_file
 from headwater.storage.readers.base import RawFile, Source, check_file_name, image_batch
 from headwater.storage.readers.image_folder import IMAGE_SUFFIXES
 from headwater.storage.warehouse import Warehouse
 
 __all__ = [
+    "IMAGE_FILE_CHECK",
     "CategoryProgress",
     "ImageIngestReport",
     "ImageOptions",
     "decode_folder",
     "ingest_image_folder",
+    "worker_pool",
 ]
 
 NEAR_BITS = 4
 """Difference hashes at most this many bits apart (of 64) are near duplicates."""
 
+NEAR_CANDIDATES = 32
+"""Near duplicates are looked for among the latest images sharing a hash band, at most this
+many per band: a folder of look-alikes (MNIST's ones) cannot make the parent's work grow
+with the square of the folder while the workers wait."""
+
+IMAGE_FILE_CHECK = "image_file"
+"""The quarantine's check name for a file that did not decode (field: the file)."""
+
+AHEAD = 4
+"""Slices queued per worker: the workers keep decoding while the parent loads a chunk."""
+
 CategoryProgress = Callable[[str, int, int], None]
+Task = tuple[str, list[Path]]
+T = TypeVar("T")
+
+INDEX_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("label", pa.string()),
+        ("file", pa.string()),
+        ("batch_id", pa.int64()),
+        ("source_row", pa.int64()),
+        ("dhash", pa.uint64()),
+    ]
+)
+REJECTED_SCHEMA = pa.schema(
+    [("id", pa.string()), ("label", pa.string()), ("file", pa.string()), ("reason", pa.string())]
+)
 
 
 @dataclass(frozen=True)
@@ -74,10 +112,11 @@ class Decoded:
 
 @dataclass
 class ImageIngestReport:
-    """What an image-folder ingest loaded, set aside and found twice."""
+    """What an image-folder ingest found, loaded, already had, set aside and found twice."""
 
     dataset: str
     images_found: int = 0
+    images_known: int = 0
     images_loaded: int = 0
     rejected: list[tuple[str, str]] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
@@ -90,6 +129,7 @@ class ImageIngestReport:
         return {
             "dataset": self.dataset,
             "images_found": self.images_found,
+            "images_known": self.images_known,
             "images_loaded": self.images_loaded,
             "per_category": self.per_category,
             "rejected": [{"file": f, "reason": r} for f, r in self.rejected],
@@ -102,7 +142,7 @@ class ImageIngestReport:
         }
 
 
-def scan(root: Path) -> list[tuple[str, list[Path]]]:
+def scan(root: Path) -> list[Task]:
     """Every category folder with its image files (any depth below it), in a stable order."""
     if not root.is_dir():
         raise FormatError("not a folder; expected ROOT/<category>/**/*.png", path=root)
@@ -164,61 +204,176 @@ def _decode_slice(category: str, paths: list[Path], options: ImageOptions) -> li
         Image.MAX_IMAGE_PIXELS = before
 
 
-def decode_folder(
-    folders: list[tuple[str, list[Path]]],
+def _hash_slice(category: str, paths: list[Path], options: ImageOptions) -> list[str]:
+    """One task: the sha256 (the image's id) of each file of a slice."""
+    return [sha256_file(p) for p in paths]
+
+
+@contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """One pool for every pass of an ingest (started once); none for a single worker."""
+    if workers <= 1:
+        yield None
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield pool
+
+
+def _in_order(
+    pool: ProcessPoolExecutor | None,
+    work: Callable[[str, list[Path], ImageOptions], T],
+    folders: list[Task],
     options: ImageOptions,
-    progress: CategoryProgress | None = None,
-) -> Iterator[Decoded]:
-    """Every image decoded, in folder order; at most ``2 x workers`` slices held at once."""
-    tasks = [
+) -> Iterator[tuple[str, list[Path], T]]:
+    """Each slice's result in task order, ``AHEAD x workers`` slices queued ahead of the caller.
+
+    The queue is topped up before a result is handed over, so the workers keep working
+    while the caller (the parent: hashing rows, loading the warehouse) is busy.
+    """
+    tasks = (
         (category, files[i : i + options.slice_size])
         for category, files in folders
         for i in range(0, len(files), options.slice_size)
-    ]
+    )
+    if pool is None:
+        for category, paths in tasks:
+            yield category, paths, work(category, paths, options)
+        return
+    pending: deque[tuple[str, list[Path], Future[T]]] = deque()
+
+    def top_up(count: int) -> None:
+        for category, paths in islice(tasks, count):
+            pending.append((category, paths, pool.submit(work, category, paths, options)))
+
+    top_up(AHEAD * options.workers)
+    while pending:
+        category, paths, future = pending.popleft()
+        result = future.result()
+        top_up(1)
+        yield category, paths, result
+
+
+def survey(
+    folders: list[Task], options: ImageOptions, pool: ProcessPoolExecutor | None
+) -> dict[Path, str]:
+    """The sha256 of every file, hashed by the workers: what is new is decided before decoding."""
+    shas: dict[Path, str] = {}
+    for _, paths, hashed in _in_order(pool, _hash_slice, folders, options):
+        shas.update(zip(paths, hashed, strict=True))
+    return shas
+
+
+def decode_folder(
+    folders: list[Task],
+    options: ImageOptions,
+    progress: CategoryProgress | None = None,
+    pool: ProcessPoolExecutor | None = None,
+) -> Iterator[Decoded]:
+    """Every image decoded, in folder order, with ``options.workers`` processes (or ``pool``)."""
+    if pool is None and options.workers > 1:
+        with worker_pool(options.workers) as own:
+            yield from decode_folder(folders, options, progress, own)
+        return
     totals = {category: len(files) for category, files in folders}
     done = dict.fromkeys(totals, 0)
-
-    def report(category: str, results: list[Decoded]) -> Iterator[Decoded]:
+    for category, _, results in _in_order(pool, _decode_slice, folders, options):
         done[category] += len(results)
         if progress is not None:
             progress(category, done[category], totals[category])
         yield from results
 
-    if options.workers <= 1:
-        for category, paths in tasks:
-            yield from report(category, _decode_slice(category, paths, options))
-        return
-    with ProcessPoolExecutor(max_workers=options.workers) as pool:
-        pending: deque[tuple[str, Future[list[Decoded]]]] = deque()
-        queue = iter(tasks)
-        for category, paths in queue:
-            pending.append((category, pool.submit(_decode_slice, category, paths, options)))
-            if len(pending) >= 2 * options.workers:
-                name, future = pending.popleft()
-                yield from report(name, future.result())
-        while pending:
-            name, future = pending.popleft()
-            yield from report(name, future.result())
+
+def _read_table(path: Path, schema: pa.Schema) -> pa.Table:
+    """A sidecar table, with the columns an older version did not write as nulls."""
+    if not path.is_file():
+        return schema.empty_table()
+    table = pq.read_table(path)
+    columns = [
+        table.column(f.name).cast(f.type)
+        if f.name in table.column_names
+        else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+@dataclass
+class _Known:
+    """What earlier ingests of this dataset saw: the images loaded, the files set aside."""
+
+    index: pa.Table
+    rejected: pa.Table
+
+    @classmethod
+    def read(cls, lake: Lake, dataset: str) -> _Known:
+        folder = lake.root / "images"
+        return cls(
+            _read_table(folder / f"{dataset}.parquet", INDEX_SCHEMA),
+            _read_table(folder / f"{dataset}.rejected.parquet", REJECTED_SCHEMA),
+        )
+
+    def split(
+        self, folders: list[Task], shas: dict[Path, str], report: ImageIngestReport
+    ) -> tuple[list[Task], list[tuple[str, str]]]:
+        """(the files to decode, by category; new files whose bytes an earlier image has)."""
+        loaded = dict(
+            zip(self.index["id"].to_pylist(), self.index["file"].to_pylist(), strict=True)
+        )
+        set_aside = set(self.rejected["id"].to_pylist())
+        new: list[Task] = []
+        copies: list[tuple[str, str]] = []
+        for category, files in folders:
+            fresh = []
+            for path in files:
+                sha = shas[path]
+                if sha in loaded and loaded[sha] != str(path):
+                    copies.append((str(path), loaded[sha]))
+                if sha in loaded or sha in set_aside:
+                    report.images_known += 1
+                else:
+                    fresh.append(path)
+            if fresh:
+                new.append((category, fresh))
+        return new, copies
+
+    def hashes(self) -> list[tuple[str, int]]:
+        """(file, difference hash) of every image loaded before: near duplicates across days."""
+        pairs = zip(self.index["file"].to_pylist(), self.index["dhash"].to_pylist(), strict=True)
+        return [(f, int(h)) for f, h in pairs if h is not None]
 
 
 class _Collector:
     """Turns decoded images into record batches, noting rejects and duplicates on the way."""
 
-    def __init__(self, report: ImageIngestReport, chunk_rows: int) -> None:
-        self.report, self.chunk_rows = report, chunk_rows
+    def __init__(
+        self,
+        report: ImageIngestReport,
+        chunk_rows: int,
+        root: Path,
+        known: _Known | None = None,
+        copies: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.report, self.chunk_rows, self.root = report, chunk_rows, root
+        self.known = known or _Known(INDEX_SCHEMA.empty_table(), REJECTED_SCHEMA.empty_table())
+        self.copies = copies or []
         self.reset()
 
     def reset(self) -> None:
         """A fresh start: the ingest reads the source again when another writer got in first."""
-        self.report.images_found = self.report.images_loaded = 0
-        self.report.rejected, self.report.duplicates, self.report.near_duplicates = [], [], []
+        self.report.images_loaded = 0
+        self.report.rejected, self.report.near_duplicates = [], []
+        self.report.duplicates = list(self.copies)
         self.report.per_category = {}
         self.seen: dict[str, str] = {}
-        self.bands: list[dict[int, list[int]]] = [{} for _ in range(4)]
+        self.bands: list[dict[int, deque[int]]] = [{} for _ in range(4)]
         self.hashes: list[tuple[str, int]] = []
-        self.index: list[tuple[str, str, str, int]] = []
+        for file, dhash in self.known.hashes():
+            self._remember(file, dhash)
+        self.index: list[tuple[str, str, str, int, int]] = []
+        self.set_aside_rows: list[tuple[int, Decoded]] = []
+        self.position = 0
 
-    def batches(self, decoded: Iterator[Decoded], root: Path) -> Iterator[pa.RecordBatch]:
+    def batches(self, decoded: Iterator[Decoded]) -> Iterator[pa.RecordBatch]:
         self.reset()
         chunk: list[Decoded] = []
         row = 0
@@ -227,16 +382,17 @@ class _Collector:
                 continue
             chunk.append(item)
             if len(chunk) >= self.chunk_rows:
-                yield self._batch(chunk, row, root)
+                yield self._batch(chunk, row)
                 row += len(chunk)
                 chunk = []
         if chunk:
-            yield self._batch(chunk, row, root)
+            yield self._batch(chunk, row)
 
     def _keep(self, item: Decoded) -> bool:
-        self.report.images_found += 1
+        self.position += 1
         if item.pixels is None:
             self.report.rejected.append((item.path, item.reason or "unreadable"))
+            self.set_aside_rows.append((self.position - 1, item))
             return False
         if item.image_id in self.seen:
             self.report.duplicates.append((item.path, self.seen[item.image_id]))
@@ -247,29 +403,67 @@ class _Collector:
 
     def _near(self, item: Decoded) -> None:
         """Candidates share one of four 16-bit bands (LSH), so no all-pairs comparison."""
-        mine = len(self.hashes)
         close: dict[int, int] = {}
         for band, table in enumerate(self.bands):
-            key = (item.dhash >> (16 * band)) & 0xFFFF
-            for other in table.get(key, []):
+            for other in table.get((item.dhash >> (16 * band)) & 0xFFFF, ()):
                 distance = (item.dhash ^ self.hashes[other][1]).bit_count()
                 if distance <= NEAR_BITS:
                     close[other] = distance
-            table.setdefault(key, []).append(mine)
         for other, distance in sorted(close.items())[:1]:
             self.report.near_duplicates.append((item.path, self.hashes[other][0], distance))
-        self.hashes.append((item.path, item.dhash))
+        self._remember(item.path, item.dhash)
 
-    def _batch(self, chunk: list[Decoded], first_row: int, root: Path) -> pa.RecordBatch:
+    def _remember(self, path: str, dhash: int) -> None:
+        mine = len(self.hashes)
+        for band, table in enumerate(self.bands):
+            key = (dhash >> (16 * band)) & 0xFFFF
+            table.setdefault(key, deque(maxlen=NEAR_CANDIDATES)).append(mine)
+        self.hashes.append((path, dhash))
+
+    def _batch(self, chunk: list[Decoded], first_row: int) -> pa.RecordBatch:
         for offset, item in enumerate(chunk):
-            self.index.append((item.image_id, item.category, item.path, first_row + offset))
+            self.index.append(
+                (item.image_id, item.category, item.path, first_row + offset, item.dhash)
+            )
             self.report.per_category[item.category] = (
                 self.report.per_category.get(item.category, 0) + 1
             )
         self.report.images_loaded += len(chunk)
         labels = pa.array([item.category for item in chunk], pa.string())
         stack = np.stack([item.pixels for item in chunk if item.pixels is not None])
-        return image_batch(stack, labels, split="unassigned", first_row=first_row, path=root)
+        return image_batch(stack, labels, split="unassigned", first_row=first_row, path=self.root)
+
+    def set_aside(self) -> pa.Table:
+        """The files that did not decode as quarantine rows: the file, the reason, its id."""
+        rows = self.set_aside_rows
+        payloads = [
+            _payload({"id": d.image_id, "label": d.category, "file": d.path, "reason": d.reason})
+            for _, d in rows
+        ]
+        return pa.table(
+            {
+                "source_row": pa.array([position for position, _ in rows], pa.int64()),
+                "check_name": pa.array([IMAGE_FILE_CHECK] * len(rows), pa.string()),
+                "field": pa.array([self._shown(d.path) for _, d in rows], pa.string()),
+                "value_text": pa.array([d.reason for _, d in rows], pa.string()),
+                "row_payload": pa.array(payloads, pa.binary()),
+            }
+        )
+
+    def _shown(self, path: str) -> str:
+        try:
+            return str(Path(path).relative_to(self.root))
+        except ValueError:
+            return path
+
+
+def _payload(values: dict[str, str | None]) -> bytes:
+    """One set-aside file as Arrow IPC bytes, the quarantine's payload format."""
+    batch = pa.RecordBatch.from_pydict({k: [v] for k, v in values.items()}, REJECTED_SCHEMA)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return bytes(sink.getvalue().to_pybytes())
 
 
 def ingest_image_folder(
@@ -282,46 +476,84 @@ def ingest_image_folder(
     chunk_rows: int = 4096,
     progress: CategoryProgress | None = None,
 ) -> ImageIngestReport:
-    """Decode ``root`` in parallel and load the kept images as one batch of ``dataset``.
+    """Load the images of ``root`` that ``dataset`` has not seen as one new batch of it.
 
-    The id of each loaded row (sha256 of the file) is written beside the lake's data as
-    ``images/<dataset>.parquet`` (id, label, file, source_row): the warehouse's image
-    layout has no id column.
+    Every file is hashed (in the workers); files whose id an earlier run loaded or set
+    aside are skipped, the rest are decoded and loaded. Nothing new: no batch at all.
     """
     folders = scan(root)
-    report = ImageIngestReport(dataset)
-    collector = _Collector(report, chunk_rows)
-    source = Source(
-        name=root.name,
-        kind="image",
-        files=[
-            RawFile(p, f"unassigned/{c}", "image/" + p.suffix.lower().lstrip("."))
-            for c, files in folders
-            for p in files
-        ],
-        read=lambda: collector.batches(decode_folder(folders, options, progress), root),
-        total_rows=sum(len(files) for _, files in folders),
-        label_column="label",
-    )
-    report.ingest = ingest_source(
-        source, warehouse=warehouse, lake=lake, dataset=dataset, origin=str(root.resolve())
-    )
-    if collector.index:
-        report.index = str(_write_index(lake, dataset, collector.index))
+    known = _Known.read(lake, dataset)
+    report = ImageIngestReport(dataset, images_found=sum(len(files) for _, files in folders))
+    with worker_pool(options.workers) as pool:
+        shas = survey(folders, options, pool)
+        new, copies = known.split(folders, shas, report)
+        if not new:
+            report.duplicates = copies
+            return report
+        # chunks small enough that the queued slices keep the workers busy meanwhile
+        chunk = max(options.slice_size, min(chunk_rows, options.slice_size * options.workers))
+        collector = _Collector(report, chunk, root, known, copies)
+        files = [p for _, paths in new for p in paths]
+        source = Source(
+            name=root.name,
+            kind="image",
+            files=[
+                RawFile(p, f"unassigned/{c}", "image/" + p.suffix.lower().lstrip("."))
+                for c, paths in new
+                for p in paths
+            ],
+            read=lambda: collector.batches(decode_folder(new, options, progress, pool)),
+            total_rows=len(files),
+            label_column="label",
+            sha256s=[shas[p] for p in files],
+            set_aside=collector.set_aside,
+        )
+        try:
+            report.ingest = ingest_source(
+                source, warehouse=warehouse, lake=lake, dataset=dataset, origin=str(root.resolve())
+            )
+        except FormatError:
+            if report.images_loaded or not report.rejected:
+                raise
+            return report  # every new file was set aside: no batch to record them with
+    batch_id = report.ingest.batches[0].batch_id
+    report.index = str(_write_sidecars(lake, dataset, known, collector, batch_id))
     return report
 
 
-def _write_index(lake: Lake, dataset: str, rows: list[tuple[str, str, str, int]]) -> Path:
-    target = lake.root / "images" / f"{dataset}.parquet"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.table(
+def _write_sidecars(
+    lake: Lake, dataset: str, known: _Known, collector: _Collector, batch_id: int | None
+) -> Path:
+    """The index and the set-aside list, grown by this batch, each replaced whole."""
+    rows = collector.index
+    added = pa.table(
         {
             "id": [r[0] for r in rows],
             "label": [r[1] for r in rows],
             "file": [r[2] for r in rows],
+            "batch_id": pa.array([batch_id] * len(rows), pa.int64()),
             "source_row": pa.array([r[3] for r in rows], pa.int64()),
-        }
+            "dhash": pa.array([r[4] for r in rows], pa.uint64()),
+        },
+        schema=INDEX_SCHEMA,
     )
+    aside = collector.set_aside_rows
+    rejected = pa.table(
+        {
+            "id": [d.image_id for _, d in aside],
+            "label": [d.category for _, d in aside],
+            "file": [d.path for _, d in aside],
+            "reason": [d.reason for _, d in aside],
+        },
+        schema=REJECTED_SCHEMA,
+    )
+    folder = lake.root / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    _replace(folder / f"{dataset}.rejected.parquet", pa.concat_tables([known.rejected, rejected]))
+    return _replace(folder / f"{dataset}.parquet", pa.concat_tables([known.index, added]))
+
+
+def _replace(target: Path, table: pa.Table) -> Path:
     partial = target.with_suffix(".parquet.partial")
     pq.write_table(table, partial)
     partial.replace(target)

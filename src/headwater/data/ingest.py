@@ -301,7 +301,8 @@ def _ingest_source(
     after_load: AfterLoad | None = None,
 ) -> BatchReport:
     started = time.perf_counter()
-    shas = [(f.role, lake_module.sha256_file(f.path)) for f in source.files]
+    hashed = source.sha256s or [lake_module.sha256_file(f.path) for f in source.files]
+    shas = [(f.role, sha) for f, sha in zip(source.files, hashed, strict=True)]
     print_ = fingerprint(shas)
     for attempt in range(1, _ATTEMPTS + 1):
         existing = cat.find_dataset(warehouse, name)
@@ -444,6 +445,9 @@ class _BatchLoader:
                 seen.first_sightings(hash_keys(held))
         for batch in chain([first], batches):
             self._load_batch(batch, dataset, batch_key, seen, staged)
+        if self.source.set_aside is not None:
+            set_aside = self.source.set_aside()
+            qs.add_quarantine(self.wh, dataset.key, batch_key, set_aside, now=self.now)
         staged.close()
         boundary("staging_written")
         self.verdict = report = self._verdict(dataset)

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from headwater.data.facts import fact_rows
 from headwater.data.hashing import image_row_hashes, tabular_row_hashes
+from headwater.data.images import IMAGE_FILE_CHECK
 from headwater.data.ingest import boundary
 from headwater.data.quality import Contract, check_rows
 from headwater.errors import ConfigError, DataError
@@ -50,6 +51,12 @@ def release(
     note: str | None = None,
 ) -> None:
     row = _pending(wh, dataset, quarantine_id)
+    if row.check == IMAGE_FILE_CHECK:
+        raise ConfigError(
+            f"quarantined row {quarantine_id} is a file that did not decode ({row.field}: "
+            f"{row.value}); there is no image to release. Replace the file and ingest the "
+            "folder again, or drop the row"
+        )
     batch = pa.ipc.open_stream(row.payload).read_next_batch()
     stored = qs.get_contract(wh, dataset.key)
     if stored is not None and not force:

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from headwater.faces.cli.progress import epoch_bar
+from headwater.faces.cli.progress import category_bars, epoch_bar
 
 
 def test_no_bar_when_nobody_watches(capsys: pytest.CaptureFixture[str]) -> None:
@@ -36,3 +36,20 @@ def test_a_terminal_sees_each_epoch_worded_by_the_caller(
     assert seen == [1, 2, 3]
     err = capsys.readouterr().err
     assert "epoch 3: loss 0.33" in err and "3/3" in err
+
+
+def test_an_image_folder_shows_one_bar_per_category(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setenv("FORCE_COLOR", "0")
+    monkeypatch.setenv("TERM", "xterm")
+    with category_bars(True) as update:
+        assert update is not None
+        update("animals", 256, 300)
+        update("plants", 10, 10)
+        update("animals", 300, 300)
+    err = capsys.readouterr().err
+    assert "animals" in err and "300/300" in err and "plants" in err and "10/10" in err
+    with category_bars(False) as update:
+        assert update is None

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from headwater.faces.cli.output import console
-from headwater.faces.cli.progress import new_bar, watching
+from headwater.faces.cli.progress import category_bars, new_bar, watching
 from headwater.flows.embeddings import EmbedResult, embed_images
 from headwater.flows.export import export as run_export
 from headwater.flows.images import ImageIngestReport, ingest_images
@@ -40,11 +40,7 @@ def ingest(
     Example: headwater images ingest photos/ --dataset photos --workers 2
     """
 
-    def progress(category: str, done: int, total: int) -> None:
-        if not as_json:
-            console.print(f"{category}: {done}/{total}", highlight=False)
-
-    with Workspace(get_settings()) as workspace:
+    with category_bars(not as_json) as progress, Workspace(get_settings()) as workspace:
         report = ingest_images(
             workspace, root, dataset=dataset, workers=workers, size=size, progress=progress
         )
@@ -57,7 +53,8 @@ def ingest(
 def _print(report: ImageIngestReport) -> None:
     console.print(
         f"{report.dataset}: {report.images_loaded} of {report.images_found} images loaded "
-        f"({', '.join(f'{k} {v}' for k, v in report.per_category.items())})",
+        f"({', '.join(f'{k} {v}' for k, v in report.per_category.items())}); "
+        f"{report.images_known} seen before",
         highlight=False,
     )
     for file, reason in report.rejected:

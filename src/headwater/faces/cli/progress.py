@@ -54,3 +54,24 @@ def epoch_bar(enabled: bool, first: str, describe: Describe) -> Iterator[EpochFn
 
     with bar:
         yield update
+
+
+CategoryFn = Callable[[str, int, int], None]
+
+
+@contextmanager
+def category_bars(enabled: bool) -> Iterator[CategoryFn | None]:
+    """One bar per category of an image folder, added as its first slice comes back."""
+    if not watching(enabled):
+        yield None
+        return
+    bar = new_bar(remaining=True)
+    tasks: dict[str, TaskID] = {}
+
+    def update(category: str, done: int, total: int) -> None:
+        if category not in tasks:
+            tasks[category] = bar.add_task(category, total=total)
+        bar.update(tasks[category], completed=done)
+
+    with bar:
+        yield update

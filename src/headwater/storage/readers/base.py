@@ -90,6 +90,13 @@ class Source:
     labels: list[str] | None = None
     """Every label the source holds, when known before reading (one label per API page): the
     contract inferred from the first chunk then allows them all, not only the first chunk's."""
+    sha256s: list[str] | None = None
+    """The files' sha256 in order, when the reader already has them (an image folder hashes
+    its files in worker processes): the ingest then does not read every file again."""
+    set_aside: Callable[[], pa.Table] | None = None
+    """Files the reader could not turn into rows (an image that does not decode), as
+    quarantine rows (source_row, check_name, field, value_text, row_payload); asked for once
+    every batch is read and recorded in the batch's transaction."""
 
     @property
     def primary(self) -> RawFile:
