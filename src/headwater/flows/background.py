@@ -18,10 +18,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from headwater.errors import HeadwaterError, NotFound
+from headwater.errors import DatasetNotFound, HeadwaterError, NotFound
+from headwater.flows.monitoring import MonitorData, monitor_data
 from headwater.flows.pipeline_config import PipelineConfig, load_pipelines, pipeline_config
 from headwater.flows.pipelines import (
     PipelineRunRow,
@@ -34,7 +35,7 @@ from headwater.flows.pipelines import (
 from headwater.flows.tuning import Suggestion, quick_search, suggestion, tune
 from headwater.flows.workspace import Workspace
 
-__all__ = ["PipelineRuns", "Suggestions"]
+__all__ = ["PipelineRuns", "PipelineView", "Suggestions"]
 
 log = logging.getLogger("headwater.background")
 JsonDict = dict[str, object]
@@ -85,6 +86,17 @@ class _Threads:
                 log.warning("%s still running at shutdown; left to the next scheduler", thread.name)
 
 
+@dataclass(frozen=True)
+class PipelineView:
+    """What the web's Pipelines page shows of one pipeline."""
+
+    summary: JsonDict
+    """`flows.pipelines.pipeline_summaries`' entry: schedule, next fire, last run (every step)."""
+    history: list[PipelineRunRow]
+    monitor: MonitorData | None
+    """Its dataset's monitoring data; None until the dataset holds a batch."""
+
+
 class PipelineRuns:
     """The declared pipelines of ``headwater.toml`` as the server sees them; see the docstring."""
 
@@ -107,6 +119,19 @@ class PipelineRuns:
         return pipeline_summaries(
             self._workspace, load_pipelines(), datetime.now(UTC), every_step=True
         )
+
+    def overview(self, *, history: int = 10) -> list[PipelineView]:
+        """Every pipeline with its last ``history`` runs and its dataset's monitoring data."""
+        views = []
+        for summary in self.summaries():
+            name, dataset = str(summary["name"]), str(summary["dataset"])
+            try:
+                monitor: MonitorData | None = monitor_data(self._workspace, dataset)
+            except DatasetNotFound:
+                monitor = None
+            runs = pipeline_history(self._workspace, name, limit=history)
+            views.append(PipelineView(summary, runs, monitor))
+        return views
 
     def config(self, name: str) -> PipelineConfig:
         """One declared pipeline; `NotFound` (404) naming the declared ones."""

@@ -11,7 +11,15 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from headwater.faces.web.context import WebState
-from headwater.faces.web.routes import datasets, draw, leaderboard, login, predict, runs
+from headwater.faces.web.routes import (
+    datasets,
+    draw,
+    leaderboard,
+    login,
+    pipelines,
+    predict,
+    runs,
+)
 from headwater.flows.workspace import DATASET_NAME_PATTERN
 
 __all__ = ["ROUTERS", "UPLOAD_PATH_PATTERN", "mount"]
@@ -26,6 +34,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     leaderboard.router,
     predict.router,
     draw.router,
+    pipelines.router,
 )
 
 UPLOAD_PATH_PATTERN = r"^/ui/(datasets/upload|predict/file)/?$"
