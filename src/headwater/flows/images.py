@@ -1,18 +1,28 @@
-"""Image folders at scale: the parallel ingest, configured from the settings."""
+"""Image folders at scale: the parallel ingest, and the daily chain ingest → embed → export."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from headwater.data.export import ExportReport, Format
 from headwater.data.images import (
     CategoryProgress,
     ImageIngestReport,
     ImageOptions,
     ingest_image_folder,
 )
+from headwater.flows.embeddings import EmbedProgress, EmbedResult, embed_images
+from headwater.flows.export import export
 from headwater.flows.workspace import Workspace
 
-__all__ = ["CategoryProgress", "ImageIngestReport", "ingest_images"]
+__all__ = [
+    "CategoryProgress",
+    "ImageIngestReport",
+    "ImageRunReport",
+    "ingest_images",
+    "run_images",
+]
 
 
 def ingest_images(
@@ -24,7 +34,7 @@ def ingest_images(
     size: int = 64,
     progress: CategoryProgress | None = None,
 ) -> ImageIngestReport:
-    """Decode ``root/<category>/**`` with ``workers`` processes and load it as one batch."""
+    """Decode the new images of ``root/<category>/**`` with ``workers`` processes; one batch."""
     settings = workspace.settings
     options = ImageOptions(
         size=size,
@@ -41,3 +51,61 @@ def ingest_images(
         chunk_rows=settings.ingest_chunk_rows,
         progress=progress,
     )
+
+
+@dataclass
+class ImageRunReport:
+    """One run of the chain: what was ingested, embedded and exported."""
+
+    ingest: ImageIngestReport
+    embed: EmbedResult
+    export: ExportReport
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ingest": self.ingest.to_dict(),
+            "embed": self.embed.to_dict(),
+            "export": self.export.to_dict(),
+        }
+
+
+def run_images(
+    workspace: Workspace,
+    root: Path,
+    *,
+    dataset: str,
+    dest: str,
+    workers: int = 1,
+    size: int = 64,
+    dim: int = 512,
+    model_run: str | None = None,
+    onnx_path: Path | None = None,
+    output: str | None = None,
+    fmt: Format = "parquet",
+    part_rows: int = 10_001,
+    progress: CategoryProgress | None = None,
+    embed_progress: EmbedProgress | None = None,
+) -> ImageRunReport:
+    """Ingest → embed → export, each step per image, so a daily run over the same folder
+    does only what the new images need.
+
+    The ingest decodes only files the dataset has not seen; the embed scores only images
+    ``<dataset>_embeddings`` lacks, with the model the earlier vectors came from (the
+    first run trains Headwater's CNN unless a run or an ONNX file is given); the export of
+    the embeddings (id, label, f0…) writes only the parts whose bytes changed: the new
+    rows come last, so a few parts at the end, then the manifest.
+    """
+    ingested = ingest_images(
+        workspace, root, dataset=dataset, workers=workers, size=size, progress=progress
+    )
+    embedded = embed_images(
+        workspace,
+        dataset,
+        model_run=model_run,
+        onnx_path=onnx_path,
+        dim=dim,
+        output=output,
+        on_progress=embed_progress,
+    )
+    exported = export(workspace, embedded.embeddings, dest, fmt=fmt, part_rows=part_rows)
+    return ImageRunReport(ingested, embedded, exported)

@@ -13,7 +13,7 @@ from headwater.faces.cli.output import console
 from headwater.faces.cli.progress import category_bars, new_bar, watching
 from headwater.flows.embeddings import EmbedResult, embed_images
 from headwater.flows.export import export as run_export
-from headwater.flows.images import ImageIngestReport, ingest_images
+from headwater.flows.images import ImageIngestReport, ingest_images, run_images
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
 
@@ -135,6 +135,58 @@ def _print_embed(result: EmbedResult) -> None:
     assert isinstance(aside, list)
     for row in aside:
         console.print(f"set aside {row['id']} ({row['label']}): {row['reason']}", highlight=False)
+
+
+@images_app.command("run")
+def run(
+    root: Path = typer.Argument(..., help="A folder laid out ROOT/<category>/**/*.png|jpg|..."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name."),
+    to: str = typer.Option(..., "--to", help="A folder or s3://bucket/prefix/."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Decoding processes."),
+    size: int = typer.Option(64, "--size", min=1, help="Side of the square images stored."),
+    model: str | None = typer.Option(
+        None, "--model", help="A run id or an .onnx file; default: the earlier one, or train."
+    ),
+    dim: int = typer.Option(512, "--dim", min=1, help="Features per image (a trained CNN)."),
+    fmt: str = typer.Option("parquet", "--format", help="csv or parquet."),
+    part_rows: int = typer.Option(10_001, "--part-rows", min=1, help="Rows per part."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Ingest the new images, embed them, export the vectors: run it daily, it redoes nothing.
+
+    Example: headwater images run photos/ --dataset photos --to s3://bucket/photos/ --workers 2
+    """
+    if fmt not in ("csv", "parquet"):
+        raise typer.BadParameter("--format must be csv or parquet")
+    onnx_path = (
+        Path(model) if model and (model.endswith(".onnx") or Path(model).is_file()) else None
+    )
+    with category_bars(not as_json) as progress, Workspace(get_settings()) as workspace:
+        report = run_images(
+            workspace,
+            root,
+            dataset=dataset,
+            dest=to,
+            workers=workers,
+            size=size,
+            dim=dim,
+            model_run=None if onnx_path is not None else model,
+            onnx_path=onnx_path,
+            fmt="csv" if fmt == "csv" else "parquet",
+            part_rows=part_rows,
+            progress=progress,
+        )
+    if as_json:
+        typer.echo(json.dumps(report.to_dict()))
+        return
+    _print(report.ingest)
+    _print_embed(report.embed)
+    exported = report.export
+    console.print(
+        f"{exported.dataset}: {exported.rows} rows in {len(exported.parts)} parts at "
+        f"{exported.where} ({exported.written} files written)",
+        highlight=False,
+    )
 
 
 def export(
