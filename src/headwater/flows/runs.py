@@ -26,7 +26,7 @@ from headwater.flows.lifecycle import reap_abandoned
 from headwater.flows.workspace import Workspace
 from headwater.learning import ESTIMATORS, OnnxPredictor
 from headwater.learning.artifacts import FEATURES_FILE, ONNX_FILE, read_verified
-from headwater.learning.params import model_task
+from headwater.learning.params import SEQUENCE_PARAMS, model_task
 from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse import runs as registry
 from headwater.storage.warehouse.runs import RunRow
@@ -125,7 +125,9 @@ def list_runs(ws: Workspace, dataset: str | None = None) -> list[RunRow]:
 
 def run_task(run: RunRow) -> str | None:
     """``classification`` or ``regression`` for a model's run (its model says); None otherwise."""
-    return model_task(run.model) if run.model in ESTIMATORS else None
+    return (
+        model_task(run.model) if run.model in ESTIMATORS or run.model in SEQUENCE_PARAMS else None
+    )
 
 
 def ranking_order(metric: str) -> str:
@@ -173,8 +175,9 @@ def _number(value: object) -> bool:
 
 def _classifies(run: RunRow) -> bool:
     """Model runs (classifiers and regressors) rank and serve; detectors (the autoencoder)
-    are registered beside them."""
-    return run.model in ESTIMATORS
+    are registered beside them. Sequence models (the LSTM) rank beside the table models
+    trained on the same sequence dataset."""
+    return run.model in ESTIMATORS or run.model in SEQUENCE_PARAMS
 
 
 def run_detail(ws: Workspace, run_id: str) -> RunDetail:
@@ -253,6 +256,11 @@ def load_model(ws: Workspace, run_id: str) -> ServedModel:
     run = registry.get_run(ws.warehouse, run_id)
     if run.status != "succeeded":
         raise ConfigError(f"run {run_id} is {run.status}; only a succeeded run has a model")
+    if run.model in SEQUENCE_PARAMS:
+        raise ConfigError(
+            f"run {run_id} is a {run.model} over whole sequences; predict with it from a "
+            f"source of sequences: headwater predict {run_id} URL --records ..."
+        )
     artifacts = {a.name: a for a in registry.run_artifacts(ws.warehouse, run_id)}
     onnx_artifact = artifacts[ONNX_FILE]
     predictor = OnnxPredictor(onnx_artifact.path, onnx_artifact.sha256, run_id=run_id)

@@ -34,12 +34,14 @@ __all__ = [
     "MAX_SEED",
     "PARAMS",
     "REGRESSORS",
+    "SEQUENCE_PARAMS",
     "AdaBoostParams",
     "CNNParams",
     "ForestParams",
     "ForestRegressorParams",
     "HistBoostingParams",
     "HistBoostingRegressorParams",
+    "LSTMParams",
     "LogisticParams",
     "MLPParams",
     "MLPRegressorParams",
@@ -430,6 +432,42 @@ PARAMS: dict[str, type[Params]] = {
 }
 """Model name to its parameter model; the same names, in the same order, as ``ESTIMATORS``."""
 
+
+class LSTMParams(Params):
+    """LSTM over each sequence's events (interval and symbol), variable length, packed."""
+
+    model_config = ConfigDict(title="LSTM (sequences)")
+
+    hidden: int = Field(
+        default=64,
+        ge=2,
+        le=2048,
+        description="Units of the LSTM's hidden state.",
+        json_schema_extra=_search(16, 256, log=True),
+    )
+    embedding: int = Field(
+        default=8,
+        ge=1,
+        le=512,
+        description="Width of each symbol's learned embedding.",
+        json_schema_extra=_search(2, 32, log=True),
+    )
+    epochs: int = _epochs(60)
+    batch_size: int = Field(
+        default=32,
+        ge=1,
+        le=100_000,
+        description="Sequences per gradient step.",
+        json_schema_extra=_search(8, 128, log=True),
+    )
+    learning_rate: float = _learning_rate(0.01, _ADAM_RATE, 0.05)
+    dropout: float = _dropout(0.1)
+
+
+SEQUENCE_PARAMS: dict[str, type[Params]] = {"lstm": LSTMParams}
+"""Models that read whole sequences (`headwater.learning.sequence_models`); they train on
+sequence datasets only, so they stay out of :data:`PARAMS`, which every table model shares."""
+
 REGRESSORS = (
     "ridge",
     "mlp_regressor",
@@ -455,7 +493,7 @@ def models_for(task: str) -> list[str]:
 
 def model_params(model: str) -> type[Params]:
     """The parameter model of a model name, or ConfigError listing the known names."""
-    found = PARAMS.get(model)
+    found = PARAMS.get(model) or SEQUENCE_PARAMS.get(model)
     if found is None:
         raise ConfigError(f"unknown model {model!r}; known models: {', '.join(sorted(PARAMS))}")
     return found
