@@ -147,3 +147,23 @@ def test_a_daily_run_decodes_and_loads_only_new_images(settings: Settings, tmp_p
     index = pq.read_table(second.index)
     assert index.num_rows == first.images_loaded + 4
     assert len(set(index["batch_id"].to_pylist())) == 2
+
+
+def test_chunks_smaller_than_a_category_still_allow_every_category(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The contract is inferred from the first chunk; a folder declares all its categories."""
+    from headwater.data.images import ImageOptions, ingest_image_folder
+
+    write_photo_folder(tmp_path / "photos")
+    with _workspace(settings, "one") as workspace:
+        report = ingest_image_folder(
+            tmp_path / "photos",
+            dataset="photos",
+            warehouse=workspace.warehouse,
+            lake=workspace.lake,
+            options=ImageOptions(size=8, slice_size=4, max_pixels=BOMB_LIMIT),
+            chunk_rows=4,  # the first chunk holds animals only
+        )
+    assert report.ingest is not None and report.ingest.rows_quarantined == 0
+    assert report.per_category == {"animals": 9, "humans": 9, "plants": 8}

@@ -505,6 +505,7 @@ def ingest_image_folder(
             read=lambda: collector.batches(decode_folder(new, options, progress, pool)),
             total_rows=len(files),
             label_column="label",
+            labels=[category for category, _ in folders],  # every chunk's, not the first's
             sha256s=[shas[p] for p in files],
             set_aside=collector.set_aside,
         )
