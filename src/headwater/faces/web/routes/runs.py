@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
@@ -27,7 +27,14 @@ from starlette.responses import RedirectResponse, Response
 
 from headwater.errors import HeadwaterError
 from headwater.faces.http import DATASET_NAME_PATTERN, RunId
-from headwater.faces.web.context import Page, PageDep, WebRoute, describe, finite
+from headwater.faces.web.context import (
+    Page,
+    PageDep,
+    WebRoute,
+    describe,
+    finite,
+    json_message,
+)
 from headwater.flows.params import (
     COMMON_FIELDS,
     PARAMS,
@@ -205,6 +212,33 @@ def _train_page(
 def train_form(page: PageDep, dataset: str | None = None) -> Response:
     """The train form, with ``?dataset=`` preselected."""
     return _train_page(page, values={**_form_defaults(), "dataset": dataset})
+
+
+MODEL_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+
+
+@router.get("/train/suggestion")
+def suggestion(
+    page: PageDep,
+    dataset: Annotated[str, Query(pattern=DATASET_NAME_PATTERN)],
+    model: Annotated[str, Query(pattern=MODEL_PATTERN)],
+) -> Response:
+    """The best parameters the searches of this dataset and model found so far (JSON),
+    the same answer as ``GET /datasets/{name}/suggestion``; ``searching`` while a short
+    search the form started is going on."""
+    return json_message(page.service.suggestions.get(dataset, model).to_dict())
+
+
+@router.post("/train/suggestion")
+async def start_search(
+    page: PageDep,
+    dataset: Annotated[str, Form(pattern=DATASET_NAME_PATTERN)],
+    model: Annotated[str, Form(pattern=MODEL_PATTERN)],
+) -> Response:
+    """No parameters found yet: start a short search (a few trials, a minute at most)."""
+    page.require_write("/ui/train")
+    found = await anyio.to_thread.run_sync(page.service.suggestions.search, dataset, model)
+    return json_message(found.to_dict(), status=202)
 
 
 @router.post("/train")
