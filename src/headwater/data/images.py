@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import TypeVar
@@ -204,9 +205,19 @@ def _decode_slice(category: str, paths: list[Path], options: ImageOptions) -> li
         Image.MAX_IMAGE_PIXELS = before
 
 
-def _hash_slice(category: str, paths: list[Path], options: ImageOptions) -> list[str]:
-    """One task: the sha256 (the image's id) of each file of a slice."""
-    return [sha256_file(p) for p in paths]
+def _hash_slice(lake: Lake, category: str, paths: list[Path], options: ImageOptions) -> list[str]:
+    """One task: the sha256 (the image's id) of each file of a slice, and its raw copy.
+
+    The copy (content-addressed, made once) is made here, in the workers, not by the
+    parent inside the load: a file at a time it was the parent's largest serial cost.
+    A copy whose ingest then fails stays unrecorded and is reused by the next ingest.
+    """
+    shas = []
+    for path in paths:
+        sha = sha256_file(path)
+        lake.store_raw(path, sha)
+        shas.append(sha)
+    return shas
 
 
 @contextmanager
@@ -254,11 +265,11 @@ def _in_order(
 
 
 def survey(
-    folders: list[Task], options: ImageOptions, pool: ProcessPoolExecutor | None
+    folders: list[Task], options: ImageOptions, pool: ProcessPoolExecutor | None, lake: Lake
 ) -> dict[Path, str]:
     """The sha256 of every file, hashed by the workers: what is new is decided before decoding."""
     shas: dict[Path, str] = {}
-    for _, paths, hashed in _in_order(pool, _hash_slice, folders, options):
+    for _, paths, hashed in _in_order(pool, partial(_hash_slice, lake), folders, options):
         shas.update(zip(paths, hashed, strict=True))
     return shas
 
@@ -485,7 +496,7 @@ def ingest_image_folder(
     known = _Known.read(lake, dataset)
     report = ImageIngestReport(dataset, images_found=sum(len(files) for _, files in folders))
     with worker_pool(options.workers) as pool:
-        shas = survey(folders, options, pool)
+        shas = survey(folders, options, pool, lake)
         new, copies = known.split(folders, shas, report)
         if not new:
             report.duplicates = copies

@@ -686,9 +686,9 @@ class _BatchLoader:
         self.wh.hold_lock("raw", 0)
         cat.record_raw_files(self.wh, batch_key, manifest, now=self.now)
         for raw, (_, sha) in zip(self.source.files, shas, strict=True):
-            if not self.lake.has_raw(sha):
+            if not self.lake.has_raw(sha):  # an image folder's workers made theirs already
                 self.raw_made.append(sha)
-            self.lake.store_raw(raw.path, sha)
+                self.lake.store_raw(raw.path, sha)
 
 
 def boundary(step: str) -> None:

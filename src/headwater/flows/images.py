@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from headwater.data.export import ExportReport, Format
 from headwater.data.images import (
@@ -12,9 +13,11 @@ from headwater.data.images import (
     ImageOptions,
     ingest_image_folder,
 )
-from headwater.flows.embeddings import EmbedProgress, EmbedResult, embed_images
 from headwater.flows.export import export
 from headwater.flows.workspace import Workspace
+
+if TYPE_CHECKING:  # torch and the models: only `run_images` needs them, at call time
+    from headwater.flows.embeddings import EmbedProgress, EmbedResult
 
 __all__ = [
     "CategoryProgress",
@@ -95,6 +98,8 @@ def run_images(
     the embeddings (id, label, f0…) writes only the parts whose bytes changed: the new
     rows come last, so a few parts at the end, then the manifest.
     """
+    from headwater.flows.embeddings import embed_images
+
     ingested = ingest_images(
         workspace, root, dataset=dataset, workers=workers, size=size, progress=progress
     )
