@@ -263,6 +263,11 @@ def sample_images(ws: Workspace, dataset: str, *, limit: int = 24) -> list[Sampl
     return samples
 
 
+def png_of(pixels: npt.NDArray[np.generic]) -> bytes:
+    """One image ``(h, w, c)`` as PNG bytes (floats in 0..1 scaled to 0..255)."""
+    return _png(pixels)
+
+
 def _png(pixels: npt.NDArray[np.generic]) -> bytes:
     data = pixels.astype(np.float64)
     if pixels.dtype.kind == "f" and float(data.max(initial=0.0)) <= 1.0:

@@ -21,9 +21,11 @@ from headwater.learning.base import as_labels
 
 __all__ = [
     "REGRESSION_PLOTS",
+    "palette",
     "plot_confusion_matrix",
     "plot_digit_grid",
     "plot_history",
+    "plot_map",
     "plot_regression",
 ]
 
@@ -96,6 +98,42 @@ def plot_digit_grid(
             spine.set_edgecolor(colour)
             spine.set_linewidth(3 if wrong[row] else 1)
     return _save(fig, path)
+
+
+def plot_map(
+    points: npt.NDArray[np.float32], labels: npt.ArrayLike, path: Path | str, *, title: str
+) -> Path:
+    """A 2-D map (t-SNE) as a scatter, one colour per label, with a legend."""
+    names = np.asarray(labels, dtype=object).astype(str)
+    classes = sorted(set(names.tolist()))
+    fig = Figure(figsize=(9, 8))
+    ax = fig.add_subplot(1, 1, 1)
+    colours = palette(len(classes))
+    size = max(1.0, min(12.0, 4000.0 / max(1, len(points))))
+    for colour, name in zip(colours, classes, strict=True):
+        mine = names == name
+        ax.scatter(points[mine, 0], points[mine, 1], s=size, color=colour, label=name, lw=0)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(markerscale=max(1.0, 6.0 / size), fontsize=8, loc="best", frameon=False)
+    return _save(fig, path)
+
+
+def palette(n: int) -> list[str]:
+    """Distinct colours: tab10, then tab20, then evenly spaced hues."""
+    from matplotlib import colormaps
+
+    name = "tab10" if n <= 10 else "tab20"
+    if n <= 20:
+        cmap = colormaps[name]
+        return [_hex(cmap(i)) for i in range(n)]
+    cmap = colormaps["hsv"]
+    return [_hex(cmap(i / n)) for i in range(n)]
+
+
+def _hex(rgba: tuple[float, float, float, float]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*(round(255 * c) for c in rgba[:3]))
 
 
 def plot_history(history: Sequence[dict[str, float]], path: Path | str) -> Path:

@@ -14,6 +14,7 @@ from headwater.faces.cli.progress import category_bars, new_bar, watching
 from headwater.flows.embeddings import EmbedResult, embed_images
 from headwater.flows.export import export as run_export
 from headwater.flows.images import ImageIngestReport, ingest_images, run_images
+from headwater.flows.tsne import TsneResult, tsne_map
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
 
@@ -25,6 +26,7 @@ images_app = typer.Typer(help="Image folders: parallel ingest with quarantine an
 def register(app: typer.Typer) -> None:
     app.add_typer(images_app, name="images")
     app.command()(export)
+    app.command("tsne")(tsne)
 
 
 @images_app.command("ingest")
@@ -214,3 +216,44 @@ def export(
         f"({report.written} files written)",
         highlight=False,
     )
+
+
+def tsne(
+    dataset: str = typer.Argument(..., help="An image dataset, or its NAME_embeddings."),
+    sample: int = typer.Option(20_000, "--sample", min=10, help="Points on the map."),
+    out: Path | None = typer.Option(None, "--out", help="Where to write the PNG."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the sample and the map."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """A t-SNE map of a dataset's pixels or embeddings: a PNG and the web UI's scatter.
+
+    A sample stratified by label keeps every class; PCA to 50 dimensions, then openTSNE.
+    Example: headwater tsne mnist --sample 20000 --out mnist.png
+    """
+    bar = new_bar()
+    task = bar.add_task(f"mapping {dataset}", total=None)
+
+    def stage(what: str) -> None:
+        bar.update(task, description=f"{dataset}: {what}")
+
+    with Workspace(get_settings()) as workspace, bar if watching(not as_json) else _quiet():
+        result = tsne_map(workspace, dataset, sample=sample, out=out, seed=seed, on_stage=stage)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+        return
+    _print_tsne(result)
+
+
+def _print_tsne(result: TsneResult) -> None:
+    console.print(
+        f"{result.dataset} ({result.source}): {result.points} of {result.rows} points, "
+        f"trustworthiness {result.trustworthiness:.3f} at k=10 ({result.trust_points} points), "
+        f"{result.engine}, {result.seconds['total']:.1f} s",
+        highlight=False,
+    )
+    for label, kept in result.classes.items():
+        console.print(
+            f"  {label}: kept {kept['kept']:.0f} of {kept['rows']:.0f} ({kept['share']:.0%})",
+            highlight=False,
+        )
+    console.print(f"map: {result.png}; web: /ui/datasets/{result.image_dataset}/map")

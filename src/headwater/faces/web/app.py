@@ -16,6 +16,7 @@ from headwater.faces.web.routes import (
     draw,
     leaderboard,
     login,
+    maps,
     pipelines,
     predict,
     runs,
@@ -35,6 +36,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     predict.router,
     draw.router,
     pipelines.router,
+    maps.router,
 )
 
 UPLOAD_PATH_PATTERN = r"^/ui/(datasets/upload|predict/file)/?$"

@@ -36,6 +36,7 @@ __all__ = [
     "find_dataset",
     "get_dataset",
     "holds_row",
+    "image_by_key",
     "image_chunks",
     "label_keys",
     "list_batches",
@@ -584,6 +585,21 @@ def sourced_image_chunks(
             batch.column("batch_key").to_numpy(zero_copy_only=False).astype(np.int64),
             batch.column("source_row").to_numpy(zero_copy_only=False).astype(np.int64),
         )
+
+
+def image_by_key(wh: Warehouse, dataset: DatasetRow, image_key: int) -> ImageArrays | None:
+    """One image (``pixels`` shaped (1, h, w, c)) by its row key, or None when there is none."""
+    table = wh.fetch_arrow(
+        "SELECT f.image_key, l.label, f.height, f.width, f.channels, f.pixel_dtype, f.pixels "
+        "FROM fact_image f LEFT JOIN dim_label l ON l.label_key = f.label_key "
+        "WHERE f.dataset_key = %s AND f.image_key = %s",
+        [dataset.key, image_key],
+    )
+    if table.num_rows == 0:
+        return None
+    (batch,) = table.combine_chunks().to_batches()
+    shape = {k: batch.column(k)[0].as_py() for k in _SHAPE_COLUMNS}
+    return _image_chunk(batch, shape)
 
 
 def batch_images(wh: Warehouse, dataset: DatasetRow, batch_key: int) -> pa.Table:
