@@ -68,6 +68,8 @@ def one_run(root: Path, workers: int, decode_only: bool) -> dict[str, object]:
     from headwater.flows.workspace import Workspace
     from headwater.settings import Settings
 
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = before.ru_utime + before.ru_stime  # the imports are not the pipeline's
     started = time.perf_counter()
     if decode_only:
         options = ImageOptions(size=64, workers=workers, max_pixels=BOMB_LIMIT)
@@ -82,7 +84,13 @@ def one_run(root: Path, workers: int, decode_only: bool) -> dict[str, object]:
                 report = ingest_images(workspace, root, dataset="digits", workers=workers)
         rejected, found = report.rejected, report.images_found
     seconds = time.perf_counter() - started
+    own, workers_use = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     return {
+        "cpu_main_s": own.ru_utime + own.ru_stime - cpu_before,
+        "cpu_workers_s": workers_use.ru_utime + workers_use.ru_stime,
         "workers": workers,
         "images": found,
         "seconds": seconds,
@@ -122,8 +130,9 @@ def main() -> None:
                 f"workers={workers}: {result['images']} files in {result['seconds']:.1f} s, "
                 f"{result['images_per_s']:,.0f} images/s; peak RSS main "
                 f"{result['rss_main_mib']:.0f} MiB, largest worker "
-                f"{result['rss_worker_mib']:.0f} MiB; loadavg before "
-                + " ".join(f"{x:.2f}" for x in load)
+                f"{result['rss_worker_mib']:.0f} MiB; CPU s: parent "
+                f"{result['cpu_main_s']:.1f}, workers {result['cpu_workers_s']:.1f}; "
+                "loadavg before " + " ".join(f"{x:.2f}" for x in load)
             )
         for path, reason in results[1]["rejected"]:
             print(f"  quarantined {path}: {reason}")

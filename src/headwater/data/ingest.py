@@ -657,7 +657,7 @@ class _BatchLoader:
                 raw.path.stat().st_size,
                 raw.media_type,
                 origin,
-                str(self.lake.raw_path(sha).relative_to(self.lake.root)),
+                self.lake.raw_name(sha),
                 role,
             )
             for raw, (role, sha) in zip(self.source.files, shas, strict=True)

@@ -179,7 +179,12 @@ class Lake:
         return path
 
     def raw_path(self, sha256: str) -> Path:
-        return self.root / "raw" / "sha256" / sha256[:2] / sha256[2:]
+        return self.root / self.raw_name(sha256)
+
+    @staticmethod
+    def raw_name(sha256: str) -> str:
+        """A raw copy's place relative to the lake's root (one string, no path objects)."""
+        return f"raw/sha256/{sha256[:2]}/{sha256[2:]}"
 
     def has_raw(self, sha256: str) -> bool:
         return self.raw_path(sha256).is_file()
