@@ -29,6 +29,8 @@ def test_bad_vectors_are_set_aside_and_counts_add_up(tmp_path: Path) -> None:
     ]
     assert summary["categories"]["tiny"]["kept"] == 149  # type: ignore[index]
     assert [p["rows"] for p in summary["parts"]] == [200, 198, 200]  # type: ignore[index]
+    aside = pq.read_table(checks.aside_path).to_pylist()
+    assert [row["id"] for row in aside] == ["1-3", "1-160"]
     table = pq.read_table(tmp_path / "f.parquet")
     assert table.num_rows == 598 and table.column_names == ["id", "label", "f0", "f1", "f2", "f3"]
 

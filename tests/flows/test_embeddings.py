@@ -109,6 +109,12 @@ def test_constant_vectors_are_refused_and_nothing_is_loaded(
     )
     with pytest.raises(QualityCheckFailed, match=r"category 'animals': none of its 9 vectors"):
         embed_images(photos, "photos", onnx_path=dead, output="features")
+    aside = pq.read_table(photos.lake.root / "embeddings" / "photos_embeddings.set_aside.parquet")
+    assert aside.num_rows == 27 and set(aside.column("label").to_pylist()) == {
+        "animals",
+        "humans",
+        "plants",
+    }
     assert cat.find_dataset(photos.warehouse, "photos_embeddings") is None
     wrong = projection_model(tmp_path / "wrong.onnx", np.ones((100, 2)), input_shape=["n", 100])
     with pytest.raises(ConfigError, match="12x12 images"):

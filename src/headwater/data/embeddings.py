@@ -102,6 +102,7 @@ class FeatureChecks:
     set_aside: list[dict[str, str]] = field(default_factory=list)
     set_aside_count: int = 0
     writer: pq.ParquetWriter | None = None
+    aside_writer: pq.ParquetWriter | None = None
 
     def add(self, ids: list[str], labels: list[str], vectors: npt.NDArray[np.float32]) -> None:
         """Check one part's vectors, note its rows aside, write the rest as a row group."""
@@ -113,6 +114,8 @@ class FeatureChecks:
                 {"id": ids[row], "label": labels[row], "reason": str(problems[row])}
             )
         self.set_aside_count += int((~keep).sum())
+        if not keep.all():
+            self._write_aside(ids, labels, problems, np.flatnonzero(~keep))
         counts: dict[str, int] = {}
         for label in sorted(set(labels)):
             mine = names == label
@@ -142,10 +145,31 @@ class FeatureChecks:
             self.writer = pq.ParquetWriter(self.path, schema, compression="zstd")
         self.writer.write_table(pa.Table.from_arrays(columns, schema=schema))
 
+    @property
+    def aside_path(self) -> Path:
+        """Every row set aside (id, label, reason), beside the table: written as they come."""
+        return self.path.with_name("set_aside.parquet")
+
+    def _write_aside(
+        self, ids: list[str], labels: list[str], problems: list[str | None], rows: np.ndarray
+    ) -> None:
+        table = pa.table(
+            {
+                "id": [ids[r] for r in rows],
+                "label": [labels[r] for r in rows],
+                "reason": [str(problems[r]) for r in rows],
+            }
+        )
+        if self.aside_writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.aside_writer = pq.ParquetWriter(self.aside_path, table.schema)
+        self.aside_writer.write_table(table)
+
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        for writer in (self.writer, self.aside_writer):
+            if writer is not None:
+                writer.close()
+        self.writer = self.aside_writer = None
 
     @property
     def rows(self) -> int:

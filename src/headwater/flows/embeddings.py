@@ -265,12 +265,27 @@ def _score(
     if checks is None:
         checks = FeatureChecks(staging / "features.parquet", 0)
     checks.close()
+    kept_aside = _keep_set_aside(ws, images.name, checks)
     refusal = checks.refusal()
     if refusal is not None:
+        where = f"; every row set aside is listed in {kept_aside}" if kept_aside else ""
         raise QualityCheckFailed(
-            f"the vectors of {images.name!r} failed their checks and nothing was loaded: {refusal}"
+            f"the vectors of {images.name!r} failed their checks and nothing was loaded: "
+            f"{refusal}{where}"
         )
     return checks, seen, skipped, keys
+
+
+def _keep_set_aside(ws: Workspace, dataset: str, checks: FeatureChecks) -> Path | None:
+    """The rows set aside by this embed, moved into the lake as
+    ``embeddings/<dataset>_embeddings.set_aside.parquet`` (the last embed's; none: removed)."""
+    target = ws.lake.root / "embeddings" / f"{embeddings_name(dataset)}.set_aside.parquet"
+    if not checks.aside_path.exists():
+        target.unlink(missing_ok=True)
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(checks.aside_path, target)
+    return target
 
 
 def _image_chunks(
