@@ -28,7 +28,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from headwater.errors import FormatError
-from headwater.flows import inputs
+from headwater.flows import inputs, sequences
 from headwater.flows.runs import ServedModel, load_model, prediction_rows
 from headwater.flows.workspace import Workspace
 from headwater.storage.binary import pixel_array
@@ -41,6 +41,7 @@ __all__ = [
     "csv_chunks",
     "header",
     "predict_file",
+    "predict_source",
     "score_preview",
     "scored_batches",
     "stage",
@@ -126,6 +127,32 @@ def scored_batches(ws: Workspace, model: ServedModel, path: Path) -> Iterator[li
                 data = inputs.from_batch(model, batch, name=path.name, first=written)
             yield list(prediction_rows(model, data, _row_ids(source, batch, written)))
             written += batch.num_rows
+
+
+def predict_source(
+    ws: Workspace,
+    run: str,
+    source: str,
+    out: Path,
+    *,
+    records: str | None = None,
+    label: str | None = None,
+    paginate: str | None = None,
+    max_pages: int | None = None,
+) -> int:
+    """Score a source with a run (its id or its name); write CSV; return the predictions.
+
+    A model of sequences predicts one row per sequence of a URL's pages or a JSON page
+    (`flows.sequences.predict_sequences`); any other scores every row of a file.
+    """
+    found = sequences.resolve_sequence_run(ws, run)
+    if sequences.learns_sequences(ws, found):
+        table = sequences.predict_sequences(
+            ws, found.run_id, source, records=records, label=label, paginate=paginate,
+            max_pages=max_pages, out=out,
+        )  # fmt: skip
+        return table.total
+    return predict_file(ws, found.run_id, Path(source), out)
 
 
 def predict_file(ws: Workspace, run_id: str, path: Path, out: Path) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -35,8 +36,8 @@ import pyarrow as pa
 from headwater.data.features import ColumnChoice, FeatureSpec, Numeric
 from headwater.data.sequence_features import SequenceFeatures
 from headwater.data.sequences import Sequences, SequenceSpec, find_spec, sequences_of
-from headwater.errors import ConfigError, NotFound, SchemaError
-from headwater.flows.lifecycle import Run, RunSpec, check_seed, run_lifecycle
+from headwater.errors import ConfigError, NotFound, RunNotFound, SchemaError
+from headwater.flows.lifecycle import EpochFn, Run, RunSpec, check_seed, run_lifecycle
 from headwater.flows.runs import load_model
 from headwater.flows.workspace import Workspace
 from headwater.learning import classification_metrics, holdout_split, make_estimator, save_model
@@ -62,6 +63,7 @@ __all__ = [
     "PredictionTable",
     "SequenceTrainRequest",
     "analyze_source",
+    "learns_sequences",
     "predict_sequences",
     "resolve_sequence_run",
     "train_sequences",
@@ -252,8 +254,19 @@ def _split(ws: Workspace, dataset: cat.DatasetRow, request: SequenceTrainRequest
     return _Split(events, keys, y, per["batch"].to_numpy(np.int64), split.train, split.test, names)
 
 
-def train_sequences(ws: Workspace, request: SequenceTrainRequest) -> registry.RunRow:
-    """Train, score on the holdout, save and register one run; see the module docstring."""
+def train_sequences(
+    ws: Workspace,
+    request: SequenceTrainRequest,
+    *,
+    run_id: str | None = None,
+    on_epoch: EpochFn | None = None,
+    stop: threading.Event | None = None,
+) -> registry.RunRow:
+    """Train, score on the holdout, save and register one run; see the module docstring.
+
+    ``run_id``, ``on_epoch`` and ``stop`` as for `flows.training.train` (a queued run is
+    taken over; the LSTM reports each epoch; a set ``stop`` interrupts it).
+    """
     request.check()
     dataset, _ = _sequence_dataset(ws, request.dataset)
     params = {**request.params, "seed": request.seed}
@@ -263,7 +276,10 @@ def train_sequences(ws: Workspace, request: SequenceTrainRequest) -> registry.Ru
         chosen = make_estimator(request.model, **params).get_params()
     stored = {k: v for k, v in chosen.items() if k != "seed"}
     spec = RunSpec(dataset, request.model, dict(stored), request.seed, "holdout")
-    with run_lifecycle(ws, spec) as run:
+    queued = run_id is not None and registry.run_exists(ws.warehouse, run_id)
+    with run_lifecycle(
+        ws, None if queued else spec, run_id=run_id, on_epoch=on_epoch, stop=stop
+    ) as run:
         data = _split(ws, dataset, request)
         train_events = data.events[data.events["sequence_key"].isin(data.keys[data.train])]
         transform = SequenceFeatures().fit(train_events)
@@ -387,7 +403,13 @@ def resolve_sequence_run(ws: Workspace, reference: str) -> registry.RunRow:
         found = registry.get_alias(ws.warehouse, dataset.key, reference)
         if found is not None:
             return registry.get_run(ws.warehouse, found)
-    raise NotFound(f"no run has the id or name {reference!r}; see: headwater runs")
+    raise RunNotFound(reference)
+
+
+def learns_sequences(ws: Workspace, run: registry.RunRow) -> bool:
+    """Whether a run was trained on a sequence dataset (it predicts one row per sequence)."""
+    found = cat.find_dataset(ws.warehouse, run.dataset)
+    return found is not None and find_spec(ws.warehouse, found) is not None
 
 
 def predict_sequences(

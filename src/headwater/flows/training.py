@@ -21,8 +21,11 @@ import numpy as np
 import numpy.typing as npt
 
 from headwater.data.features import FeatureSpec
+from headwater.data.sequences import find_spec
 from headwater.data.task import TaskChoice, check_task, dataset_task
 from headwater.errors import ConfigError, SchemaError, TaskMismatch
+from headwater.flows import runs as run_flows
+from headwater.flows import sequences as sequence_flows
 from headwater.flows.lifecycle import (
     EpochFn,
     Run,
@@ -57,7 +60,7 @@ from headwater.learning import (
     regression_metrics,
     save_model,
 )
-from headwater.learning.params import model_task, models_for
+from headwater.learning.params import SEQUENCE_PARAMS, model_task, models_for
 from headwater.storage.lake import sha256_file
 from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse import runs as registry
@@ -87,13 +90,14 @@ class TrainRequest:
     cv: int | None = None
     task: str | None = None
     """``classification`` or ``regression``; None: as inferred from the label (`data.task`)."""
+    name: str | None = None
+    """A name for the run, kept as an alias on its dataset (never a file name)."""
 
     def check(self) -> None:
         """Refuse what can be refused before anything is read or registered."""
-        if self.model not in ESTIMATORS:
-            raise ConfigError(
-                f"unknown model {self.model!r}; known models: {', '.join(sorted(ESTIMATORS))}"
-            )
+        if self.model not in ESTIMATORS and self.model not in SEQUENCE_PARAMS:
+            known = sorted([*ESTIMATORS, *SEQUENCE_PARAMS])
+            raise ConfigError(f"unknown model {self.model!r}; known models: {', '.join(known)}")
         if self.task is not None:
             check_task(self.task)
         if self.holdout is not None and not 0 < self.holdout < 1:
@@ -170,6 +174,20 @@ def train(
     no trace in the registry. ``stop``, once set, ends the run ``interrupted`` at the
     next epoch.
     """
+    if _of_sequences(ws, request):
+        return sequence_flows.train_sequences(
+            ws,
+            sequence_flows.SequenceTrainRequest(
+                request.dataset, request.model, request.params, request.seed,
+                request.holdout or 0.2, request.name,
+            ),
+            run_id=run_id, on_epoch=on_epoch, stop=stop,
+        )  # fmt: skip
+    if request.model in SEQUENCE_PARAMS:
+        raise ConfigError(
+            f"model {request.model!r} learns from sequences; dataset {request.dataset!r} holds "
+            "none (ingest pages whose records are lists of events)"
+        )
     queued = run_id is not None and registry.run_exists(ws.warehouse, run_id)
     spec = None if queued else run_spec(ws, request)
     with run_lifecycle(ws, spec, run_id=run_id, on_epoch=on_epoch, stop=stop) as run:
@@ -193,10 +211,18 @@ def train(
             metrics=final,
             seconds=seconds,
         )
+    if request.name:
+        run_flows.set_alias(ws, run.run_id, request.name)
     headline = "test_rmse" if task.task == "regression" else "test_accuracy"
     score = float(str(final[headline]))
     log.info("run %s: %s %.4f in %.1f s", run.run_id, headline, score, seconds)
     return registry.get_run(ws.warehouse, run.run_id)
+
+
+def _of_sequences(ws: Workspace, request: TrainRequest) -> bool:
+    """Whether the request is for a sequence dataset (trained by `flows.sequences`)."""
+    found = cat.find_dataset(ws.warehouse, request.dataset)
+    return found is not None and find_spec(ws.warehouse, found) is not None
 
 
 @dataclass(frozen=True)

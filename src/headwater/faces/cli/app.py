@@ -31,6 +31,7 @@ from headwater.faces.cli import (
     pipeline_commands,
     privacy_commands,
     quality_commands,
+    sequence_commands,
     serve_command,
     synth_commands,
 )
@@ -81,6 +82,7 @@ pipeline_commands.register(app)
 synth_commands.register(app)
 demo_commands.register(app)
 image_commands.register(app)
+sequence_commands.register(app)
 
 
 def exit_code(error: HeadwaterError) -> int:

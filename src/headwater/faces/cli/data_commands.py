@@ -51,6 +51,12 @@ def ingest(
     max_pages: int | None = typer.Option(
         None, "--max-pages", min=1, help="Most pages to follow (HEADWATER_FETCH_MAX_PAGES)."
     ),
+    expect: str | None = typer.Option(
+        None,
+        "--expect",
+        help="Text every sequence (attempt) must spell, backspaces applied; by default the "
+        "one most attempts of the first batch spell. Others are quarantined.",
+    ),
 ) -> None:
     """Load a raw file into the lake and the warehouse.
 
@@ -59,10 +65,10 @@ def ingest(
     Example: headwater ingest https://api.example.org/u/1 --records user_data --label user_label
     """
     with Workspace(get_settings()) as workspace, _progress(enabled=not as_json) as progress:
-        if paginate or records or max_pages:
+        if paginate or records or max_pages or expect:
             report = workspace.ingest_pages(
                 source, paginate=paginate, records=records, label=label,
-                max_pages=max_pages, dataset=dataset, progress=progress,
+                max_pages=max_pages, dataset=dataset, progress=progress, expect=expect,
             )  # fmt: skip
         else:
             report = workspace.ingest(

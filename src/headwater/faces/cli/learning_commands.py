@@ -17,6 +17,7 @@ from headwater.faces.cli.progress import epoch_bar
 from headwater.flows.params import (
     COMMON_FIELDS,
     PARAMS,
+    SEQUENCE_PARAMS,
     allowed,
     changed_params,
     checked_params,
@@ -45,8 +46,12 @@ def register(app: typer.Typer) -> None:
 def _models_help() -> str:
     return (
         "One of: "
-        + ", ".join(f"{name} ({kind.model_config.get('title')})" for name, kind in PARAMS.items())
-        + "."
+        + ", ".join(
+            f"{name} ({kind.model_config.get('title')})"
+            for name, kind in {**PARAMS, **SEQUENCE_PARAMS}.items()
+        )
+        + ". On a sequence dataset (keystroke pages) lstm reads each sequence; the others "
+        "its per-attempt features."
     )
 
 
@@ -80,7 +85,7 @@ def _param_options() -> list[inspect.Parameter]:
     parameter model checks the value (`flows.params.checked_params`), so ranges live there.
     """
     uses: dict[str, list[tuple[str, FieldInfo]]] = {}
-    for model in PARAMS:
+    for model in [*PARAMS, *SEQUENCE_PARAMS]:
         for name, field in trainable(model).items():
             uses.setdefault(name, []).append((model, field))
     options = []
@@ -109,6 +114,7 @@ def train_command(
     holdout: float | None,
     cv: int | None,
     task: str | None,
+    name: str | None,
     as_json: bool,
     **values: object,
 ) -> None:
@@ -116,13 +122,17 @@ def train_command(
 
     Every model parameter has its own option (see below); unset ones keep the model's defaults.
     Example: headwater train --dataset mnist --model mlp --density 35 --epochs 20
+
+    Example: headwater train --dataset typing --model lstm --holdout 0.2 --name typing_lstm
     """
     from headwater.flows import runs as run_flows
     from headwater.flows.training import TrainRequest, train
 
     given = {name: value for name, value in values.items() if value is not None}
     params = checked_params(model, {**given, "seed": seed})
-    request = TrainRequest(dataset, model, params, seed=seed, holdout=holdout, cv=cv, task=task)
+    request = TrainRequest(
+        dataset, model, params, seed=seed, holdout=holdout, cv=cv, task=task, name=name
+    )
     with Workspace(get_settings()) as workspace, _epoch_bar(enabled=not as_json) as on_epoch:
         run = train(workspace, request, on_epoch=on_epoch)
         detail = run_flows.run_detail(workspace, run.run_id)
@@ -174,6 +184,12 @@ def _train_signature() -> tuple[inspect.Signature, dict[str, object]]:
                 help="classification or regression; by default inferred from the label "
                 "(text or at most 20 distinct whole numbers: classification). "
                 "The model must be for it.",
+            ),
+        ),
+        "name": (
+            str | None,
+            typer.Option(
+                None, "--name", help="A name for the run, kept as an alias: headwater predict NAME"
             ),
         ),
         "as_json": (bool, typer.Option(False, "--json", help="Print the run as JSON.")),
@@ -285,18 +301,39 @@ def evaluate(
 
 
 def predict(
-    run_id: str = typer.Argument(..., help="Run id whose model scores the file."),
-    path: Path = typer.Argument(..., help="CSV, Parquet, IDX or pickle file to score."),
+    run_id: str = typer.Argument(..., help="Run id (or --name given to train) that scores."),
+    source: str = typer.Argument(
+        ..., help="CSV, Parquet, IDX or pickle file; for a model of sequences a URL or JSON page."
+    ),
     out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="CSV to write."),
+    records: str | None = typer.Option(
+        None, "--records", help="Path of the list of records in each page, e.g. user_data."
+    ),
+    label: str | None = typer.Option(
+        None, "--label", help="Path of each page's label (kept beside the prediction)."
+    ),
+    paginate: str | None = typer.Option(
+        None, "--paginate", help="How pages follow: next[:PATH], link, cursor:FIELD, page:PARAM."
+    ),
+    max_pages: int | None = typer.Option(None, "--max-pages", min=1, help="Most pages to follow."),
 ) -> None:
-    """Score every row of a file with a registered model and write the predictions as CSV.
+    """Score a source with a registered model and write the predictions as CSV.
+
+    A model trained on sequences writes one row per sequence (attempt): its label when
+    the pages carry one, whether it passed its check, the prediction and each probability.
 
     Example: headwater predict 3f2a9c1d0b7e data/mnist.pkl.gz --out predictions.csv
+
+    Example: headwater predict typing_lstm http://127.0.0.1:8765/test/user_1.json
+    --records user_data --label user_label --out who.csv
     """
     from headwater.flows import scoring
 
     with Workspace(get_settings()) as workspace:
-        written = scoring.predict_file(workspace, run_id, path, out)
+        written = scoring.predict_source(
+            workspace, run_id, source, out, records=records, label=label,
+            paginate=paginate, max_pages=max_pages,
+        )  # fmt: skip
     console.print(f"{written:,} predictions written to {out}")
 
 
