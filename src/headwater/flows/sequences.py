@@ -66,6 +66,7 @@ __all__ = [
     "learns_sequences",
     "predict_sequences",
     "resolve_sequence_run",
+    "sequence_run_spec",
     "train_sequences",
 ]
 
@@ -254,6 +255,19 @@ def _split(ws: Workspace, dataset: cat.DatasetRow, request: SequenceTrainRequest
     return _Split(events, keys, y, per["batch"].to_numpy(np.int64), split.train, split.test, names)
 
 
+def sequence_run_spec(ws: Workspace, request: SequenceTrainRequest) -> RunSpec:
+    """Check a request against the dataset and the model's parameters; nothing is read yet."""
+    request.check()
+    dataset, _ = _sequence_dataset(ws, request.dataset)
+    params = {**request.params, "seed": request.seed}
+    if request.model in SEQUENCE_PARAMS:
+        chosen: Mapping[str, ParamValue] = _lstm(params).get_params()
+    else:
+        chosen = make_estimator(request.model, **params).get_params()
+    stored = {k: v for k, v in chosen.items() if k != "seed"}
+    return RunSpec(dataset, request.model, dict(stored), request.seed, "holdout")
+
+
 def train_sequences(
     ws: Workspace,
     request: SequenceTrainRequest,
@@ -267,15 +281,8 @@ def train_sequences(
     ``run_id``, ``on_epoch`` and ``stop`` as for `flows.training.train` (a queued run is
     taken over; the LSTM reports each epoch; a set ``stop`` interrupts it).
     """
-    request.check()
-    dataset, _ = _sequence_dataset(ws, request.dataset)
-    params = {**request.params, "seed": request.seed}
-    if request.model in SEQUENCE_PARAMS:
-        chosen: Mapping[str, ParamValue] = _lstm(params).get_params()
-    else:
-        chosen = make_estimator(request.model, **params).get_params()
-    stored = {k: v for k, v in chosen.items() if k != "seed"}
-    spec = RunSpec(dataset, request.model, dict(stored), request.seed, "holdout")
+    spec = sequence_run_spec(ws, request)
+    dataset, params = spec.dataset, {**request.params, "seed": request.seed}
     queued = run_id is not None and registry.run_exists(ws.warehouse, run_id)
     with run_lifecycle(
         ws, None if queued else spec, run_id=run_id, on_epoch=on_epoch, stop=stop

@@ -114,6 +114,8 @@ class TrainRequest:
 def run_spec(ws: Workspace, request: TrainRequest) -> RunSpec:
     """Check a request against the catalog and the model's parameters; nothing is read yet."""
     request.check()
+    if _of_sequences(ws, request):
+        return sequence_flows.sequence_run_spec(ws, _as_sequences(request))
     dataset = cat.get_dataset(ws.warehouse, request.dataset)
     resolve_task(ws, dataset, request)
     estimator = make_estimator(request.model, **{**request.params, "seed": request.seed})
@@ -176,13 +178,8 @@ def train(
     """
     if _of_sequences(ws, request):
         return sequence_flows.train_sequences(
-            ws,
-            sequence_flows.SequenceTrainRequest(
-                request.dataset, request.model, request.params, request.seed,
-                request.holdout or 0.2, request.name,
-            ),
-            run_id=run_id, on_epoch=on_epoch, stop=stop,
-        )  # fmt: skip
+            ws, _as_sequences(request), run_id=run_id, on_epoch=on_epoch, stop=stop
+        )
     if request.model in SEQUENCE_PARAMS:
         raise ConfigError(
             f"model {request.model!r} learns from sequences; dataset {request.dataset!r} holds "
@@ -217,6 +214,16 @@ def train(
     score = float(str(final[headline]))
     log.info("run %s: %s %.4f in %.1f s", run.run_id, headline, score, seconds)
     return registry.get_run(ws.warehouse, run.run_id)
+
+
+def _as_sequences(request: TrainRequest) -> sequence_flows.SequenceTrainRequest:
+    """A request on a sequence dataset, as `flows.sequences` takes it (holdout 0.2 unless set)."""
+    if request.cv is not None:
+        raise ConfigError("a sequence dataset trains on one holdout; leave out --cv")
+    return sequence_flows.SequenceTrainRequest(
+        request.dataset, request.model, request.params, request.seed,
+        request.holdout or 0.2, request.name,
+    )  # fmt: skip
 
 
 def _of_sequences(ws: Workspace, request: TrainRequest) -> bool:
