@@ -82,6 +82,9 @@ def test_run_list_and_history(settings: Settings, tmp_path: Path) -> None:
     assert [p["pipeline_run_id"] for p in data["served"]] == [ran["pipeline_run_id"]]
     assert data["batches"][0]["rows_loaded"] == 30 and chart.read_bytes()[:4] == b"\x89PNG"
 
+    none = run(settings, config, "suggest", "--dataset", "toy", "--model", "logistic", "--json")
+    assert none.returncode == 1 and json.loads(none.stdout)["params"] is None  # no search yet
+
 
 def test_bad_config_and_unknown_pipeline_exit_2_and_3(settings: Settings, tmp_path: Path) -> None:
     config = _declare(tmp_path)

@@ -37,6 +37,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(pipeline_app, name="pipeline")
     app.command()(schedule)
     app.command()(tune)
+    app.command()(suggest)
     app.command()(monitor)
 
 
@@ -216,6 +217,37 @@ def tune(
         f"test {found['best_test_accuracy']}, params {json.dumps(found['best_params'])}; "
         f"{found['complete']} complete, {found['pruned']} pruned in {found['seconds']} s"
     )
+
+
+def suggest(
+    dataset: str = typer.Option(..., "--dataset", help="Dataset name."),
+    model: str = typer.Option("mlp", "--model", help="Model whose parameters to suggest."),
+    as_json: bool = typer.Option(False, "--json", help="Print the suggestion as JSON."),
+) -> None:
+    """The best parameters the searches of a dataset and model found so far (what the web
+    form's Suggest fills in, and GET /datasets/NAME/suggestion answers); exits 1 with none.
+
+    Example: headwater suggest --dataset mnist --model mlp
+    """
+    from headwater.flows.tuning import suggestion
+
+    with Workspace(get_settings()) as workspace:
+        found = suggestion(workspace, dataset, model)
+    if as_json:
+        typer.echo(json.dumps(found.to_dict(), default=str))
+    elif found.params is None:
+        console.print(
+            f"no search of {model} on {dataset} has completed a trial yet; run "
+            f"headwater tune --dataset {dataset} --model {model} --trials 10"
+        )
+    else:
+        console.print(
+            f"best of {found.trials} trials: run {found.run_id}, validation "
+            f"{found.validation_accuracy}, test {found.test_accuracy}; "
+            f"params {json.dumps(found.params)}"
+        )
+    if found.params is None:
+        raise typer.Exit(1)
 
 
 def monitor(
