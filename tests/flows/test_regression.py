@@ -176,6 +176,49 @@ def test_predictions_carry_the_number(houses: Workspace, tmp_path: Path) -> None
     )
     assert answer.values is not None and answer.classes == []
     assert answer.labels == [f"{answer.values[0]:.6g}"]
+    assert answer.coverage is None and answer.lower is None  # ridge gives no interval
+
+
+def test_forest_and_boosting_predictions_carry_a_90_percent_interval(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Served from the ONNX graph: the scored CSV's ``lower_90``/``upper_90`` columns and the
+    prediction's ends hold most of the true prices; ridge gives none."""
+    workspace.ingest(write_houses(tmp_path / "h.csv", rows=800), dataset="h", label="price")
+    scored = write_houses(tmp_path / "new.csv", rows=200, seed=11)
+    truth = np.array([float(r[-1]) for r in list(csv.reader(scored.open()))[1:]])
+    params = {
+        "random_forest_regressor": {"n_estimators": 40},
+        "hist_gradient_boosting_regressor": {},
+    }
+    with threadpool_limits(1):
+        for model, chosen in params.items():
+            run = train(workspace, TrainRequest("h", model, params=chosen))
+            out = tmp_path / f"{model}.csv"
+            scoring.predict_file(workspace, run.run_id, scored, out)
+            lines = list(csv.reader(out.open()))
+            assert lines[0] == ["row_id", "predicted", "lower_90", "upper_90"], model
+            value, low, high = np.array([[float(v) for v in r[1:]] for r in lines[1:]]).T
+            assert np.all(low <= value) and np.all(value <= high)
+            covered = float(np.mean((truth >= low) & (truth <= high)))
+            assert 0.75 <= covered <= 0.99, (model, covered)
+            from headwater.flows.serving import predict
+
+            served = run_flows.load_model(workspace, run.run_id)
+            answer = predict(served, pa.Table.from_pylist([_house()]))
+            assert answer.coverage == 0.9 and answer.lower is not None and answer.upper is not None
+            assert answer.lower[0] < answer.values[0] < answer.upper[0]  # type: ignore[index]
+
+
+def _house() -> dict[str, object]:
+    return {
+        "house_id": "x",
+        "area (m2)": 80.0,
+        "age": 3.0,
+        "rooms": 2,
+        "region": "coast",
+        "listed_on": "2024-01-01",
+    }
 
 
 def test_the_model_must_be_for_the_task(houses: Workspace, tmp_path: Path) -> None:

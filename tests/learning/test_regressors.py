@@ -6,18 +6,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from headwater.errors import ConfigError, ModelNotFitted, SchemaError
 from headwater.learning import (
+    Estimator,
     OnnxPredictor,
     clone,
     cross_validate,
     evaluate_holdout,
     load_torch_estimator,
+    make_estimator,
     plot_regression,
     regression_metrics,
     save_model,
 )
+from headwater.learning.base import ParamValue
 from headwater.learning.evaluate import RegressionCVReport, RegressionMetrics
 
 from .conftest import fast_estimator
@@ -90,16 +94,70 @@ def test_onnx_matches_the_fitted_model(regressor_name: str, linear: tuple, tmp_p
         np.testing.assert_array_equal(loaded.predict(X_test), model.predict(X_test))
 
 
-def test_forest_and_boosting_give_intervals_around_the_prediction(linear: tuple) -> None:
-    X, y, X_test, _ = linear
-    for name in ("random_forest_regressor", "hist_gradient_boosting_regressor"):
-        model = fast_estimator(name, **({"n_estimators": 50} if "forest" in name else {}))
-        model.fit(X, y)
+@pytest.fixture(scope="module")
+def noisy() -> tuple[np.ndarray, ...]:
+    """y = a smooth function of 5 features plus N(0, NOISE_SD): 1000 rows to fit, 2000 held."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(3000, 5)).astype(np.float32)
+    signal = 2 * X[:, 0] - X[:, 1] + np.sin(2 * X[:, 2]) + (X[:, 3] > 0.5)
+    y = 100 + signal + rng.normal(0, NOISE_SD, len(X))
+    return X[:1000], y[:1000], X[1000:], y[1000:]
+
+
+NOISE_SD = 0.5
+INTERVAL_MODELS = ("random_forest_regressor", "hist_gradient_boosting_regressor")
+
+
+@pytest.fixture(scope="module")
+def interval_models(noisy: tuple) -> dict[str, Estimator]:
+    """Each interval model with its defaults (a smaller forest), fitted once for the tests below."""
+    X, y, _, _ = noisy
+    params: dict[str, dict[str, ParamValue]] = {INTERVAL_MODELS[0]: {"n_estimators": 40}}
+    with threadpool_limits(1):
+        return {
+            name: make_estimator(name, **params.get(name, {})).fit(X, y) for name in INTERVAL_MODELS
+        }
+
+
+def test_the_90_percent_interval_covers_about_90_percent(
+    interval_models: dict[str, Estimator], noisy: tuple
+) -> None:
+    """Known noise: held-out rows inside the interval, and its width beside the ideal one."""
+    _, _, X_test, y_test = noisy
+    found = {}
+    for name, model in interval_models.items():
         interval = model.predict_interval(X_test)  # type: ignore[attr-defined]
         assert interval is not None
         low, high = interval
-        assert np.all(low <= high) and np.mean(high - low) > 0
+        assert np.all(low <= high)
+        point = model.predict(X_test)
+        assert np.mean((low <= point) & (point <= high)) > 0.95
+        covered = float(np.mean((y_test >= low) & (y_test <= high)))
+        found[name] = (round(covered, 3), round(float(np.mean(high - low)) / NOISE_SD, 2))
+    print("coverage of the 90% interval, mean width / noise sd (ideal 3.29):", found)
+    assert all(0.80 <= covered <= 0.97 for covered, _ in found.values()), found
+    X, y, _, _ = noisy
     assert fast_estimator("ridge").fit(X, y).predict_interval(X_test) is None  # type: ignore[attr-defined]
+
+
+def test_the_onnx_graph_serves_the_same_interval(
+    interval_models: dict[str, Estimator], noisy: tuple, tmp_path: Path
+) -> None:
+    X, y, X_test, _ = noisy
+    for name, model in interval_models.items():
+        hashes = save_model(model, tmp_path / name)
+        predictor = OnnxPredictor(tmp_path / name / "model.onnx", hashes["model.onnx"])
+        assert predictor.coverage == pytest.approx(0.9)
+        values, interval = predictor.predict_interval(X_test)
+        assert interval is not None
+        np.testing.assert_allclose(values, model.predict(X_test), rtol=1e-5)
+        expected = model.predict_interval(X_test)  # type: ignore[attr-defined]
+        for served, fitted in zip(interval, expected, strict=True):
+            np.testing.assert_allclose(served, fitted, rtol=1e-5, atol=1e-3)
+    ridge = fast_estimator("ridge").fit(X, y)
+    hashes = save_model(ridge, tmp_path / "ridge")
+    predictor = OnnxPredictor(tmp_path / "ridge" / "model.onnx", hashes["model.onnx"])
+    assert predictor.coverage is None and predictor.predict_interval(X_test)[1] is None
 
 
 def test_holdout_and_kfold_score_a_regressor(linear: tuple) -> None:

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from PIL import Image, UnidentifiedImageError
 
 from headwater.errors import FormatError, NotFound, SchemaError
-from headwater.flows.runs import ServedModel, prediction_rows
+from headwater.flows.runs import ServedModel, prediction_header, prediction_rows
 from headwater.flows.workspace import Workspace
 from headwater.storage.warehouse import catalog as cat
 
@@ -309,7 +309,7 @@ def split_input(
 def score_split(ws: Workspace, model: ServedModel, dataset: str, split: str) -> ScoredSplit:
     """Every row of a split scored by a model; rows as `prediction_rows` writes them."""
     data, row_ids, labels = split_input(ws, dataset, split)
-    header = ["row_id", "predicted", *(f"p_{c}" for c in model.classes)]
+    header = prediction_header(model)
     rows = list(prediction_rows(model, data, row_ids))
     return ScoredSplit(header, rows, labels, regression=model.regression)
 

@@ -32,13 +32,16 @@ from headwater.storage.warehouse import runs as registry
 from headwater.storage.warehouse.runs import RunRow
 
 __all__ = [
+    "Numbers",
     "RunDetail",
     "RunRow",
     "ServedModel",
     "default_metric",
+    "interval_columns",
     "leaderboard",
     "list_runs",
     "load_model",
+    "prediction_header",
     "ranking_order",
     "resolve_run",
     "run_detail",
@@ -247,6 +250,40 @@ class ServedModel:
         """A regressor's predicted number per row, in the target's units."""
         return self.predictor.predict_values(self.features.transform(data))
 
+    @property
+    def coverage(self) -> float | None:
+        """A regressor's interval coverage (0.9), or None when its model gives no interval."""
+        return self.predictor.coverage if self.regression else None
+
+    def predict_interval(self, data: npt.NDArray[np.generic] | pa.Table) -> Numbers:
+        """A regressor's number per row and, where its model gives one, the interval."""
+        values, interval = self.predictor.predict_interval(self.features.transform(data))
+        return Numbers(values, *(interval or (None, None)))
+
+
+@dataclass(frozen=True)
+class Numbers:
+    """A regressor's predictions: the number, and the interval's ends where the model gives one."""
+
+    values: npt.NDArray[np.float64]
+    lower: npt.NDArray[np.float64] | None = None
+    upper: npt.NDArray[np.float64] | None = None
+
+
+def interval_columns(coverage: float) -> list[str]:
+    """The CSV columns of an interval, naming its coverage: ``lower_90``, ``upper_90``."""
+    percent = f"{100 * coverage:g}"
+    return [f"lower_{percent}", f"upper_{percent}"]
+
+
+def prediction_header(model: ServedModel) -> list[str]:
+    """``row_id, predicted`` and one ``p_<class>`` per class; a regressor: the number, and
+    ``lower_90, upper_90`` when its model gives an interval."""
+    if model.regression:
+        coverage = model.coverage
+        return ["row_id", "predicted", *(interval_columns(coverage) if coverage else [])]
+    return ["row_id", "predicted", *(f"p_{c}" for c in model.classes)]
+
 
 def _verified(run_id: str, artifact: registry.ArtifactRow) -> bytes:
     return read_verified(Path(artifact.path), artifact.sha256, run_id)
@@ -280,8 +317,10 @@ def prediction_rows(
     model: ServedModel, data: npt.NDArray[np.generic] | pa.Table, row_ids: list[object]
 ) -> Iterator[list[str]]:
     if model.regression:
-        for row_id, value in zip(row_ids, model.predict_values(data), strict=True):
-            yield [_escape_cell(str(row_id)), f"{value:.6g}"]
+        numbers = model.predict_interval(data)
+        ends = [] if numbers.lower is None else [numbers.lower, numbers.upper]
+        for row_id, *values in zip(row_ids, numbers.values, *ends, strict=True):
+            yield [_escape_cell(str(row_id)), *(f"{v:.6g}" for v in values)]
         return
     proba = model.predict_proba(data)
     classes = model.classes

@@ -1,4 +1,5 @@
-"""Scoring a file: every row through a model, out as CSV rows ``row_id, predicted, p_<class>``.
+"""Scoring a file: every row through a model, out as CSV rows ``row_id, predicted, p_<class>``
+(a regressor: ``row_id, predicted`` and, where its model gives one, ``lower_90, upper_90``).
 
 One path for every face: the CLI's ``predict`` writes a file, the API's ``/score``
 streams the rows back, the web page shows the first ones and keeps the rest for
@@ -29,7 +30,7 @@ import pyarrow as pa
 
 from headwater.errors import FormatError
 from headwater.flows import inputs, sequences
-from headwater.flows.runs import ServedModel, load_model, prediction_rows
+from headwater.flows.runs import ServedModel, load_model, prediction_header, prediction_rows
 from headwater.flows.workspace import Workspace
 from headwater.storage.binary import pixel_array
 from headwater.storage.readers import Source, check_file_name, open_sources
@@ -89,10 +90,9 @@ def stage(chunks: Iterable[bytes], filename: str) -> Staged:
 
 
 def header(model: ServedModel) -> list[str]:
-    """``row_id, predicted`` and one ``p_<class>`` per class (a regressor: the number alone)."""
-    if model.regression:
-        return [inputs.ROW_ID, "predicted"]
-    return [inputs.ROW_ID, "predicted", *(f"p_{c}" for c in model.classes)]
+    """``row_id, predicted`` and one ``p_<class>`` per class (a regressor: the number, and
+    ``lower_90, upper_90`` when its model gives an interval)."""
+    return prediction_header(model)
 
 
 def _row_ids(source: Source, batch: pa.RecordBatch, first: int) -> list[object]:

@@ -37,12 +37,16 @@ ALIASES = frozenset({"best", "latest"})
 @dataclass(frozen=True)
 class Prediction:
     """Labels and per-class probabilities for a batch of rows, from one run; a regressor's
-    numbers in ``values`` (no classes, no probabilities)."""
+    numbers in ``values`` (no classes, no probabilities), with ``lower``/``upper`` ends of
+    a ``coverage`` (0.9) interval when its model gives one (forest, boosting)."""
 
     run_id: str
     classes: list[str]
     proba: npt.NDArray[np.float32]
     values: npt.NDArray[np.float64] | None = None
+    lower: npt.NDArray[np.float64] | None = None
+    upper: npt.NDArray[np.float64] | None = None
+    coverage: float | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -53,9 +57,12 @@ class Prediction:
 
 def predict(served: ServedModel, data: ModelInput) -> Prediction:
     if served.regression:
-        values = served.predict_values(data)
-        empty = np.zeros((len(values), 0), dtype=np.float32)
-        return Prediction(served.run_id, [], empty, values)
+        numbers = served.predict_interval(data)
+        empty = np.zeros((len(numbers.values), 0), dtype=np.float32)
+        coverage = served.coverage if numbers.lower is not None else None
+        return Prediction(
+            served.run_id, [], empty, numbers.values, numbers.lower, numbers.upper, coverage
+        )
     return Prediction(served.run_id, served.classes, served.predict_proba(data))
 
 

@@ -48,7 +48,6 @@ from torch.nn import functional as F  # the name every PyTorch reader expects
 from headwater.errors import ConfigError, FormatError, ModelNotFitted, SchemaError
 from headwater.learning.artifacts import (
     ONNX_FILE,
-    OPSET,
     PARAMS_FILE,
     WEIGHTS_FILE,
     _quiet_exporter,
@@ -66,6 +65,7 @@ from headwater.learning.base import (
     check_optional_int,
 )
 from headwater.learning.plots import CORRECT, MISTAKE, _as_images, _save
+from headwater.learning.sklearn_onnx import OPSET
 from headwater.learning.train import EVAL_CHUNK, EpochCallback, reproducible
 
 __all__ = [

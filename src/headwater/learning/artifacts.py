@@ -32,13 +32,6 @@ import onnxruntime as ort
 import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
-from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import FloatTensorType
-from skl2onnx.operator_converters.random_forest import (
-    convert_sklearn_random_forest_classifier,
-    convert_sklearn_random_forest_regressor_converter,
-)
-from sklearn import ensemble
 from torch import nn
 
 from headwater.data.features import FeatureSpec
@@ -51,7 +44,21 @@ from headwater.learning.base import (
     check_features,
 )
 from headwater.learning.estimators import ESTIMATORS, SklearnClassifier
-from headwater.learning.regressors import MLPRegressor, Regressor, SklearnRegressor, TargetArray
+from headwater.learning.regressors import (
+    COVERAGE,
+    MLPRegressor,
+    Regressor,
+    SklearnRegressor,
+    TargetArray,
+)
+from headwater.learning.sklearn_onnx import (
+    INPUT_NAME,
+    INTERVAL_NAMES,
+    OPSET,
+    PREDICTION_NAME,
+    convert,
+    regressor_graph,
+)
 from headwater.learning.torch_models import TorchClassifier
 
 __all__ = [
@@ -72,15 +79,13 @@ ONNX_FILE = "model.onnx"
 WEIGHTS_FILE = "weights.safetensors"
 PARAMS_FILE = "params.json"
 FEATURES_FILE = "features.json"
-INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
-PREDICTION_NAME = "prediction"
-"""A regressor's ONNX output: ``(batch, 1)`` numbers in the target's units."""
 CLASSES_KEY = "headwater.classes"
 TASK_KEY = "headwater.task"
+INTERVAL_KEY = "headwater.interval"
+"""A regressor graph's interval coverage (``0.9``), present when it outputs ``lower``/``upper``."""
 FORMAT = "headwater.model"
 VERSION = 1
-OPSET = 18
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -137,19 +142,19 @@ def export_onnx(estimator: Estimator) -> bytes:
         restored = _Restored(estimator.model_, estimator.target_mean_, estimator.target_std_)
         proto = _export_torch(restored, estimator.n_features_in_, PREDICTION_NAME)
     elif isinstance(estimator, SklearnClassifier):
-        proto = _export_sklearn(estimator)
+        proto = convert(estimator.model_, estimator.n_features_in_, probabilities=True)
     elif isinstance(estimator, SklearnRegressor):
-        proto = _export_sklearn_regressor(estimator)
+        proto = regressor_graph(estimator)
     else:
         raise ConfigError(f"no ONNX export for {type(estimator).__name__}")
-    onnx.helper.set_model_props(
-        proto,
-        {
-            CLASSES_KEY: json.dumps(_classes(estimator)),
-            TASK_KEY: estimator.task,
-            "headwater.estimator": estimator.name,
-        },
-    )
+    props = {
+        CLASSES_KEY: json.dumps(_classes(estimator)),
+        TASK_KEY: estimator.task,
+        "headwater.estimator": estimator.name,
+    }
+    if INTERVAL_NAMES[0] in {o.name for o in proto.graph.output}:
+        props[INTERVAL_KEY] = str(COVERAGE)
+    onnx.helper.set_model_props(proto, props)
     data: bytes = proto.SerializeToString()
     return data
 
@@ -217,81 +222,6 @@ def _export_torch(module: nn.Module, n_features: int, output: str = OUTPUT_NAME)
     return proto
 
 
-def _export_sklearn(estimator: SklearnClassifier) -> onnx.ModelProto:
-    model = estimator.model_
-    proto: onnx.ModelProto = convert_sklearn(
-        model,
-        initial_types=[(INPUT_NAME, FloatTensorType([None, estimator.n_features_in_]))],
-        options={id(model): {"zipmap": False}},
-        target_opset={"": OPSET, "ai.onnx.ml": 3},
-        custom_conversion_functions={
-            ensemble.HistGradientBoostingClassifier: _hist_boosting_converter
-        },
-    )
-    return proto
-
-
-def _export_sklearn_regressor(estimator: SklearnRegressor) -> onnx.ModelProto:
-    """The scikit-learn model's graph, then ``* std + mean``: the target in its own units."""
-    model = estimator.model_
-    proto: onnx.ModelProto = convert_sklearn(
-        model,
-        initial_types=[(INPUT_NAME, FloatTensorType([None, estimator.n_features_in_]))],
-        target_opset={"": OPSET, "ai.onnx.ml": 3},
-        custom_conversion_functions={
-            ensemble.HistGradientBoostingRegressor: _hist_boosting_regressor_converter
-        },
-    )
-    graph = proto.graph
-    raw = graph.output[0].name
-    scale = onnx.numpy_helper.from_array(np.array([estimator.target_std_], np.float32), "hw_std")
-    shift = onnx.numpy_helper.from_array(np.array([estimator.target_mean_], np.float32), "hw_mean")
-    graph.initializer.extend([scale, shift])
-    graph.node.extend(
-        [
-            onnx.helper.make_node("Mul", [raw, "hw_std"], ["hw_scaled"]),
-            onnx.helper.make_node("Add", ["hw_scaled", "hw_mean"], [PREDICTION_NAME]),
-        ]
-    )
-    del graph.output[:]
-    graph.output.append(
-        onnx.helper.make_tensor_value_info(PREDICTION_NAME, onnx.TensorProto.FLOAT, [None, 1])
-    )
-    onnx.checker.check_model(proto)
-    return proto
-
-
-class _IntAttributes:
-    """Passes node attributes on with Python/numpy bools turned into ints.
-
-    skl2onnx 1.20 writes ``False`` into ``nodes_missing_value_tracks_true`` for the
-    leaves of histogram-boosting trees, which onnx >= 1.17 refuses in an int list.
-    """
-
-    def __init__(self, container: object) -> None:
-        self._container = container
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._container, name)
-
-    def add_node(self, *args: object, **attrs: object) -> object:
-        fixed = {
-            key: [int(v) if isinstance(v, bool | np.bool_) else v for v in value]
-            if isinstance(value, list)
-            else value
-            for key, value in attrs.items()
-        }
-        return self._container.add_node(*args, **fixed)  # type: ignore[attr-defined]  # skl2onnx container
-
-
-def _hist_boosting_converter(scope: object, operator: object, container: object) -> None:
-    convert_sklearn_random_forest_classifier(scope, operator, _IntAttributes(container))
-
-
-def _hist_boosting_regressor_converter(scope: object, operator: object, container: object) -> None:
-    convert_sklearn_random_forest_regressor_converter(scope, operator, _IntAttributes(container))
-
-
 # -- loading ---------------------------------------------------------------------------------
 
 
@@ -340,6 +270,10 @@ class OnnxPredictor:
         self.classes_: LabelArray = np.asarray(json.loads(meta[CLASSES_KEY]), dtype=np.int64)
         self.task = str(meta.get(TASK_KEY, "classification"))
         self.n_features_in_ = int(self._session.get_inputs()[0].shape[1])
+        outputs = {o.name for o in self._session.get_outputs()}
+        self.coverage: float | None = None
+        if INTERVAL_KEY in meta and set(INTERVAL_NAMES) <= outputs:
+            self.coverage = float(meta[INTERVAL_KEY])
 
     def predict_proba(self, X: npt.ArrayLike) -> FloatArray:
         """Probabilities for rows or images shaped like the training data."""
@@ -358,6 +292,22 @@ class OnnxPredictor:
         flat = check_features(as_features(X, owner), self.n_features_in_, owner)
         (values,) = self._session.run([PREDICTION_NAME], {INPUT_NAME: flat})
         return np.asarray(values, dtype=np.float64).reshape(len(flat))
+
+    def predict_interval(
+        self, X: npt.ArrayLike
+    ) -> tuple[TargetArray, tuple[TargetArray, TargetArray] | None]:
+        """A regressor's number per row and, if its model gives one, the ``coverage``
+        interval's low and high ends (one ONNX Runtime call for all three)."""
+        if self.task != "regression":
+            raise ConfigError(f"{self.path.name} is a classifier: it predicts classes")
+        owner = f"OnnxPredictor({self.path.name})"
+        flat = check_features(as_features(X, owner), self.n_features_in_, owner)
+        names = [PREDICTION_NAME, *(INTERVAL_NAMES if self.coverage is not None else ())]
+        out = [
+            np.asarray(a, np.float64).reshape(len(flat))
+            for a in self._session.run(names, {INPUT_NAME: flat})
+        ]
+        return out[0], (out[1], out[2]) if len(out) == 3 else None
 
     def predict(self, X: npt.ArrayLike) -> LabelArray:
         """Classes of a classifier (see `predict_values` for a regressor's numbers)."""

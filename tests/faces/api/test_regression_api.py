@@ -1,5 +1,6 @@
 """The API with a regressor: datasets say their task, POST /runs takes one, a model for the
-other task is a 409, the leaderboard ranks by RMSE and says so, predict answers numbers."""
+other task is a 409, the leaderboard ranks by RMSE and says so, predict answers numbers (a
+forest's with its 90% interval, in the JSON answer and the scored CSV)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,20 @@ def test_a_regressor_through_the_api(api: LiveApi, tmp_path: Path) -> None:
     (prediction,) = answer.json()["predictions"]
     expected = 10 + 0.04 * 90 - 0.07 * 10 + 0.6 * 3 + 2
     assert abs(prediction["value"] - expected) < 0.5 and prediction["probabilities"] == {}
+    assert answer.json()["coverage"] is None and prediction["lower"] is None  # ridge: no interval
+    answer = client.post(f"/models/{forest['run_id']}/predict", json={"rows": [row]}, headers=AUTH)
+    assert answer.status_code == 200 and answer.json()["coverage"] == 0.9, answer.text
+    (prediction,) = answer.json()["predictions"]
+    assert prediction["lower"] < prediction["value"] < prediction["upper"]
+    assert prediction["lower"] < expected < prediction["upper"]
+    scored = client.post(
+        f"/models/{forest['run_id']}/score",
+        files={
+            "file": ("new.csv", write_houses(tmp_path / "new.csv", rows=5, seed=3).read_bytes())
+        },
+        headers=AUTH,
+    )
+    lines = scored.text.splitlines()
+    assert scored.status_code == 200 and lines[0] == "row_id,predicted,lower_90,upper_90"
+    value, low, high = (float(v) for v in lines[1].split(",")[1:])
+    assert len(lines) == 6 and low < value < high

@@ -69,6 +69,38 @@ def test_the_predict_page_shows_a_regressors_numbers(site: Site, tmp_path: Path)
     )
     lines = download.text.splitlines()
     assert lines[0] == "row_id,predicted" and float(lines[1].split(",")[1]) > 0
+    assert "Lower (90%)" not in shown.text  # ridge gives no interval
+
+
+def test_the_predict_page_shows_a_forests_interval(site: Site, tmp_path: Path) -> None:
+    client = _logged_in(site)
+    houses = write_houses(tmp_path / "houses.csv", rows=400)
+    client.post(
+        "/ui/datasets/upload",
+        data={"dataset": "houses", "label": "price"},
+        files={"file": ("houses.csv", houses.read_bytes(), "text/csv")},
+    )
+    fields = {"dataset": "houses", "model": "random_forest_regressor", "n_estimators": "20"}
+    sent = client.post("/ui/train", data=fields)
+    run_id = sent.headers["location"].rsplit("/", 1)[1]
+    wait_for_run(client, run_id)
+    shown = client.post(
+        "/ui/predict/file",
+        data={"model": run_id, "rows": "3"},
+        files={
+            "file": ("new.csv", write_houses(tmp_path / "new.csv", rows=8, seed=5).read_bytes())
+        },
+    )
+    assert shown.status_code == 200, shown.text
+    assert "Lower (90%)" in shown.text and "Upper (90%)" in shown.text
+    assert "90% prediction interval" in shown.text and "Probability" not in shown.text
+    cells = re.findall(r'<td class="num interval">([^<]+)</td>', shown.text)
+    ends = [(float(low), float(high)) for low, high in zip(cells[::2], cells[1::2], strict=True)]
+    assert len(ends) == 3 and all(low < high for low, high in ends)
+    download = re.search(r'id="download" href="([^"]+)"', shown.text)
+    assert download is not None
+    lines = client.get(download.group(1)).text.splitlines()
+    assert lines[0] == "row_id,predicted,lower_90,upper_90" and len(lines) == 9
 
 
 def test_a_browser_trains_a_regressor_and_sees_rmse(page: Any, site: Site, tmp_path: Path) -> None:

@@ -643,23 +643,39 @@ class PredictionOut(_Out):
         description="Class to probability; sums to 1 (empty for a regressor)."
     )
     value: float | None = Field(default=None, description="A regressor's predicted number.")
+    lower: float | None = Field(
+        default=None,
+        description="Low end of the regressor's prediction interval (see coverage); "
+        "absent for a model that gives none (ridge, MLP).",
+    )
+    upper: float | None = Field(default=None, description="High end of the interval.")
 
 
 class PredictOut(_Out):
     run_id: str = Field(description="The run whose model answered (an alias resolved).")
     classes: list[str]
+    coverage: float | None = Field(
+        default=None,
+        description="Share of outcomes a prediction's lower..upper interval should hold "
+        "(0.9); null when the model gives no interval.",
+    )
     predictions: list[PredictionOut] = Field(description="One per row or image, in order.")
 
     @classmethod
     def from_core(cls, prediction: Prediction) -> Self:
         classes = prediction.classes
         if prediction.values is not None:
+            values = prediction.values.tolist()
+            no_ends: list[float | None] = [None] * len(values)
+            lower = no_ends if prediction.lower is None else prediction.lower.tolist()
+            upper = no_ends if prediction.upper is None else prediction.upper.tolist()
             return cls(
                 run_id=prediction.run_id,
                 classes=[],
+                coverage=prediction.coverage,
                 predictions=[
-                    PredictionOut(label=f"{v:.6g}", probabilities={}, value=v)
-                    for v in prediction.values.tolist()
+                    PredictionOut(label=f"{v:.6g}", probabilities={}, value=v, lower=lo, upper=hi)
+                    for v, lo, hi in zip(values, lower, upper, strict=True)
                 ],
             )
         return cls(

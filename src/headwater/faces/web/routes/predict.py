@@ -89,6 +89,9 @@ class Shown:
     accuracy: float | None
     download: str
     source: str
+    regression: bool = False
+    coverage: float | None = None
+    """A regressor's interval coverage (0.9): the columns after ``predicted`` are its ends."""
 
 
 def _page(
@@ -137,6 +140,8 @@ def _split_shown(page: Page, run_id: str, dataset: str, split: str, rows: int) -
         scored.accuracy,
         f"/ui/predict/predictions.csv?{query}",
         f"the {split} split of {dataset}",
+        served.regression,
+        served.coverage,
     )
 
 
@@ -227,6 +232,8 @@ def _score_upload(page: Page, run_id: str, upload: UploadFile, rows: int) -> Sho
         None,
         f"/ui/predict/results/{key}.csv",
         filename,
+        served.regression,
+        served.coverage,
     )
 
 
