@@ -63,8 +63,11 @@ from headwater.learning.torch_models import TorchClassifier
 
 __all__ = [
     "FEATURES_FILE",
+    "INPUT_NAME",
     "ONNX_FILE",
+    "OPSET",
     "PARAMS_FILE",
+    "PREDICTION_NAME",
     "WEIGHTS_FILE",
     "OnnxPredictor",
     "export_onnx",
