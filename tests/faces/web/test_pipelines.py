@@ -85,3 +85,8 @@ def test_start_watch_steps_and_see_the_run(site: Site, page: Any, declared: Path
         "30 rows loaded"
     )
     expect(section.locator("svg[data-chart=drift] title").first).to_contain_text("PSI")
+
+    page.set_viewport_size({"width": 390, "height": 844})  # and it fits a phone
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"the Pipelines page is {overflow}px wider than a phone"
+    shoot(page, "pipelines-phone")
