@@ -41,6 +41,7 @@ def test_analyze_train_both_models_and_predict_who_typed_each_attempt(ws: Worksp
         used = [f["column"] for f in analysis.features if f["used_as"]]
         assert "keys_per_s" in used and any(c.startswith("digraph_") for c in used)
         assert not flows.analyze_source(ws, url).fetched  # the same URL: read back, not fetched
+        assert ws.dataset("typing").kind == "sequence"
 
         boost = flows.train_sequences(
             ws, flows.SequenceTrainRequest("typing", "adaboost", {"n_estimators": 5}, name="boost")

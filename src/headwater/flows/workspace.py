@@ -27,7 +27,7 @@ from headwater.data.ingest import (
     ingest_source,
 )
 from headwater.data.quality import Contract, QualityReport
-from headwater.data.sequences import sequence_step
+from headwater.data.sequences import find_spec, sequence_step
 from headwater.data.task import TaskChoice, dataset_task
 from headwater.errors import ConfigError, NotFound, UploadTooLarge
 from headwater.settings import Settings
@@ -383,9 +383,10 @@ class Workspace:
     def _summary(self, dataset: cat.DatasetRow, *, with_batches: bool) -> DatasetSummary:
         splits = cat.split_counts(self.warehouse, dataset)
         batches = cat.list_batches(self.warehouse, dataset.name)
+        sequences = find_spec(self.warehouse, dataset) is not None
         return DatasetSummary(
             name=dataset.name,
-            kind=dataset.kind,
+            kind="sequence" if sequences else dataset.kind,
             rows=sum(splits.values()),
             splits=splits,
             labels=cat.label_counts(self.warehouse, dataset) if with_batches else {},
