@@ -80,10 +80,9 @@ def _typists(users: int, seed: int) -> list[_Typist]:
 def _neighbour(char: str, rng: np.random.Generator) -> str:
     for row in _ROWS:
         at = row.find(char.lower())
-        if at >= 0:
-            return (
-                row[max(0, at - 1)] if at and rng.random() < 0.5 else row[min(len(row) - 1, at + 1)]
-            )
+        if at >= 0:  # a key beside it, never the key itself (a slip must change the text)
+            left = at == len(row) - 1 or (at > 0 and rng.random() < 0.5)
+            return row[at - 1] if left else row[at + 1]
     return "n"
 
 
