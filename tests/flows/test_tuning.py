@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import optuna
 import pytest
 
 from headwater.errors import ConfigError
@@ -31,6 +32,7 @@ def test_trials_are_registered_runs_and_a_study_resumes(
         assert density.low is not None and density.high is not None
         assert density.low <= int(str(trial.params["density"])) <= density.high
         if trial.state == "pruned":
+            assert runs[trial.run_id].status == "pruned"
             assert str(runs[trial.run_id].error).startswith("pruned at epoch")
     complete = [t for t in first.trials if t.state == "complete"]
     assert complete and first.best_run_id in {t.run_id for t in complete}
@@ -41,6 +43,34 @@ def test_trials_are_registered_runs_and_a_study_resumes(
     assert [t.number for t in again.trials] == [4]  # resumed, numbering on
     assert len(store.list_trials(workspace.warehouse, "digits:mlp")) == 5
     assert (again.best_validation_accuracy or 0) >= (first.best_validation_accuracy or 0)
+
+
+class _EveryOtherTrial(optuna.pruners.BasePruner):
+    """Stops every odd-numbered trial at its first epoch: a pruned trial without luck."""
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return trial.number % 2 == 1 and trial.last_step is not None
+
+
+def test_a_pruned_trial_is_a_run_ended_pruned_at_its_epoch_not_failed(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace.ingest(write_small_digits(tmp_path / "digits.npz"))
+    monkeypatch.setattr(optuna.pruners, "MedianPruner", lambda **_: _EveryOtherTrial())
+    found = tune(workspace, TuneRequest("digits", "mlp", trials=2, fixed=FIXED))
+    assert [t.state for t in found.trials] == ["complete", "pruned"]
+    kept, stopped = (t.run_id for t in found.trials)
+    assert found.to_dict()["pruned"] == 1 and found.best_run_id == kept
+
+    detail = run_flows.run_detail(workspace, str(stopped))
+    assert detail.run.status == "pruned" and detail.run.finished_at is not None
+    assert str(detail.run.error).startswith("pruned at epoch 1: validation accuracy")
+    assert detail.run.progress["epoch"] == 1 and [e["epoch"] for e in detail.epochs] == [1]
+    assert detail.run.progress["epochs"] == FIXED["epochs"]  # it would have gone on
+
+    listed = {r.run_id: r.status for r in run_flows.list_runs(workspace, "digits")}
+    assert listed == {kept: "succeeded", stopped: "pruned"}
+    assert [r.run_id for r in run_flows.leaderboard(workspace, "digits")] == [kept]
 
 
 @pytest.mark.parametrize(

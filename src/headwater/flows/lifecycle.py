@@ -7,7 +7,7 @@ detector, and later synthesis, tuning and pipelines) runs its work inside::
         estimator.fit(X, y, on_epoch=run.epoch_fn(epochs))
         run.succeed(rows=..., folder=run.folder, hashes=..., metrics=..., seconds=...)
 
-so the registry tells the same story whatever ran. A run ends in one of four ways:
+so the registry tells the same story whatever ran. A run ends in one of five ways:
 
 - ``succeeded``: the body called :meth:`Run.succeed` (rows, artifacts, metrics in one
   transaction);
@@ -15,6 +15,8 @@ so the registry tells the same story whatever ran. A run ends in one of four way
   run was given, checked between epochs;
 - forgotten: a refusal (`ConfigError`, `SchemaError`) before the run began, on a run
   this lifecycle registered, leaves no trace, as if it had been refused up front;
+- ``pruned``: its ``on_epoch`` raised `Pruned` (a hyperparameter search stopping a trial
+  that trails the others); the reason names the epoch, and its progress keeps that epoch;
 - ``failed``, with the reason, for anything else.
 
 The exception is re-raised in every case but success.
@@ -56,6 +58,7 @@ from headwater.storage.warehouse import runs as registry
 __all__ = [
     "EpochFn",
     "Interrupted",
+    "Pruned",
     "Run",
     "RunSpec",
     "check_seed",
@@ -97,6 +100,18 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class Pruned(Exception):
+    """Raised from a run's ``on_epoch`` to stop it on purpose: the run ends ``pruned``.
+
+    A tuner's pruner stopping a trial that trails the trials before it is a decision,
+    not a failure, so the registry keeps it apart from ``failed``.
+    """
+
+    def __init__(self, epoch: int, reason: str) -> None:
+        super().__init__(f"pruned at epoch {epoch}: {reason}")
+        self.epoch = epoch
 
 
 @dataclass(frozen=True)
@@ -387,6 +402,10 @@ def _record_end(ws: Workspace, run: Run, error: BaseException, *, forget: bool) 
     try:
         if isinstance(error, ConfigError | SchemaError) and forget:
             registry.delete_run(wh, run.run_id)
+        elif isinstance(error, Pruned):
+            registry.finish_run(
+                wh, run.run_id, status="pruned", now=datetime.now(UTC), error=str(error)
+            )
         elif isinstance(error, KeyboardInterrupt | SystemExit) or _TERMINATED.is_set():
             # a driver may turn the interrupt into its own error ("Query interrupted")
             reason = (

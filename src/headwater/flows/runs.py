@@ -29,9 +29,10 @@ from headwater.learning.artifacts import FEATURES_FILE, ONNX_FILE, read_verified
 from headwater.learning.params import SEQUENCE_PARAMS, model_task
 from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse import runs as registry
-from headwater.storage.warehouse.runs import RunRow
+from headwater.storage.warehouse.runs import ENDED, RunRow
 
 __all__ = [
+    "ENDED",
     "Numbers",
     "RunDetail",
     "RunRow",

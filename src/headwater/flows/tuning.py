@@ -4,7 +4,8 @@ Every trial is an ordinary registered training run (on the leaderboard, with its
 parameters), scored by its validation accuracy, never the test split, which stays for
 the final report. A neural net reports validation accuracy after every epoch, and
 the median pruner stops a trial that is below the median of earlier trials at the same
-epoch: its run ends ``failed`` with "pruned at epoch N" and the search moves on.
+epoch: its run ends ``pruned`` (not ``failed``), its reason "pruned at epoch N: ..." and its
+progress at that epoch, and the search moves on.
 
 Trials are written to ``tune_trial`` as they end, under the study ``dataset:model``;
 the next search of the same study starts from them (given to the sampler as history),
@@ -28,7 +29,7 @@ from optuna.distributions import (
 )
 
 from headwater.errors import ConfigError, HeadwaterError
-from headwater.flows.lifecycle import new_run_id
+from headwater.flows.lifecycle import Pruned, new_run_id
 from headwater.flows.training import TrainRequest, train
 from headwater.flows.workspace import Workspace
 from headwater.learning import ParamValue
@@ -186,9 +187,10 @@ class _Objective:
                 return
             trial.report(accuracy, epoch)
             if trial.should_prune():
-                raise optuna.TrialPruned(
-                    f"pruned at epoch {epoch}: validation accuracy {accuracy:.4f} is below "
-                    "the median of earlier trials at that epoch"
+                raise Pruned(
+                    epoch,
+                    f"validation accuracy {accuracy:.4f} is below the median of earlier "
+                    "trials at that epoch",
                 )
 
         request = TrainRequest(self.request.dataset, self.request.model, params, self.request.seed)
@@ -198,9 +200,9 @@ class _Objective:
             value = float(str(run.metrics["validation_accuracy"]))
             state = "complete"
             return value
-        except optuna.TrialPruned:
+        except Pruned as stopped:  # the run ended pruned; Optuna hears it its own way
             state = "pruned"
-            raise
+            raise optuna.TrialPruned(str(stopped)) from stopped
         finally:
             self._record(TrialRow(self.number, run_id, state, value, dict(params)))
 

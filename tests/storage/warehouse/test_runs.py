@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from headwater.errors import RunNotFound
+from headwater.errors import RunNotFound, WarehouseError
 from headwater.settings import Settings
 from headwater.storage.warehouse import Warehouse, open_warehouse, runs
 from headwater.storage.warehouse import catalog as cat
@@ -118,3 +118,34 @@ def test_migration_5_keeps_runs_and_admits_interrupted_and_abandoned(
         _new_run(wh, "new")
         runs.finish_run(wh, "new", status="interrupted", now=NOW, error="SIGTERM")
         assert runs.get_run(wh, "new").status == "interrupted"
+
+
+def test_migration_9_keeps_runs_and_admits_pruned(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headwater.storage.warehouse import migrations
+
+    every = migrations.MIGRATIONS
+    monkeypatch.setattr(migrations, "MIGRATIONS", every[:8])
+    with open_warehouse(settings) as wh:
+        cat.create_dataset(wh, "d", kind="image", label_column="label", schema=None, now=NOW)
+        _new_run(wh, "old")
+        runs.start_run(wh, "old", now=NOW, worker=runs.Worker(42, "box"))
+        runs.finish_run(wh, "old", status="abandoned", now=NOW, error="gone")
+        _new_run(wh, "trial")
+        with pytest.raises(WarehouseError):  # version 8 has no word for a pruned run
+            runs.finish_run(wh, "trial", status="pruned", now=NOW, error="pruned at epoch 2")
+    monkeypatch.setattr(migrations, "MIGRATIONS", every)
+    with open_warehouse(settings) as wh:
+        old = runs.get_run(wh, "old")
+        assert (old.status, old.error, old.worker_pid, old.worker_host, old.params) == (
+            "abandoned",
+            "gone",
+            42,
+            "box",
+            {"density": 35},
+        )
+        runs.finish_run(wh, "trial", status="pruned", now=NOW, error="pruned at epoch 2")
+        assert runs.get_run(wh, "trial").status == "pruned"
+        with pytest.raises(WarehouseError):  # the CHECK is still there
+            runs.finish_run(wh, "trial", status="sleeping", now=NOW)

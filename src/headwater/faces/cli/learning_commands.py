@@ -384,12 +384,20 @@ def _print_runs(
             r.dataset,
             r.model,
             params,
-            r.status,
+            _status(r),
             f"{float(str(acc)):.4f}" if acc is not None else "-",
             f"{float(str(f1)):.4f}" if f1 is not None else "-",
             f"{r.train_seconds:.1f}" if r.train_seconds else "-",
         )
     console.print(table)
+
+
+def _status(run: RunRow) -> str:
+    """A run's status; a pruned one with the epoch its search stopped it at."""
+    epoch = run.progress.get("epoch")
+    return (
+        f"pruned at epoch {epoch}" if run.status == "pruned" and epoch is not None else run.status
+    )
 
 
 def _print_ranked(

@@ -431,6 +431,46 @@ quality check kept it: ``quarantined`` ones are left out of training, with the r
 fact row by ``row_key``. ``dim_dataset.kind`` stays ``tabular``: DuckDB cannot widen its CHECK
 without rebuilding the four tables that reference it, so the kind is read from here."""
 
+_RUN_COLUMNS_V5 = [*_RUN_COLUMNS_V2, "heartbeat_at", "worker_pid", "worker_host"]
+
+
+def _runs_may_be_pruned(wh: Warehouse) -> None:
+    """Copy dim_run into the table created with the wider CHECK, then take its name."""
+    wh.execute("INSERT INTO dim_run__v9 ({c}) SELECT {c} FROM dim_run", c=_RUN_COLUMNS_V5)
+    wh.execute("DROP TABLE dim_run")
+    wh.execute("ALTER TABLE dim_run__v9 RENAME TO dim_run")
+
+
+RUNS_PRUNED = Migration(
+    9,
+    "runs: a run stopped early by a hyperparameter search's pruner ends pruned",
+    (
+        """CREATE TABLE dim_run__v9 (
+            run_id TEXT PRIMARY KEY,
+            dataset_key BIGINT NOT NULL REFERENCES dim_dataset (dataset_key),
+            model TEXT NOT NULL,
+            params_json TEXT NOT NULL,
+            seed BIGINT NOT NULL,
+            evaluation TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed',
+                'interrupted', 'abandoned', 'pruned')),
+            code_version TEXT NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            started_at TIMESTAMPTZ,
+            finished_at TIMESTAMPTZ,
+            train_seconds DOUBLE PRECISION,
+            metrics_json TEXT,
+            progress_json TEXT,
+            error TEXT,
+            heartbeat_at TIMESTAMPTZ,
+            worker_pid BIGINT,
+            worker_host TEXT)""",
+    ),
+    steps=_runs_may_be_pruned,
+)
+"""A pruned trial is neither a failure nor a success: it was stopped on purpose, at an epoch
+where it already trailed the trials before it. Its status says so (same copy as migration 5)."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     STAR_SCHEMA,
     RUN_REGISTRY,
@@ -440,6 +480,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     PIPELINES,
     TUNE_TRIALS,
     SEQUENCES,
+    RUNS_PRUNED,
 )
 
 

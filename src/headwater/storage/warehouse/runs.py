@@ -14,6 +14,7 @@ from headwater.errors import RunNotFound
 from headwater.storage.warehouse.base import Warehouse, as_time, as_time_or_none
 
 __all__ = [
+    "ENDED",
     "LIVE",
     "ArtifactRow",
     "DataRow",
@@ -99,6 +100,8 @@ _RUN_COLUMNS = (
 )
 LIVE = ("queued", "running")
 """A run in one of these states has a worker that should still be alive."""
+ENDED = ("succeeded", "failed", "interrupted", "abandoned", "pruned")
+"""A run in one of these states is over: nothing will change it again."""
 
 
 def _json(text: object) -> JsonDict:
