@@ -39,7 +39,7 @@ def test_the_registry_has_parameters_to_check() -> None:
 
 def test_the_cli_has_an_option_for_every_parameter() -> None:
     command = typer.main.get_command(cli_app)
-    train = command.commands["train"]  # type: ignore[attr-defined]
+    train = command.get_command(typer.Context(command), "train")  # type: ignore[attr-defined]
     options = {opt: param for param in train.params for opt in param.opts}
     for model in PARAMS:
         assert model in _words(options["--model"].help), f"--model does not list {model}"

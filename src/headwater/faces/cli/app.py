@@ -1,14 +1,23 @@
-"""The root command, its global options, and the one place errors become exit codes."""
+"""The root command, its global options, and the one place errors become exit codes.
+
+Commands load lazily: `COMMAND_MODULES` names the module that registers each one, and only
+that module is imported when the command runs. ``headwater ingest`` then starts without
+importing torch, scikit-learn and ONNX (seconds on a small machine, before any work);
+``headwater --help`` still lists every command, importing them all.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import os
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from headwater.errors import (
     AccessDenied,
@@ -23,23 +32,51 @@ from headwater.errors import (
     TaskMismatch,
     WarehouseError,
 )
-from headwater.faces.cli import (
-    data_commands,
-    demo_commands,
-    image_commands,
-    learning_commands,
-    pipeline_commands,
-    privacy_commands,
-    quality_commands,
-    sequence_commands,
-    serve_command,
-    synth_commands,
-)
 from headwater.flows.lifecycle import sigterm_interrupts
 
-__all__ = ["app", "main"]
+__all__ = ["COMMAND_MODULES", "app", "command_group", "main"]
+
+# Each top-level command (or group) and the module under headwater.faces.cli whose
+# `register(app)` adds it, in the order `headwater --help` lists them.
+COMMAND_MODULES: dict[str, str] = {
+    **dict.fromkeys(["ingest", "datasets", "show"], "data_commands"),
+    **dict.fromkeys(["obfuscate", "pii"], "privacy_commands"),
+    **dict.fromkeys(["quality", "quarantine", "contract", "anomalies"], "quality_commands"),
+    **dict.fromkeys(
+        ["train", "runs", "leaderboard", "evaluate", "predict", "serve-run"], "learning_commands"
+    ),
+    "serve": "serve_command",
+    **dict.fromkeys(["pipeline", "schedule", "tune", "suggest", "monitor"], "pipeline_commands"),
+    **dict.fromkeys(["synthesize", "synthesize-report"], "synth_commands"),
+    "demo": "demo_commands",
+    **dict.fromkeys(["images", "export", "tsne"], "image_commands"),
+    "analyze": "sequence_commands",
+}
+
+
+@functools.cache
+def command_group(module: str) -> TyperGroup:
+    """The commands one module registers, as a group of their own (imported on first use)."""
+    commands = typer.Typer()
+    importlib.import_module(f"headwater.faces.cli.{module}").register(commands)
+    group = typer.main.get_group(commands)
+    assert isinstance(group, TyperGroup)
+    return group
+
+
+class _LazyCommands(TyperGroup):
+    """The root group: lists every command by name, imports a command's module only to run it."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMAND_MODULES)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        module = COMMAND_MODULES.get(cmd_name)
+        return None if module is None else command_group(module).get_command(ctx, cmd_name)
+
 
 app = typer.Typer(
+    cls=_LazyCommands,
     name="headwater",
     help="From a raw file to a served prediction. Start with: headwater ingest data/mnist.pkl.gz",
     no_args_is_help=True,
@@ -71,18 +108,6 @@ def _root(
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-
-
-data_commands.register(app)
-privacy_commands.register(app)
-quality_commands.register(app)
-learning_commands.register(app)
-serve_command.register(app)
-pipeline_commands.register(app)
-synth_commands.register(app)
-demo_commands.register(app)
-image_commands.register(app)
-sequence_commands.register(app)
 
 
 def exit_code(error: HeadwaterError) -> int:
