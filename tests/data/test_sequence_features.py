@@ -43,7 +43,7 @@ def test_each_event_has_its_interval_code_and_time_parts() -> None:
 
 
 def test_an_attempt_is_summed_up_by_its_rhythm() -> None:
-    features = SequenceFeatures(max_keys=3, max_digraphs=2).fit(EVENTS)
+    features = SequenceFeatures(max_keys=3, max_digraphs=2, absolute=True).fit(EVENTS)
     table = features.attempt_table(EVENTS)
     assert table.index.tolist() == [7, 9]
     assert table.loc[7, "total_ms"] == 400 and table.loc[9, "backspaces"] == 1
@@ -52,6 +52,9 @@ def test_an_attempt_is_summed_up_by_its_rhythm() -> None:
     assert table.loc[7, "digraph_00_ms"] == 100 and table.loc[9, "digraph_00_ms"] == 200
     assert table.loc[9, "digraph_00_rel"] == pytest.approx(200 / 100)  # over the median
     assert not table.isna().any().any()
+    relative = SequenceFeatures(max_keys=3, max_digraphs=2).fit(EVENTS).attempt_table(EVENTS)
+    assert "total_ms" not in relative and "digraph_00_ms" not in relative  # pace drifts
+    assert relative.loc[9, "digraph_00_rel"] == table.loc[9, "digraph_00_rel"]
     assert "start_hour" not in table and "start_hour" in SequenceFeatures(calendar=True).fit(
         EVENTS
     ).attempt_table(EVENTS)

@@ -39,7 +39,7 @@ def test_analyze_train_both_models_and_predict_who_typed_each_attempt(ws: Worksp
         assert {r["label"] for r in analysis.invalid} == {label for label, _ in TRAIN.invalid}
         assert {"interval_ms", "symbol_code", "microsecond"} <= set(analysis.records[0])
         used = [f["column"] for f in analysis.features if f["used_as"]]
-        assert "keys_per_s" in used and any(c.startswith("digraph_") for c in used)
+        assert "interval_cv" in used and any(c.startswith("digraph_") for c in used)
         assert not flows.analyze_source(ws, url).fetched  # the same URL: read back, not fetched
         assert ws.dataset("typing").kind == "sequence"
 

@@ -186,6 +186,14 @@ def _plain(value: object) -> object:
 def _feature_choices(transform: SequenceFeatures) -> list[ColumnChoice]:
     """Each per-attempt feature, and the time parts left out of it, with the reason."""
     used = [ColumnChoice(n, "number", _why(n), Numeric(n)) for n in transform.feature_names()]
+    if not transform.absolute:
+        used.append(
+            ColumnChoice(
+                "pace in milliseconds (total time, speed, mean intervals)", None,
+                "left out: pace drifts from session to session (warm-up, fatigue); the "
+                "intervals over each attempt's own median carry over to new sessions",
+            )
+        )  # fmt: skip
     if not transform.calendar:
         used.append(
             ColumnChoice(
