@@ -9,24 +9,48 @@ import pytest
 
 from headwater.errors import ConfigError
 from headwater.flows import runs as run_flows
+from headwater.flows import tuning
+from headwater.flows.lifecycle import EpochFn
+from headwater.flows.training import TrainRequest, train
 from headwater.flows.tuning import TuneRequest, tune
 from headwater.flows.workspace import Workspace
 from headwater.learning.params import search_space
 from headwater.storage.warehouse import pipelines as store
+from headwater.storage.warehouse.runs import RunRow
 from tests.builders import write_small_digits
 
 FIXED = {"epochs": 2, "batch_size": 128}
 
 
-def test_trials_are_registered_runs_and_a_study_resumes(
-    workspace: Workspace, tmp_path: Path
+def test_trials_are_registered_runs_and_a_study_resumes_after_an_interruption(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     workspace.ingest(write_small_digits(tmp_path / "digits.npz"))
-    first = tune(workspace, TuneRequest("digits", "mlp", trials=4, fixed=FIXED))
-    assert [t.number for t in first.trials] == [0, 1, 2, 3]
+    started: list[str | None] = []
+
+    def ctrl_c_in_the_fourth_trial(
+        ws: Workspace, request: TrainRequest, *, run_id: str | None = None, on_epoch: EpochFn
+    ) -> RunRow:
+        started.append(run_id)
+        if len(started) < 4:
+            return train(ws, request, run_id=run_id, on_epoch=on_epoch)
+
+        def pressed(epoch: int, epochs: int, metrics: dict[str, float]) -> None:
+            raise KeyboardInterrupt  # Ctrl-C after the fourth trial's first epoch
+
+        return train(ws, request, run_id=run_id, on_epoch=pressed)
+
+    monkeypatch.setattr(tuning, "train", ctrl_c_in_the_fourth_trial)
+    with pytest.raises(KeyboardInterrupt):
+        tune(workspace, TuneRequest("digits", "mlp", trials=6, fixed=FIXED))
+    monkeypatch.undo()
+    first = store.list_trials(workspace.warehouse, "digits:mlp")
+    assert [t.number for t in first] == [0, 1, 2, 3]  # the three ended, and the cut one
+    assert first[3].state == "failed" and first[3].run_id == started[3]
     density = search_space("mlp")["density"]
     runs = {r.run_id: r for r in run_flows.list_runs(workspace, "digits")}
-    for trial in first.trials:
+    assert runs[started[3]].status == "interrupted"  # its run says what happened
+    for trial in first[:3]:
         assert trial.run_id in runs  # every trial is on the registry, with its parameters
         assert runs[trial.run_id].params["epochs"] == 2
         assert density.low is not None and density.high is not None
@@ -34,15 +58,14 @@ def test_trials_are_registered_runs_and_a_study_resumes(
         if trial.state == "pruned":
             assert runs[trial.run_id].status == "pruned"
             assert str(runs[trial.run_id].error).startswith("pruned at epoch")
-    complete = [t for t in first.trials if t.state == "complete"]
-    assert complete and first.best_run_id in {t.run_id for t in complete}
-    assert first.best_validation_accuracy == max(t.value or 0 for t in complete)
-    assert first.best_test_accuracy is not None and first.best_params["epochs"] == 2
+    best_before = max(t.value or 0 for t in first if t.state == "complete")
 
     again = tune(workspace, TuneRequest("digits", "mlp", trials=1, fixed=FIXED))
     assert [t.number for t in again.trials] == [4]  # resumed, numbering on
     assert len(store.list_trials(workspace.warehouse, "digits:mlp")) == 5
-    assert (again.best_validation_accuracy or 0) >= (first.best_validation_accuracy or 0)
+    # the trials before the interruption are the resumed study's history: its best counts them
+    assert (again.best_validation_accuracy or 0) >= best_before
+    assert again.best_test_accuracy is not None and again.best_params["epochs"] == 2
 
 
 class _EveryOtherTrial(optuna.pruners.BasePruner):
