@@ -1,10 +1,10 @@
-"""Training in the background: a bounded queue and one worker thread per process.
+"""Training and synthesis in the background: a bounded queue and one worker thread per process.
 
-Faces that must answer at once (the API, the web UI) submit a `TrainRequest`
-and get the run id back immediately; the run is registered as ``queued`` before
-`submit` returns, so its status and per-epoch progress can be read from the
-registry straight away. One worker trains at a time: on two cores a second
-concurrent run would only slow both down.
+Faces that must answer at once (the API, the web UI) submit a `TrainRequest` (or a
+`SynthesisRequest`, with `submit_synthesis`) and get the run id back immediately; the
+run is registered as ``queued`` before `submit` returns, so its status and per-epoch
+progress can be read from the registry straight away. One worker runs one job at a
+time: on two cores a second concurrent run would only slow both down.
 
 `close` stops in bounded time: the run in progress ends ``interrupted`` at its next
 epoch, and runs still waiting are marked ``interrupted`` too, since no one will
@@ -28,6 +28,7 @@ from headwater.flows.lifecycle import (
     new_run_id,
     reap_abandoned,
 )
+from headwater.flows.synthesis import SynthesisRequest, queue_synthesis, run_queued
 from headwater.flows.training import TrainRequest, queue_run, train
 from headwater.flows.workspace import Workspace
 
@@ -39,7 +40,7 @@ log = logging.getLogger("headwater.jobs")
 @dataclass(frozen=True)
 class _Job:
     run_id: str
-    request: TrainRequest
+    request: TrainRequest | SynthesisRequest
 
 
 class TrainingQueue:
@@ -74,6 +75,19 @@ class TrainingQueue:
         try:
             self._jobs.put_nowait(_Job(run_id, request))
         except queue.Full as exc:
+            raise QueueFull(self._limit) from exc
+        return run_id
+
+    def submit_synthesis(self, request: SynthesisRequest) -> str:
+        """Check the request, register the synthesis run as queued, and return its id at once."""
+        run_id = new_run_id()
+        if self._jobs.full():
+            raise QueueFull(self._limit)
+        request = queue_synthesis(self._workspace, request, run_id)
+        try:
+            self._jobs.put_nowait(_Job(run_id, request))
+        except queue.Full as exc:
+            end_interrupted(self._workspace, run_id, "interrupted: the queue filled meanwhile")
             raise QueueFull(self._limit) from exc
         return run_id
 
@@ -115,6 +129,14 @@ class TrainingQueue:
 
         return epoch_fn
 
+    def _run(self, job: _Job, epoch_fn: EpochFn | None) -> None:
+        if isinstance(job.request, SynthesisRequest):
+            run_queued(self._workspace, job.request, job.run_id, on_epoch=epoch_fn, stop=self._stop)
+        else:
+            train(
+                self._workspace, job.request, run_id=job.run_id, on_epoch=epoch_fn, stop=self._stop
+            )
+
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
             if self._stop.is_set():
@@ -123,13 +145,7 @@ class TrainingQueue:
             epoch_fn = self._epoch_hook(job.run_id)
             self._current = job.run_id
             try:
-                train(
-                    self._workspace,
-                    job.request,
-                    run_id=job.run_id,
-                    on_epoch=epoch_fn,
-                    stop=self._stop,
-                )
+                self._run(job, epoch_fn)
             except Interrupted as stopped:  # recorded on the run as interrupted
                 log.warning("run %s: %s", job.run_id, stopped.reason)
             except HeadwaterError as error:  # recorded on the run by `train`; keep serving

@@ -258,6 +258,7 @@ class Run:
         self._on_epoch = on_epoch
         self._stop = stop
         self._worker = this_worker()
+        self._progress: dict[str, object] = {}
         self._writing = threading.Lock()  # the heartbeat and the run never update dim_run at once
         self._beats_done = threading.Event()
         self._beats = threading.Thread(
@@ -305,12 +306,21 @@ class Run:
         clean = {k: float(v) for k, v in metrics.items()}
         wh = self._ws.warehouse
         now = datetime.now(UTC)
+        self._progress = {**self._progress, "epoch": epoch, "epochs": epochs, **clean}
         with self._writing:
             registry.record_epoch(wh, self.run_id, epoch, dict(clean), now=now)
-            registry.update_progress(wh, self.run_id, {"epoch": epoch, "epochs": epochs, **clean})
+            registry.update_progress(wh, self.run_id, self._progress)
             registry.beat(wh, self.run_id, now=now, worker=self._worker)
         if self._on_epoch is not None:
             self._on_epoch(epoch, epochs, clean)
+        self.check_stop()
+
+    def stage(self, name: str) -> None:
+        """Record which step a run with steps after its epochs is on (``progress.stage``)."""
+        self.start()
+        self._progress = {**self._progress, "stage": name}
+        with self._writing:
+            registry.update_progress(self._ws.warehouse, self.run_id, self._progress)
         self.check_stop()
 
     def epoch_fn(self, epochs: int) -> Callable[[int, dict[str, float]], None]:

@@ -30,6 +30,8 @@ from headwater.flows.jobs import TrainingQueue
 from headwater.flows.reports import IngestReport, QualityReport
 from headwater.flows.runs import RunDetail, RunRow
 from headwater.flows.serving import ModelCache
+from headwater.flows.synthesis import SynthesisRequest
+from headwater.flows.synthesis_status import SynthesisStatus, synthesis_file, synthesis_status
 from headwater.flows.training import TrainRequest
 from headwater.flows.workspace import DatasetSummary, Workspace
 from headwater.learning import ESTIMATORS
@@ -62,6 +64,16 @@ class RunService:
         predictions (its OpenMP threads spin), and the run itself gets slower too.
         """
         return self._queue.submit(_with_threads(request, self._threads))
+
+    def submit_synthesis(self, request: SynthesisRequest) -> str:
+        """A synthesis queued behind (or before) training runs; the same worker runs it."""
+        return self._queue.submit_synthesis(request)
+
+    def synthesis(self, run_id: str) -> SynthesisStatus:
+        return synthesis_status(self._workspace, run_id)
+
+    def synthesis_file(self, run_id: str, name: str) -> Path:
+        return synthesis_file(self._workspace, run_id, name)
 
     def runs(self, dataset: str | None) -> list[RunRow]:
         return run_flows.list_runs(self._workspace, dataset)

@@ -22,7 +22,8 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,14 @@ from sklearn.model_selection import train_test_split
 from headwater.data.features import ColumnChoice
 from headwater.data.ingest import ingest_path, validate_dataset_name
 from headwater.errors import ConfigError, DataError, NotFound, SchemaError
-from headwater.flows.lifecycle import Run, RunSpec, check_seed, run_lifecycle
+from headwater.flows.lifecycle import (
+    Run,
+    RunSpec,
+    check_seed,
+    register,
+    release,
+    run_lifecycle,
+)
 from headwater.flows.synthesis_images import SAMPLES_FILE, synthesize_images
 from headwater.flows.training_data import SPLITS, feature_choices
 from headwater.flows.workspace import Workspace
@@ -47,7 +55,14 @@ from headwater.storage.lake import sha256_file
 from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse import runs as registry
 
-__all__ = ["SOURCE_PREFIX", "SynthesisRequest", "synthesis_report_of", "synthesize"]
+__all__ = [
+    "SOURCE_PREFIX",
+    "SynthesisRequest",
+    "queue_synthesis",
+    "run_queued",
+    "synthesis_report_of",
+    "synthesize",
+]
 
 SOURCE_PREFIX = "synthesis:"
 """A synthetic batch's ``dim_batch.source``: this, then the id of the run that made it."""
@@ -87,14 +102,79 @@ def check_request(ws: Workspace, request: SynthesisRequest) -> cat.DatasetRow:
     return cat.get_dataset(ws.warehouse, request.dataset)  # DatasetNotFound
 
 
+def adopt(ws: Workspace, spec: RunSpec, run_id: str | None) -> RunSpec | None:
+    """None (take the queued run over) when ``run_id`` was registered; else the spec."""
+    return None if run_id is not None and registry.run_exists(ws.warehouse, run_id) else spec
+
+
+def queue_synthesis(ws: Workspace, request: SynthesisRequest, run_id: str) -> SynthesisRequest:
+    """Check what needs no fitting and register the run as ``queued``; the request to run.
+
+    An empty ``into`` becomes ``<dataset>_<method>_<run id>``. Too many rows is refused
+    here against the dataset's row count (the worker checks again against what it learns
+    from), so a client is told at once rather than by a failed run.
+    """
+    if not request.into:
+        into = f"{request.dataset}_{request.method}_{run_id}"[-63:].lstrip("_0123456789")
+        request = replace(request, into=into or f"synth_{run_id}")
+    source = check_request(ws, request)
+    have = ws.dataset(source.name).rows
+    if request.rows > MAX_FACTOR * have and not request.force:
+        raise ConfigError(
+            f"{request.rows:,} rows is more than {MAX_FACTOR}x the {have:,} rows of "
+            f"{source.name!r}; pass force if you mean it"
+        )
+    params: dict[str, object] = {
+        "method": request.method,
+        "rows": request.rows,
+        "into": request.into,
+        **(request.settings or {}),
+    }
+    evaluation = "test split" if source.kind == "image" else f"holdout {HOLDOUT}"
+    register(
+        ws, RunSpec(source, f"synth-{request.method}", params, request.seed, evaluation), run_id
+    )
+    return request
+
+
+def run_queued(
+    ws: Workspace,
+    request: SynthesisRequest,
+    run_id: str,
+    *,
+    on_epoch: ProgressFn | None = None,
+    stop: threading.Event | None = None,
+) -> dict[str, object]:
+    """`synthesize` for a queued run: a refusal before its lifecycle began (the dataset gone,
+    the name taken meanwhile) is recorded on the run as failed, not left queued."""
+    try:
+        return synthesize(ws, request, on_epoch=on_epoch, stop=stop, run_id=run_id)
+    except BaseException as error:
+        if registry.get_run(ws.warehouse, run_id).status == "queued":
+            registry.finish_run(
+                ws.warehouse,
+                run_id,
+                status="failed",
+                now=datetime.now(UTC),
+                error=str(error) or type(error).__name__,
+            )
+        release(run_id)
+        raise
+
+
 def synthesize(
     ws: Workspace,
     request: SynthesisRequest,
     *,
     on_epoch: ProgressFn | None = None,
     stop: threading.Event | None = None,
+    run_id: str | None = None,
 ) -> dict[str, object]:
-    """Fit, sample, report and ingest; returns the report (see the module docstring)."""
+    """Fit, sample, report and ingest; returns the report (see the module docstring).
+
+    ``run_id``: a run `queue_synthesis` registered as queued, which this takes over (a
+    refusal is then recorded on it as failed, since a client is following it).
+    """
     source = check_request(ws, request)
     if source.kind == "image":
         return synthesize_images(
@@ -111,6 +191,7 @@ def synthesize(
             write=_write_image_report,
             on_epoch=on_epoch,
             stop=stop,
+            run_id=run_id,
         )
     data = _prepare(ws, request, source)
     synth = make_synthesizer(request.method, seed=request.seed, **(request.settings or {}))
@@ -124,13 +205,16 @@ def synthesize(
     }
     spec = RunSpec(source, f"synth-{request.method}", params, request.seed, f"holdout {HOLDOUT}")
     started = time.perf_counter()
-    with run_lifecycle(ws, spec, on_epoch=on_epoch, stop=stop) as run:
+    with run_lifecycle(
+        ws, adopt(ws, spec, run_id), run_id=run_id, on_epoch=on_epoch, stop=stop
+    ) as run:
         train, held = _holdout(data.table, data.label, request.seed)
         report, made = _fit_and_measure(run, synth, data, train, held, request)
         report |= {"params": params, "source": source.name}
         hashes = synth.save(run.folder)
         hashes |= _write_report(run.folder, report, data.table.take(train), made)
         report["html"] = str(run.folder / HTML_FILE)
+        run.stage("ingesting")
         _ingest(ws, made, request.into, data.label, run.run_id)
         run.succeed(
             rows={role: data.role(rows) for role, rows in (("train", train), ("holdout", held))},
@@ -181,10 +265,11 @@ def _fit_and_measure(
     request: SynthesisRequest,
 ) -> tuple[dict[str, object], pa.Table]:
     """Fit on the training rows, sample through the guard, measure against the holdout."""
-    run.start()
+    run.stage("fitting")
     real = data.table.take(train)
     epochs = int(str(synth.get_params().get("epochs", 1)))
     synth.fit(real, label=data.label, on_epoch=run.epoch_fn(epochs))
+    run.stage("sampling and measuring")
     made, guard = guarded_sample(synth, real, request.rows, seed=request.seed, columns=data.columns)
     report = synthesis_report(
         real, data.table.take(held), made, columns=data.columns, label=data.label, seed=request.seed

@@ -22,6 +22,7 @@ from headwater.flows.workspace import Workspace
 from headwater.learning.synth.image_report import image_report, plot_samples
 from headwater.learning.synth.images import PCAImageSynthesizer, VAEImageSynthesizer
 from headwater.storage.warehouse import catalog as cat
+from headwater.storage.warehouse import runs as registry
 
 __all__ = ["synthesize_images"]
 
@@ -82,18 +83,25 @@ def synthesize_images(
     write: Callable[[object, dict[str, object]], dict[str, str]],
     on_epoch: ProgressFn | None = None,
     stop: threading.Event | None = None,
+    run_id: str | None = None,
 ) -> dict[str, object]:
-    """Fit, sample, report and ingest an image dataset; returns the report."""
+    """Fit, sample, report and ingest an image dataset; returns the report.
+
+    ``run_id``: a queued run to take over (see `flows.synthesis.queue_synthesis`).
+    """
     roles, classes, y, synth = _prepare(ws, source, method, rows, seed, force)
     x, _, keys, batches = roles["train"]
     code = {t: i for i, t in enumerate(classes)}
     params: dict[str, object] = {"method": method, "rows": rows, "into": into, "images": True}
     spec = RunSpec(source, f"synth-{method}", params, seed, "test split")
     started = time.perf_counter()
-    with run_lifecycle(ws, spec, on_epoch=on_epoch, stop=stop) as run:
-        run.start()
+    queued = run_id is not None and registry.run_exists(ws.warehouse, run_id)
+    adopted = None if queued else spec
+    with run_lifecycle(ws, adopted, run_id=run_id, on_epoch=on_epoch, stop=stop) as run:
+        run.stage("fitting")
         epochs = synth.epochs if isinstance(synth, VAEImageSynthesizer) else len(classes)
         synth.fit(x, y, on_epoch=run.epoch_fn(epochs))
+        run.stage("sampling and measuring")
         made_x, made_y = _without_copies(synth, x, rows, seed)
         hx, htexts, hkeys, hbatches = roles["holdout"]
         hy = np.array([code.get(t, -1) for t in htexts], dtype=np.int64)
@@ -113,6 +121,7 @@ def synthesize_images(
         run.folder.mkdir(parents=True, exist_ok=True)
         plot_samples((x, y), (made_x, made_y), run.folder / SAMPLES_FILE)
         hashes |= write(run.folder, report)
+        run.stage("ingesting")
         ingest(made_x, [classes[int(c)] for c in made_y], run.run_id)
         run.succeed(
             rows={

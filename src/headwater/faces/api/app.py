@@ -38,6 +38,7 @@ from headwater.faces.api.routes import (
     pipelines,
     quarantine,
     runs,
+    syntheses,
 )
 from headwater.faces.config import ApiConfig
 from headwater.flows.service import WarehouseService
@@ -53,6 +54,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     batches.router,
     quarantine.router,
     runs.router,
+    syntheses.router,
     leaderboard.router,
     aliases.router,
     pipelines.router,

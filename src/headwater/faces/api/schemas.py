@@ -34,6 +34,8 @@ from headwater.flows.pipelines import PipelineRunRow, pipeline_run_dict
 from headwater.flows.reports import BatchReport, IngestReport, QualityReport
 from headwater.flows.runs import RunDetail, RunRow, ranking_order, run_summary, run_task
 from headwater.flows.serving import Prediction
+from headwater.flows.synthesis import SynthesisRequest
+from headwater.flows.synthesis_status import SynthesisStatus
 from headwater.flows.training import TrainRequest
 from headwater.flows.tuning import Suggestion
 from headwater.flows.workspace import DATASET_NAME_PATTERN, BatchSummary, DatasetSummary
@@ -72,6 +74,8 @@ __all__ = [
     "RunOut",
     "SourceIn",
     "SuggestionOut",
+    "SynthesisIn",
+    "SynthesisOut",
 ]
 
 QuarantineStatus = Literal["quarantined", "released", "dropped", "all"]
@@ -816,3 +820,72 @@ class SuggestionOut(_Out):
         values = found.to_dict()
         values["params"] = _json_dict(found.params) if found.params is not None else None
         return cls.model_validate(values)
+
+
+# -- synthesis -------------------------------------------------------------------------------
+
+SynthesisMethod = Literal["pca", "vae", "copula"]
+
+
+class SynthesisIn(BaseModel):
+    """Make a synthetic copy of a dataset, in the background; poll its URL for the report."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(pattern=DATASET_NAME_PATTERN, description="The real dataset to learn.")
+    method: SynthesisMethod = Field(
+        default="pca",
+        description="pca (components and a Gaussian mixture), vae (a conditional VAE) or "
+        "copula (per-column marginals with a Gaussian copula, the baseline). Images: pca or vae.",
+    )
+    rows: int = Field(ge=1, le=10_000_000, description="How many synthetic rows to make.")
+    into: str | None = Field(
+        default=None,
+        pattern=DATASET_NAME_PATTERN,
+        description="Name of the new dataset; by default <dataset>_<method>_<run id>.",
+    )
+    seed: int = Field(default=0, ge=0, description="Seed of the holdout, the fit and the sample.")
+    force: bool = Field(default=False, description="Allow more than 10x the source's rows.")
+
+    def to_core(self) -> SynthesisRequest:
+        return SynthesisRequest(
+            self.dataset, self.method, self.rows, self.into or "", seed=self.seed, force=self.force
+        )
+
+
+class SynthesisOut(_Out):
+    run_id: str
+    status: str = Field(description="queued, running, succeeded, failed, interrupted or abandoned.")
+    dataset: str = Field(description="The real dataset learned from.")
+    method: str
+    rows: int
+    into: str = Field(description="The synthetic dataset it makes (exists once it succeeded).")
+    seed: int
+    progress: dict[str, JsonValue] = Field(
+        description="stage (fitting, sampling and measuring, ingesting) and the last epoch."
+    )
+    error: str | None
+    report: dict[str, JsonValue] | None = Field(
+        description="Once succeeded: fidelity (overall 0-100, SDMetrics-comparable), utility "
+        "(TSTR vs TRTR), detectability (ROC-AUC), privacy (closest-record distances, copies)."
+    )
+    links: dict[str, str] = Field(description="The HTML report and its picture (PNG), by URL.")
+    url: str
+
+    @classmethod
+    def from_core(cls, status: SynthesisStatus) -> Self:
+        base = f"/syntheses/{status.run_id}"
+        return cls(
+            run_id=status.run_id,
+            status=status.status,
+            dataset=status.source,
+            method=status.method,
+            rows=status.rows,
+            into=status.into,
+            seed=status.seed,
+            progress=_json_dict(status.progress),
+            error=scrub(status.error) if status.error else None,
+            report=None if status.report is None else _json_dict(status.report),
+            links={name.split(".")[0]: f"{base}/files/{name}" for name in status.files},
+            url=base,
+        )
