@@ -20,6 +20,7 @@ from headwater.faces.web.routes import (
     pipelines,
     predict,
     runs,
+    synthesis,
 )
 from headwater.flows.workspace import DATASET_NAME_PATTERN
 
@@ -37,6 +38,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     draw.router,
     pipelines.router,
     maps.router,
+    synthesis.router,
 )
 
 UPLOAD_PATH_PATTERN = r"^/ui/(datasets/upload|predict/file)/?$"
