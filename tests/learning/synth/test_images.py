@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from headwater.errors import ModelNotFitted, SchemaError
+from headwater.errors import ConfigError, ModelNotFitted, SchemaError
 from headwater.learning.synth.images import (
     PCAImageSynthesizer,
     VAEImageSynthesizer,
@@ -30,6 +30,7 @@ def _digits(n: int) -> tuple[np.ndarray, np.ndarray]:
     [
         lambda: PCAImageSynthesizer(variance=0.8, mixture=3),
         lambda: VAEImageSynthesizer(epochs=3, hidden=32),
+        lambda: VAEImageSynthesizer(epochs=3, hidden=32, latent=4, sampling="posterior"),
     ],
 )
 def test_images_come_back_per_class_and_reload(make: object, tmp_path: Path) -> None:
@@ -48,6 +49,20 @@ def test_images_come_back_per_class_and_reload(make: object, tmp_path: Path) -> 
     again = load_image_synthesizer(tmp_path).sample(90, seed=1)
     assert np.array_equal(again[0], made)
     assert np.array_equal(again[1], got)
+
+
+def test_posterior_codes_come_from_each_class_mixture() -> None:
+    """Posterior sampling draws codes near the encoder's means of the class's own images."""
+    images, labels = _digits(300)
+    synth = VAEImageSynthesizer(epochs=3, hidden=32, latent=4, sampling="posterior", mixture=2)
+    synth.fit(images, labels)
+    assert {k.split(".")[0] for k in synth.codes_} == {"code0", "code1", "code2"}
+    assert synth.codes_["code0.means"].shape == (2, 4)
+    drawn = synth._codes(np.zeros(2000, np.int64), np.random.default_rng(0))
+    means, weights = synth.codes_["code0.means"], synth.codes_["code0.weights"]
+    assert np.allclose(drawn.mean(axis=0), weights @ means, atol=0.15)
+    with pytest.raises(ConfigError, match="sampling must be prior or posterior"):
+        VAEImageSynthesizer(sampling="mode").fit(images, labels)
 
 
 def test_image_refusals() -> None:

@@ -8,7 +8,12 @@ int64, ``save(folder)`` as safetensors + JSON. Labels are drawn at the rate seen
   ``variance`` of it, a Gaussian mixture over the component scores, mapped back and
   clipped.
 - :class:`VAEImageSynthesizer`: a conditional VAE (two dense layers each side, the
-  label one-hot on both), Bernoulli pixels; samples are the decoder's means.
+  label one-hot on both), Bernoulli pixels; samples are the decoder's means. Codes are
+  drawn from the prior N(0, temperature² I) (``sampling="prior"``), or, with
+  ``sampling="posterior"``, from a Gaussian mixture fitted per class to the encoder's
+  means of the training images (the aggregated posterior, "ex-post density
+  estimation", Ghosh et al. 2020): the prior puts mass where the decoder saw no code,
+  and those draws decode to digits of no class, which teach a classifier noise.
 """
 
 from __future__ import annotations
@@ -187,7 +192,11 @@ class VAEImageSynthesizer(_ImageSynthesizer):
         learning_rate: float = 1e-3,
         seed: int = 0,
         device: str = "cpu",
+        sampling: str = "prior",
+        temperature: float = 1.0,
+        mixture: int = 10,
     ) -> None:
+        self.sampling, self.temperature, self.mixture = sampling, temperature, mixture
         self.epochs, self.latent, self.hidden = epochs, latent, hidden
         self.batch_size, self.learning_rate, self.seed, self.device = (
             batch_size,
@@ -199,10 +208,56 @@ class VAEImageSynthesizer(_ImageSynthesizer):
     def fit(
         self, images: Images, labels: Labels, *, on_epoch: EpochFn | None = None
     ) -> VAEImageSynthesizer:
+        if self.sampling not in ("prior", "posterior"):
+            raise ConfigError(
+                f"VAEImageSynthesizer.sampling must be prior or posterior, got {self.sampling!r}"
+            )
+        if not 0.0 < self.temperature <= 2.0:
+            raise ConfigError("VAEImageSynthesizer.temperature must be in (0, 2]")
         pixels, labels = self._check(images, labels)
         with reproducible(self.seed, None):
             self._train(pixels, labels, on_epoch)
+            self.codes_ = self._posterior(pixels, labels) if self.sampling == "posterior" else {}
         return self
+
+    def _posterior(self, pixels: Floats, labels: Labels) -> dict[str, Floats]:
+        """Per class, a Gaussian mixture over the encoder's means of its training images."""
+        codes = np.searchsorted(self.classes_, labels)
+        c = nn.functional.one_hot(torch.as_tensor(codes), len(self.classes_)).float()
+        x = torch.as_tensor(pixels, dtype=torch.float32)
+        with torch.no_grad():
+            means = [
+                self.net_.encoder(torch.cat([xb, cb], dim=1).to(self.device)).chunk(2, dim=1)[0]
+                for xb, cb in zip(torch.split(x, 4096), torch.split(c, 4096), strict=True)
+            ]
+        mu = torch.cat(means).cpu().numpy().astype(np.float64)
+        found: dict[str, Floats] = {}
+        for i in range(len(self.classes_)):
+            rows = mu[codes == i]
+            k = max(1, min(self.mixture, len(rows) // (2 * self.latent)))
+            gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-4, random_state=self.seed)
+            gmm.fit(rows)
+            found |= {
+                f"code{i}.weights": gmm.weights_,
+                f"code{i}.means": gmm.means_,
+                f"code{i}.covariances": gmm.covariances_,
+            }
+        return found
+
+    def _codes(self, codes: npt.NDArray[np.int64], rng: np.random.Generator) -> Floats:
+        """One latent code per image to draw: from the prior, or from its class's mixture."""
+        if self.sampling == "prior" or not self.codes_:
+            z: Floats = rng.standard_normal((len(codes), self.latent)) * self.temperature
+            return z
+        z = np.zeros((len(codes), self.latent))
+        for i in range(len(self.classes_)):
+            rows = np.flatnonzero(codes == i)
+            if len(rows):
+                weights, means, covariances = (
+                    self.codes_[f"code{i}.{k}"] for k in ("weights", "means", "covariances")
+                )
+                z[rows] = sample_mixture(weights, means, covariances, len(rows), rng)
+        return z
 
     def _train(self, pixels: Floats, labels: Labels, on_epoch: EpochFn | None) -> None:
         codes = np.searchsorted(self.classes_, labels)
@@ -237,9 +292,7 @@ class VAEImageSynthesizer(_ImageSynthesizer):
         rng = np.random.default_rng(seed)
         labels = self._labels(n, rng)
         codes = np.searchsorted(self.classes_, labels)
-        z = torch.as_tensor(
-            rng.standard_normal((n, self.latent)), dtype=torch.float32, device=self.device
-        )
+        z = torch.as_tensor(self._codes(codes, rng), dtype=torch.float32, device=self.device)
         c = nn.functional.one_hot(
             torch.as_tensor(codes, device=self.device), len(self.classes_)
         ).float()
@@ -252,7 +305,11 @@ class VAEImageSynthesizer(_ImageSynthesizer):
             f"net.{k}": v.detach().cpu().numpy().astype(np.float64)
             for k, v in self.net_.state_dict().items()
         }
+        tensors |= self.codes_
         params: dict[str, object] = {
+            "sampling": self.sampling,
+            "temperature": self.temperature,
+            "mixture": self.mixture,
             "epochs": self.epochs,
             "latent": self.latent,
             "hidden": self.hidden,
@@ -273,8 +330,10 @@ class VAEImageSynthesizer(_ImageSynthesizer):
         }
         self.net_.load_state_dict(state)
         self.net_.eval()
+        self.codes_ = {k: v for k, v in tensors.items() if k.startswith("code")}
 
     net_: _ImageVAE
+    codes_: dict[str, Floats]
 
 
 def load_image_synthesizer(folder: Path) -> PCAImageSynthesizer | VAEImageSynthesizer:
