@@ -103,7 +103,11 @@ def test_every_check_passes(guarded: LiveApi) -> None:
     assert not failures, "\n\n".join(failures)
 
 
-NOT_JSON = {"/runs/{run_id}/plots/{plot}.png": "image/png", "/models/{ref}/score": "text/csv"}
+NOT_JSON = {
+    "/runs/{run_id}/plots/{plot}.png": "image/png",
+    "/models/{ref}/score": "text/csv",
+    "/syntheses/{run_id}/files/{name}": "text/html",
+}
 
 
 def test_every_error_is_documented_as_a_problem(api: LiveApi) -> None:
