@@ -9,7 +9,7 @@ export HEADWATER_HOME ?= $(CURDIR)/.headwater
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test bench lint format clean browser lambda iac-check
+.PHONY: install run test bench lint format clean browser java lambda iac-check
 
 install: $(STAMP)
 
@@ -33,7 +33,7 @@ run: install
 # PostgreSQL tests run against this server when it answers (CI insists that it does).
 export HEADWATER_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-test: install browser iac-check
+test: install browser java iac-check
 	$(PY) -m pytest -n 2 --timeout 600 $(PYTEST_ARGS)
 
 # The obfuscator's Lambda zip (build/lambda/): its own modules and pinned wheels only; prints
@@ -60,6 +60,12 @@ browser:
 	  echo "installing Debian's chromium and chromium-driver for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
+# Spark (--engine spark, its tests) runs on a JVM: Debian's OpenJDK 17 when none is there.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "installing Debian's openjdk-17-jre-headless for Spark"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
+
 bench: install
 	$(PY) bench/ingest.py
 	$(PY) bench/train.py
@@ -70,6 +76,7 @@ bench: install
 	$(PY) bench/api.py
 	$(PY) bench/synth.py
 	$(PY) bench/images.py
+	$(PY) bench/scale.py --scale 0.1
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench deploy

@@ -8,6 +8,7 @@ skipping, so both backends are always exercised there.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +65,21 @@ def settings(backend: str, tmp_path: Path) -> Iterator[Settings]:
 def workspace(settings: Settings) -> Iterator[Workspace]:
     with Workspace(settings) as ws:
         yield ws
+
+
+@pytest.fixture(scope="session")
+def spark_local() -> Iterator[object]:
+    """One local[1] Spark session for the whole test session, started by the first test that
+    asks for it (a JVM costs seconds); `--engine spark` flows then run on it."""
+    from headwater.storage.spark import spark_session
+
+    if shutil.which("java") is None:
+        if os.environ.get("CI"):
+            pytest.fail("no java on PATH in CI; make test installs OpenJDK 17 (make java)")
+        pytest.skip("Spark needs a JVM: install OpenJDK 17 (make java)")
+    session = spark_session("local[1]")
+    yield session
+    session.stop()
 
 
 @pytest.fixture

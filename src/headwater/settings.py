@@ -143,6 +143,16 @@ class Settings(BaseSettings):
         description="First wait before asking a page again, doubled each time; a Retry-After "
         "header is honoured instead (up to 60 s).",
     )
+    spark_master: str = Field(
+        default="local[2]",
+        description="Where `--engine spark` runs: local[N] (this machine, N cores) or a "
+        "cluster's URL (spark://host:7077, yarn, k8s://...).",
+    )
+    spark_lake_url: str | None = Field(
+        default=None,
+        description="Where Spark's executors find the lake (s3a://bucket/lake, or a shared "
+        "mount), laid out as the local one; default: the local lake folder.",
+    )
     api_token: SecretStr | None = Field(default=None, description="Bearer token; env only.")
     pseudonym_key: SecretStr | None = Field(
         default=None, description="HMAC key for keyed pseudonyms; env only."

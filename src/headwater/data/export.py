@@ -27,10 +27,20 @@ import pyarrow.parquet as pq
 
 from headwater.data.ingest import boundary
 from headwater.errors import NotFound
-from headwater.storage.lake import Lake
+from headwater.storage.lake import Lake, parquet_parts
 from headwater.storage.sinks import Sink
 
-__all__ = ["MANIFEST", "ExportReport", "Format", "export_dataset"]
+__all__ = [
+    "MANIFEST",
+    "ExportReport",
+    "Format",
+    "encode_part",
+    "export_columns",
+    "export_dataset",
+    "part_name",
+    "store_part",
+    "write_manifest",
+]
 
 Format = Literal["csv", "parquet"]
 MANIFEST = "manifest.json"
@@ -61,11 +71,14 @@ def _batches(lake: Lake, dataset: str) -> Iterator[pa.RecordBatch]:
     batches = lake.curated_batches(dataset)
     if not batches:
         raise NotFound(f"dataset {dataset!r} has no curated rows in the lake to export")
-    for batch_id in batches:
-        for path in sorted((lake.curated_dir(dataset) / f"batch_id={batch_id}").glob("*.parquet")):
-            source = pq.ParquetFile(path)
-            columns = [n for n in source.schema_arrow.names if not n.startswith("hw_")]
-            yield from source.iter_batches(batch_size=8192, columns=columns)
+    for path in parquet_parts(lake.curated_dir(dataset)):  # batch order, as Spark's engine
+        source = pq.ParquetFile(path)
+        yield from source.iter_batches(batch_size=8192, columns=export_columns(source))
+
+
+def export_columns(source: pq.ParquetFile) -> list[str]:
+    """What an export writes of a curated file: all but the lake's ``hw_`` lineage columns."""
+    return [n for n in source.schema_arrow.names if not n.startswith("hw_")]
 
 
 def _parts(batches: Iterator[pa.RecordBatch], part_rows: int) -> Iterator[pa.Table]:
@@ -162,9 +175,8 @@ def export_dataset(
     uploads = _Uploads(sink, threads)
     try:
         for number, table in enumerate(_parts(_batches(lake, dataset), part_rows)):
-            body = _encode(table, fmt)
-            sha = hashlib.sha256(body).hexdigest()
-            name = f"part-{number:05d}.{fmt}"
+            body, sha = encode_part(table, fmt)
+            name = part_name(number, fmt)
             uploads.submit(name, body, sha)
             report.parts.append({"file": name, "rows": table.num_rows, "sha256": sha})
             report.rows += table.num_rows
@@ -172,11 +184,36 @@ def export_dataset(
         uploads.abandon()
         raise
     report.written = uploads.finish()
+    write_manifest(sink, report, fmt)
+    return report
+
+
+def write_manifest(sink: Sink, report: ExportReport, fmt: Format) -> None:
+    """The manifest, last and only if it changed: every part it names is in place."""
     manifest = json.dumps(
-        {"dataset": dataset, "format": fmt, "rows": report.rows, "parts": report.parts},
+        {"dataset": report.dataset, "format": fmt, "rows": report.rows, "parts": report.parts},
         indent=1,
     ).encode()
     if sink.read(MANIFEST) != manifest:
         sink.put(MANIFEST, manifest, hashlib.sha256(manifest).hexdigest())
         report.written += 1
-    return report
+
+
+def store_part(sink: Sink, name: str, body: bytes, sha: str) -> bool:
+    """Put a part unless the sink holds these bytes; the manifest goes first (Spark's
+    executors store parts side by side, each drops the manifest before its first change)."""
+    if sink.sha256(name) == sha:
+        return False
+    sink.remove(MANIFEST)
+    sink.put(name, body, sha)
+    return True
+
+
+def part_name(number: int, fmt: Format) -> str:
+    return f"part-{number:05d}.{fmt}"
+
+
+def encode_part(table: pa.Table, fmt: Format) -> tuple[bytes, str]:
+    """A part's bytes and their sha256: the same bytes from either engine."""
+    body = _encode(table, fmt)
+    return body, hashlib.sha256(body).hexdigest()

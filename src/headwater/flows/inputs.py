@@ -13,7 +13,7 @@ import binascii
 import io
 import math
 from collections.abc import Mapping, Sequence
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +23,9 @@ from PIL import Image, UnidentifiedImageError
 
 from headwater.data.features import Categorical, Numeric, Pixels, Timestamp
 from headwater.errors import FormatError, SchemaError
-from headwater.flows.runs import ServedModel
+
+if TYPE_CHECKING:
+    from headwater.flows.runs import ServedModel
 
 __all__ = [
     "IGNORED_COLUMNS",

@@ -24,16 +24,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
-import pyarrow as pa
-
 from headwater.errors import FormatError
-from headwater.flows import inputs, sequences
-from headwater.flows.runs import ServedModel, load_model, prediction_header, prediction_rows
+from headwater.flows import sequences
+from headwater.flows.engines import Engine
+from headwater.flows.runs import ServedModel, load_model, prediction_header
+from headwater.flows.served import score_batch
 from headwater.flows.workspace import Workspace
-from headwater.storage.binary import pixel_array
-from headwater.storage.readers import Source, check_file_name, open_sources
+from headwater.storage.readers import check_file_name, open_sources
 
 __all__ = [
     "UPLOAD_TYPES",
@@ -95,22 +92,6 @@ def header(model: ServedModel) -> list[str]:
     return prediction_header(model)
 
 
-def _row_ids(source: Source, batch: pa.RecordBatch, first: int) -> list[object]:
-    """The file's own ``row_id`` column, an image reader's source rows, or 0, 1, 2, ..."""
-    for column in (inputs.ROW_ID, "source_row" if source.kind == "image" else None):
-        if column is not None and column in batch.schema.names:
-            ids: list[object] = batch.column(column).to_pylist()
-            return ids
-    return list(range(first, first + batch.num_rows))
-
-
-def _image_rows(batch: pa.RecordBatch) -> npt.NDArray[np.generic]:
-    """A reader's image batch (one ``pixels`` blob per row) as an (n, h, w) array."""
-    dtype = np.dtype(batch.column("pixel_dtype")[0].as_py())
-    h, w = batch.column("height")[0].as_py(), batch.column("width")[0].as_py()
-    return pixel_array(batch.column("pixels"), dtype, (h, w))
-
-
 def scored_batches(ws: Workspace, model: ServedModel, path: Path) -> Iterator[list[list[str]]]:
     """The rows of every batch of the file, scored; nothing is read before the first is asked."""
     written = 0
@@ -121,11 +102,7 @@ def scored_batches(ws: Workspace, model: ServedModel, path: Path) -> Iterator[li
         for batch in source.read():
             if batch.num_rows == 0:
                 continue
-            if source.kind == "image":
-                data: inputs.ModelInput = _image_rows(batch)
-            else:
-                data = inputs.from_batch(model, batch, name=path.name, first=written)
-            yield list(prediction_rows(model, data, _row_ids(source, batch, written)))
+            yield score_batch(model, batch, kind=source.kind, name=path.name, first=written)
             written += batch.num_rows
 
 
@@ -139,11 +116,13 @@ def predict_source(
     label: str | None = None,
     paginate: str | None = None,
     max_pages: int | None = None,
+    engine: Engine = "local",
 ) -> int:
     """Score a source with a run (its id or its name); write CSV; return the predictions.
 
     A model of sequences predicts one row per sequence of a URL's pages or a JSON page
-    (`flows.sequences.predict_sequences`); any other scores every row of a file.
+    (`flows.sequences.predict_sequences`); any other scores every row of a file, on
+    ``engine`` (Spark: Parquet only).
     """
     found = sequences.resolve_sequence_run(ws, run)
     if sequences.learns_sequences(ws, found):
@@ -152,11 +131,17 @@ def predict_source(
             max_pages=max_pages, out=out,
         )  # fmt: skip
         return table.total
-    return predict_file(ws, found.run_id, Path(source), out)
+    return predict_file(ws, found.run_id, Path(source), out, engine=engine)
 
 
-def predict_file(ws: Workspace, run_id: str, path: Path, out: Path) -> int:
-    """Score every row of a file an ingest could read; write CSV whole or not at all."""
+def predict_file(
+    ws: Workspace, run_id: str, path: Path, out: Path, *, engine: Engine = "local"
+) -> int:
+    """Score every row of a file an ingest could read; write CSV whole or not at all.
+
+    ``engine="spark"`` scores Parquet (a file, or a folder of parts such as a dataset's
+    curated folder in the lake) on Spark's executors and writes the same file.
+    """
     model = load_model(ws, run_id)
     written = 0
     temporary = out.with_name(f".{out.name}.partial")
@@ -164,9 +149,16 @@ def predict_file(ws: Workspace, run_id: str, path: Path, out: Path) -> int:
         with temporary.open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(header(model))
-            for rows in scored_batches(ws, model, path):
-                writer.writerows(rows)
-                written += len(rows)
+            if engine == "spark":
+                from headwater.flows.spark_scoring import spark_scored_text
+
+                for text, count in spark_scored_text(ws, model, path, spool=out.parent):
+                    handle.write(text)
+                    written += count
+            else:
+                for rows in scored_batches(ws, model, path):
+                    writer.writerows(rows)
+                    written += len(rows)
         temporary.replace(out)
     finally:
         temporary.unlink(missing_ok=True)

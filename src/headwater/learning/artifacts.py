@@ -244,7 +244,11 @@ def verified_session(
     path: Path, expected_sha256: str, run_id: str | None = None
 ) -> ort.InferenceSession:
     """An ONNX Runtime session over the very bytes whose sha256 was just checked."""
-    data = read_verified(path, expected_sha256, run_id)
+    return session_from_bytes(read_verified(path, expected_sha256, run_id), path)
+
+
+def session_from_bytes(data: bytes, path: Path) -> ort.InferenceSession:
+    """An ONNX Runtime session over checked bytes (``path`` names them in errors)."""
     options = ort.SessionOptions()
     options.log_severity_level = 3
     try:
@@ -267,6 +271,25 @@ class OnnxPredictor:
         self.path = Path(path)
         self.run_id = run_id
         self._session = verified_session(self.path, expected_sha256, run_id)
+        self._read_metadata()
+
+    @classmethod
+    def from_bytes(
+        cls, data: bytes, expected_sha256: str, *, name: str, run_id: str | None = None
+    ) -> OnnxPredictor:
+        """A predictor over a model's bytes sent elsewhere (a Spark executor), checked again."""
+        actual = sha256_bytes(data)
+        if actual != expected_sha256.lower():
+            raise ArtifactTampered(
+                Path(name), expected=expected_sha256, actual=actual, run_id=run_id
+            )
+        predictor = cls.__new__(cls)
+        predictor.path, predictor.run_id = Path(name), run_id
+        predictor._session = session_from_bytes(data, Path(name))
+        predictor._read_metadata()
+        return predictor
+
+    def _read_metadata(self) -> None:
         meta = self._session.get_modelmeta().custom_metadata_map
         if CLASSES_KEY not in meta:
             raise FormatError(f"model has no {CLASSES_KEY} metadata", path=self.path)

@@ -30,13 +30,23 @@ from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from headwater.errors import DataError, DiskFull
+from headwater.errors import DataError, DiskFull, LocationNotFound
 
-__all__ = ["Lake", "StagedParquet", "full_disk_said", "no_space_left", "sha256_file"]
+__all__ = [
+    "Lake",
+    "StagedParquet",
+    "full_disk_said",
+    "no_space_left",
+    "parquet_parts",
+    "part_order",
+    "sha256_file",
+    "uri_path",
+]
 
 _CHUNK = 1 << 20
 
@@ -44,6 +54,8 @@ log = logging.getLogger("headwater.lake")
 
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _FULL_WORDS = ("No space left on device", "Disk quota exceeded")
+
+_DIGITS = re.compile(r"(\d+)")
 
 _STAGED_BATCH = re.compile(
     r"^batch-(?P<dataset>[a-z][a-z0-9_]*)-(?P<batch>[0-9]+)(?:-q(?P<quarantine>[0-9]+))?\.parquet$"
@@ -67,6 +79,39 @@ def sha256_stream(source: BinaryIO, sink: BinaryIO) -> tuple[str, int]:
         sink.write(chunk)
         size += len(chunk)
     return digest.hexdigest(), size
+
+
+def part_order(path: str) -> tuple[str | int, ...]:
+    """How parts are ordered everywhere: path pieces compared with numbers as numbers.
+
+    ``batch_id=2`` comes before ``batch_id=10``, as batches were committed.
+    """
+    pieces = _DIGITS.split(uri_path(path))  # text, digits, text, digits, ...
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(pieces))
+
+
+def uri_path(name: str) -> str:
+    """A local path for ``file:/x``, ``file:///x`` or ``/x``; other schemes keep their URI."""
+    if "://" not in name and not name.startswith("file:"):
+        return name
+    parsed = urlparse(name)
+    if parsed.scheme == "file":
+        return unquote(parsed.path)
+    return f"{parsed.scheme}://{parsed.netloc}{unquote(parsed.path)}"
+
+
+def parquet_parts(path: Path) -> list[Path]:
+    """A Parquet file, or every Parquet file under a folder in `part_order` (hidden skipped)."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise LocationNotFound(str(path), "a Parquet file or folder")
+    found = [
+        p
+        for p in path.rglob("*.parquet")
+        if p.is_file() and not any(s.startswith(("_", ".")) for s in p.relative_to(path).parts)
+    ]
+    return sorted(found, key=lambda p: part_order(str(p)))
 
 
 class StagedParquet:

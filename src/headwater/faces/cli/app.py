@@ -51,6 +51,7 @@ COMMAND_MODULES: dict[str, str] = {
     "demo": "demo_commands",
     **dict.fromkeys(["images", "export", "tsne"], "image_commands"),
     "analyze": "sequence_commands",
+    "profile": "engine_commands",
 }
 
 

@@ -12,6 +12,7 @@ import typer
 from headwater.faces.cli.output import console
 from headwater.faces.cli.progress import category_bars, new_bar, watching
 from headwater.flows.embeddings import EmbedResult, embed_images
+from headwater.flows.engines import check_engine
 from headwater.flows.export import export as run_export
 from headwater.flows.images import ImageIngestReport, ingest_images, run_images
 from headwater.flows.tsne import TsneResult, tsne_map
@@ -197,16 +198,25 @@ def export(
     fmt: str = typer.Option("parquet", "--format", help="csv or parquet."),
     part_rows: int = typer.Option(10_001, "--part-rows", min=1, help="Rows per part."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    engine: str = typer.Option(
+        "local", "--engine", help="local, or spark (parts stored by HEADWATER_SPARK_MASTER's)."
+    ),
 ) -> None:
     """Write a dataset's rows in parts, then a manifest (rows and sha256 of each part).
 
     Example: headwater export photos --to s3://bucket/photos/ --format parquet
+    Example: headwater export photos --to out/ --engine spark
     """
     if fmt not in ("csv", "parquet"):
         raise typer.BadParameter("--format must be csv or parquet")
     with Workspace(get_settings()) as workspace:
         report = run_export(
-            workspace, dataset, to, fmt="csv" if fmt == "csv" else "parquet", part_rows=part_rows
+            workspace,
+            dataset,
+            to,
+            fmt="csv" if fmt == "csv" else "parquet",
+            part_rows=part_rows,
+            engine=check_engine(engine),
         )
     if as_json:
         typer.echo(json.dumps(report.to_dict()))

@@ -316,6 +316,9 @@ def predict(
         None, "--paginate", help="How pages follow: next[:PATH], link, cursor:FIELD, page:PARAM."
     ),
     max_pages: int | None = typer.Option(None, "--max-pages", min=1, help="Most pages to follow."),
+    engine: str = typer.Option(
+        "local", "--engine", help="local, or spark (Parquet on HEADWATER_SPARK_MASTER)."
+    ),
 ) -> None:
     """Score a source with a registered model and write the predictions as CSV.
 
@@ -326,13 +329,16 @@ def predict(
 
     Example: headwater predict typing_lstm http://127.0.0.1:8765/test/user_1.json
     --records user_data --label user_label --out who.csv
+
+    Example: headwater predict 3f2a9c1d0b7e .headwater/lake/curated/mnist --engine spark
     """
     from headwater.flows import scoring
+    from headwater.flows.engines import check_engine
 
     with Workspace(get_settings()) as workspace:
         written = scoring.predict_source(
             workspace, run_id, source, out, records=records, label=label,
-            paginate=paginate, max_pages=max_pages,
+            paginate=paginate, max_pages=max_pages, engine=check_engine(engine),
         )  # fmt: skip
     console.print(f"{written:,} predictions written to {out}")
 

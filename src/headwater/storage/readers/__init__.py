@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from headwater.errors import FormatError
+from headwater.storage.lake import parquet_parts
 from headwater.storage.readers.base import (
     IMAGE_SCHEMA,
     RawFile,
@@ -82,8 +83,11 @@ def _open_folder(folder: Path, *, chunk_rows: int, options: ReaderOptions) -> li
         ]
     if looks_like_image_folder(folder):
         return [read_image_folder(folder, chunk_rows=chunk_rows)]
+    parts = parquet_parts(folder)
+    if parts:  # a dataset's curated folder (batch_id=N/part-*.parquet), in batch order
+        return [read_parquet(p, chunk_rows=chunk_rows, schema=None, label=None) for p in parts]
     raise FormatError(
         "the folder holds neither IDX pairs (train-images-idx3-ubyte + train-labels-idx1-ubyte) "
-        "nor images laid out <label>/*.png",
+        "nor images laid out <label>/*.png nor Parquet parts",
         path=folder,
     )

@@ -1,0 +1,139 @@
+"""The same command on ``--engine local`` and ``--engine spark`` gives the same result.
+
+One small lake (scikit-learn's digits as images, a CSV as a table) with a model on each,
+made once for the module; Spark runs on the session-wide local[1] session. DuckDB only:
+the engines read the lake's Parquet, and the warehouse is only asked for names and model
+files, which both backends answer alike (tests/storage covers that).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from headwater.errors import SchemaError
+from headwater.flows import scoring
+from headwater.flows.export import export
+from headwater.flows.profile import profile
+from headwater.flows.training import TrainRequest, train
+from headwater.flows.workspace import Workspace
+from headwater.settings import Settings
+from tests.builders import write_csv, write_small_digits
+
+
+@dataclass
+class Lake:
+    ws: Workspace
+    digits_run: str
+    orders_run: str
+    parts: Path
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory, spark_local: object) -> Iterator[Lake]:
+    root = tmp_path_factory.mktemp("engines")
+    with Workspace(Settings(home=root / "home", ingest_chunk_rows=1000)) as ws:
+        ws.ingest(write_small_digits(root / "digits.npz"))
+        ws.ingest(write_csv(root / "orders.csv", 90), label="label")
+        digits_run = train(ws, TrainRequest("digits", "logistic")).run_id
+        orders_run = train(ws, TrainRequest("orders", "logistic")).run_id
+        yield Lake(ws, digits_run, orders_run, _parts(ws, root / "parts"))
+
+
+def _parts(ws: Workspace, folder: Path) -> Path:
+    """The digits' curated rows split over batch folders 1, 2 and 10 (batch order is not
+    name order) in small row groups, so Spark's batches cross files."""
+    table = pq.read_table(next(ws.lake.curated_dir("digits").rglob("*.parquet")))
+    for batch_id, (start, stop) in zip(
+        (1, 2, 10), ((0, 700), (700, 1300), (1300, None)), strict=True
+    ):
+        target = folder / f"batch_id={batch_id}" / "part-00000.parquet"
+        target.parent.mkdir(parents=True)
+        pq.write_table(
+            table.slice(start, None if stop is None else stop - start), target, row_group_size=150
+        )
+    return folder
+
+
+def _both(lake: Lake, run_id: str, path: Path, tmp_path: Path) -> tuple[bytes, bytes]:
+    outs = []
+    for engine in ("local", "spark"):
+        out = tmp_path / f"{engine}.csv"
+        assert scoring.predict_file(lake.ws, run_id, path, out, engine=engine) > 0
+        outs.append(out.read_bytes())
+    return outs[0], outs[1]
+
+
+def test_images_score_the_same_on_both_engines(lake: Lake, tmp_path: Path) -> None:
+    local, spark = _both(lake, lake.digits_run, lake.parts, tmp_path)
+    assert spark == local
+    lines = local.decode().splitlines()
+    assert len(lines) == 1 + 1797 and lines[0].startswith("row_id,predicted,p_0")
+    assert [line.split(",")[0] for line in lines[1:4]] == ["0", "1", "2"]  # in batch order
+
+
+def test_table_rows_score_the_same_on_both_engines(lake: Lake, tmp_path: Path) -> None:
+    curated = lake.ws.lake.curated_dir("orders")
+    local, spark = _both(lake, lake.orders_run, curated, tmp_path)
+    assert spark == local and len(local.decode().splitlines()) == 91
+
+
+def test_an_executors_error_comes_back_as_headwaters(lake: Lake, tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.parquet"
+    pq.write_table(pa.table({"a": [1, 2], "b": [3, 4]}), wrong)
+    with pytest.raises(SchemaError, match="2 pixel columns; this model takes 64"):
+        scoring.predict_file(lake.ws, lake.digits_run, wrong, tmp_path / "o.csv", engine="spark")
+
+
+@pytest.mark.parametrize("dataset", ["digits", "orders"])
+def test_profiles_agree(lake: Lake, dataset: str) -> None:
+    local = profile(lake.ws, dataset, engine="local").to_dict()
+    spark = profile(lake.ws, dataset, engine="spark").to_dict()
+    assert (local.pop("engine"), spark.pop("engine")) == ("local", "spark")
+    moments = [{k: c.pop(k) for k in ("mean", "std")} for c in local["columns"]]
+    spark_moments = [{k: c.pop(k) for k in ("mean", "std")} for c in spark["columns"]]
+    assert spark == local
+    for ours, theirs in zip(moments, spark_moments, strict=True):
+        for key, value in ours.items():
+            assert theirs[key] == (None if value is None else pytest.approx(value, rel=1e-9))
+    if dataset == "digits":
+        assert local["rows"] == 1797 and sum(local["labels"].values()) == 1797
+        pixels = next(c for c in local["columns"] if c["name"] == "pixels")
+        assert pixels == {
+            "name": "pixels",
+            "type": "binary",
+            "count": 1797,
+            "nulls": 0,
+            "min": None,
+            "max": None,
+        }
+    else:
+        price = next(c for c in local["columns"] if c["name"] == "price")
+        assert (price["min"], price["max"]) == (0.0, 89 * 1.5)
+        when = next(c for c in local["columns"] if c["name"] == "when")
+        assert when["min"] == "2024-01-01T10:00:00" and local["labels"] == {
+            "0": 30,
+            "1": 30,
+            "2": 30,
+        }
+
+
+def test_export_writes_the_same_parts_on_both_engines(lake: Lake, tmp_path: Path) -> None:
+    local = export(lake.ws, "digits", str(tmp_path / "local"), fmt="parquet", part_rows=500)
+    spark = export(
+        lake.ws, "digits", str(tmp_path / "spark"), fmt="parquet", part_rows=500, engine="spark"
+    )
+    assert spark.parts == local.parts and [p["rows"] for p in local.parts] == [500, 500, 500, 297]
+    manifest = (tmp_path / "spark" / "manifest.json").read_bytes()
+    assert manifest == (tmp_path / "local" / "manifest.json").read_bytes()
+    assert json.loads(manifest)["rows"] == 1797 and spark.written == 5
+    again = export(
+        lake.ws, "digits", str(tmp_path / "spark"), fmt="parquet", part_rows=500, engine="spark"
+    )
+    assert again.written == 0  # the same data: nothing new, the manifest kept
