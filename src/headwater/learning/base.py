@@ -26,6 +26,7 @@ __all__ = [
     "FloatArray",
     "LabelArray",
     "ParamValue",
+    "SklearnEstimator",
     "as_features",
     "as_labels",
     "check_features",
@@ -187,6 +188,28 @@ def check_int(owner: str, name: str, value: object, *, minimum: int) -> int:
 
 def check_optional_int(owner: str, name: str, value: object, *, minimum: int) -> int | None:
     return None if value is None else check_int(owner, name, value, minimum=minimum)
+
+
+class SklearnEstimator(Estimator):
+    """What the scikit-learn wrappers (classifiers and regressors) share before a fit."""
+
+    seed: int
+    n_jobs: int | None = None
+
+    def _fit_rows(self, X: npt.ArrayLike) -> FloatArray:
+        """Check the parameters, then ``X`` as flat float32 rows to fit on."""
+        owner = type(self).__name__
+        self.checked_params()
+        check_optional_int(owner, "n_jobs", self.n_jobs, minimum=1)
+        features = as_features(X, owner)
+        flat: FloatArray = features.reshape(len(features), -1)
+        return flat
+
+    def _rows(self, X: npt.ArrayLike) -> FloatArray:
+        """``X`` as flat float32 rows of the fitted width, to predict."""
+        self.require_fitted()
+        owner = type(self).__name__
+        return check_features(as_features(X, owner), self.n_features_in_, owner)
 
 
 def check_float(

@@ -26,10 +26,8 @@ from headwater.learning.base import (
     FloatArray,
     LabelArray,
     ParamValue,
-    as_features,
+    SklearnEstimator,
     as_labels,
-    check_features,
-    check_optional_int,
     encode_labels,
 )
 from headwater.learning.regressors import (
@@ -59,18 +57,14 @@ class SklearnModel(Protocol):
     def predict_proba(self, X: FloatArray) -> npt.NDArray[np.float64]: ...
 
 
-class SklearnClassifier(Estimator):
-    """Fit/predict shared by the scikit-learn wrappers; subclasses build the model."""
+class SklearnClassifier(SklearnEstimator):
+    """Fit/predict shared by the scikit-learn classifiers; subclasses build the model."""
 
-    seed: int
     model_: SklearnModel
 
     def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> Self:
         owner = type(self).__name__
-        self.checked_params()
-        self._check_own_params()
-        features = as_features(X, owner)
-        flat = features.reshape(len(features), -1)
+        flat = self._fit_rows(X)
         labels = as_labels(y, len(flat), owner)
         classes, _ = encode_labels(labels, owner)
         model = self._make()
@@ -80,16 +74,11 @@ class SklearnClassifier(Estimator):
 
     def predict_proba(self, X: npt.ArrayLike) -> FloatArray:
         """Class probabilities, columns in the order of ``classes_``; rows sum to 1."""
-        self.require_fitted()
-        owner = type(self).__name__
-        flat = check_features(as_features(X, owner), self.n_features_in_, owner)
+        flat = self._rows(X)  # the not-fitted error first
         return np.asarray(self.model_.predict_proba(flat), dtype=np.float32)
 
     def _make(self) -> SklearnModel:
         raise NotImplementedError
-
-    def _check_own_params(self) -> None:
-        """Checks beyond the parameter model (how many cores to use); none by default."""
 
 
 class LogisticClassifier(SklearnClassifier):
@@ -127,9 +116,6 @@ class ForestClassifier(SklearnClassifier):
         self.min_samples_leaf = min_samples_leaf
         self.n_jobs = n_jobs
         self.seed = seed
-
-    def _check_own_params(self) -> None:
-        check_optional_int(type(self).__name__, "n_jobs", self.n_jobs, minimum=1)
 
     def _make(self) -> SklearnModel:
         model: SklearnModel = ensemble.RandomForestClassifier(

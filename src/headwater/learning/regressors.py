@@ -33,19 +33,13 @@ from headwater.errors import ConfigError, ModelNotFitted, SchemaError
 from headwater.learning.base import (
     Estimator,
     FloatArray,
+    SklearnEstimator,
     as_features,
     check_features,
-    check_optional_int,
 )
 from headwater.learning.params import Schedule
-from headwater.learning.torch_models import MLPNet, ValidationData, adam
-from headwater.learning.train import (
-    EpochCallback,
-    LoopConfig,
-    predict_logits,
-    reproducible,
-    train_loop,
-)
+from headwater.learning.torch_models import MLPNet, TorchEstimator, ValidationData, mlp_optimizer
+from headwater.learning.train import EpochCallback, predict_logits, reproducible
 
 __all__ = [
     "COVERAGE",
@@ -158,21 +152,16 @@ class SklearnRegressorModel(Protocol):
     def predict(self, X: FloatArray) -> npt.NDArray[np.float64]: ...
 
 
-class SklearnRegressor(Regressor):
+class SklearnRegressor(Regressor, SklearnEstimator):
     """Fit/predict shared by the scikit-learn regressors; subclasses build the model."""
 
-    seed: int
     model_: SklearnRegressorModel
     interval_: tuple[SklearnRegressorModel, SklearnRegressorModel] | None = None
     interval_shift_: float = 0.0
     """Added to the interval's high end and taken from its low end (standardised units)."""
 
     def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> Self:
-        owner = type(self).__name__
-        self.checked_params()
-        self._check_own_params()
-        features = as_features(X, owner)
-        flat = features.reshape(len(features), -1)
+        flat = self._fit_rows(X)
         scaled = self._standardise(y, len(flat))
         model = self._make()
         model.fit(flat, scaled)
@@ -185,10 +174,7 @@ class SklearnRegressor(Regressor):
 
     def predict_interval(self, X: npt.ArrayLike) -> tuple[TargetArray, TargetArray] | None:
         """Low and high ends of a 90% interval per row, or None for a model that has none."""
-        self.require_fitted()
-        owner = type(self).__name__
-        flat = check_features(as_features(X, owner), self.n_features_in_, owner)
-        scaled = self._interval_scaled(flat)
+        scaled = self._interval_scaled(self._rows(X))
         if scaled is None:
             return None
         shift = self.interval_shift_
@@ -206,9 +192,6 @@ class SklearnRegressor(Regressor):
 
     def _make(self) -> SklearnRegressorModel:
         raise NotImplementedError
-
-    def _check_own_params(self) -> None:
-        """Checks beyond the parameter model (how many cores to use); none by default."""
 
 
 class RidgeRegressor(SklearnRegressor):
@@ -246,9 +229,6 @@ class ForestRegressor(SklearnRegressor):
         self.max_features = max_features
         self.n_jobs = n_jobs
         self.seed = seed
-
-    def _check_own_params(self) -> None:
-        check_optional_int(type(self).__name__, "n_jobs", self.n_jobs, minimum=1)
 
     def _make(self) -> SklearnRegressorModel:
         model: SklearnRegressorModel = ensemble.RandomForestRegressor(
@@ -346,16 +326,11 @@ class HistBoostingRegressor(SklearnRegressor):
 # -- PyTorch ---------------------------------------------------------------------------------
 
 
-class MLPRegressor(Regressor):
+class MLPRegressor(Regressor, TorchEstimator):
     """The MLP (``density`` units, then ``second_width`` with L2, input dropout) with one
     linear output, trained on squared error of the standardised target."""
 
     name = "mlp_regressor"
-
-    model_: nn.Module
-    history_: list[dict[str, float]]
-    best_epoch_: int
-    input_shape_: tuple[int, ...]
 
     def __init__(
         self,
@@ -402,13 +377,9 @@ class MLPRegressor(Regressor):
             validation = self._validation_tensors(validation_data, flat.shape[1])
         with reproducible(self.seed, self.n_threads):
             net = self._build(flat.shape[1])
-            X_train = torch.from_numpy(flat)
-            net.set_input_scale(float(X_train.mean()), float(X_train.std(correction=0)))
-            optimizer = adam(net, self.learning_rate, l2=self.l2, l2_params=(net.hidden2.weight,))
-            history, best = train_loop(
+            self._train(
                 net,
-                optimizer,
-                X_train,
+                flat,
                 torch.from_numpy(scaled),
                 config,
                 validation=validation,
@@ -416,7 +387,6 @@ class MLPRegressor(Regressor):
                 regression=True,
             )
         self.n_features_in_, self.input_shape_ = flat.shape[1], (flat.shape[1],)
-        self.model_, self.history_, self.best_epoch_ = net, history, best
         return self
 
     def _predict_scaled(self, flat: FloatArray) -> TargetArray:
@@ -433,32 +403,16 @@ class MLPRegressor(Regressor):
     ) -> Self:
         """Become the fitted model whose weights are ``state`` (read from safetensors)."""
         self._check_params(has_validation=True)
-        net = self._build(n_features)
-        try:
-            net.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise ConfigError(
-                f"MLPRegressor: saved weights do not fit these params: {exc}"
-            ) from exc
-        net.eval()
+        self._load_state(self._build(n_features), state, history)
         self.n_features_in_, self.input_shape_ = n_features, (n_features,)
         self.target_mean_, self.target_std_ = target
-        self.model_, self.history_ = net, list(history or [])
-        self.best_epoch_ = len(self.history_)
         return self
 
     def _build(self, n_features: int) -> MLPNet:
         return MLPNet(n_features, self.density, self.second_width, self.dropout, 1)
 
-    def _check_params(self, has_validation: bool) -> LoopConfig:
-        owner = type(self).__name__
-        self.checked_params()
-        check_optional_int(owner, "n_threads", self.n_threads, minimum=1)
-        if self.patience is not None and not has_validation:
-            raise ConfigError(f"{owner}.patience needs fit(..., validation_data=(X_val, y_val))")
-        return LoopConfig(
-            self.epochs, self.batch_size, self.learning_rate, self.schedule, self.patience
-        )
+    def _optimizer(self, net: nn.Module) -> torch.optim.Optimizer:
+        return mlp_optimizer(net, self.learning_rate, self.l2)
 
     def _validation_tensors(
         self, data: ValidationData, n_features: int

@@ -48,7 +48,9 @@ __all__ = [
     "MLPNet",
     "ScaledInputNet",
     "TorchClassifier",
+    "TorchEstimator",
     "adam",
+    "mlp_optimizer",
 ]
 
 ValidationData = tuple[npt.ArrayLike, npt.ArrayLike]
@@ -158,8 +160,8 @@ def adam(
     return torch.optim.Adam(groups, lr=learning_rate)
 
 
-class TorchClassifier(Estimator):
-    """Fit/predict shared by the torch models; subclasses build the network and optimiser."""
+class TorchEstimator(Estimator):
+    """What every torch model shares: its checks, one training run, loading saved weights."""
 
     seed: int
     n_threads: int | None
@@ -174,6 +176,78 @@ class TorchClassifier(Estimator):
     history_: list[dict[str, float]]
     best_epoch_: int
     input_shape_: tuple[int, ...]
+
+    def _train(
+        self,
+        net: ScaledInputNet,
+        flat: FloatArray,
+        targets: torch.Tensor,
+        config: LoopConfig,
+        *,
+        validation: tuple[torch.Tensor, torch.Tensor] | None,
+        on_epoch: EpochCallback | None,
+        regression: bool = False,
+    ) -> None:
+        """Train ``net`` (built under the seed) and keep it, its history and best epoch."""
+        X_train = torch.from_numpy(flat)
+        # separate reductions: std_mean is single-threaded on CPU and 5x slower
+        net.set_input_scale(float(X_train.mean()), float(X_train.std(correction=0)))
+        history, best = train_loop(
+            net,
+            self._optimizer(net),
+            X_train,
+            targets,
+            config,
+            validation=validation,
+            on_epoch=on_epoch,
+            regression=regression,
+        )
+        self.model_, self.history_, self.best_epoch_ = net, history, best
+
+    def _load_state(
+        self,
+        net: nn.Module,
+        state: dict[str, torch.Tensor],
+        history: list[dict[str, float]] | None,
+    ) -> None:
+        """Become fitted with ``net`` holding ``state`` (read from safetensors)."""
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ConfigError(
+                f"{type(self).__name__}: saved weights do not fit these params: {exc}"
+            ) from exc
+        net.eval()
+        self.model_, self.history_ = net, list(history or [])
+        self.best_epoch_ = len(self.history_)
+
+    def _optimizer(self, net: nn.Module) -> torch.optim.Optimizer:
+        return adam(net, self.learning_rate)
+
+    def _check_params(self, has_validation: bool) -> LoopConfig:
+        """The parameter model's check, then what it cannot know: cores, validation data."""
+        owner = type(self).__name__
+        self.checked_params()
+        check_optional_int(owner, "n_threads", self.n_threads, minimum=1)
+        if self.patience is not None and not has_validation:
+            raise ConfigError(f"{owner}.patience needs fit(..., validation_data=(X_val, y_val))")
+        return LoopConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            schedule=self.schedule,
+            patience=self.patience,
+        )
+
+
+def mlp_optimizer(net: nn.Module, learning_rate: float, l2: float) -> torch.optim.Optimizer:
+    """Adam with the MLP's L2 on its second layer's weights (classifier and regressor alike)."""
+    assert isinstance(net, MLPNet)
+    return adam(net, learning_rate, l2=l2, l2_params=(net.hidden2.weight,))
+
+
+class TorchClassifier(TorchEstimator):
+    """Fit/predict shared by the torch classifiers; subclasses build the network and optimiser."""
 
     def fit(
         self,
@@ -200,20 +274,10 @@ class TorchClassifier(Estimator):
             validation = self._validation_tensors(validation_data, classes, flat.shape[1])
         with reproducible(self.seed, self.n_threads):
             net = self._build(shape, len(classes))
-            X_train, y_train = torch.from_numpy(flat), torch.from_numpy(codes)
-            # separate reductions: std_mean is single-threaded on CPU and 5x slower
-            net.set_input_scale(float(X_train.mean()), float(X_train.std(correction=0)))
-            history, best = train_loop(
-                net,
-                self._optimizer(net),
-                X_train,
-                y_train,
-                config,
-                validation=validation,
-                on_epoch=on_epoch,
+            self._train(
+                net, flat, torch.from_numpy(codes), config, validation=validation, on_epoch=on_epoch
             )
         self.classes_, self.n_features_in_, self.input_shape_ = classes, flat.shape[1], shape
-        self.model_, self.history_, self.best_epoch_ = net, history, best
         return self
 
     def predict_proba(self, X: npt.ArrayLike) -> FloatArray:
@@ -235,19 +299,10 @@ class TorchClassifier(Estimator):
     ) -> Self:
         """Become the fitted model whose weights are ``state`` (read from safetensors)."""
         self._check_params(has_validation=True)  # patience is irrelevant to a loaded model
-        net = self._build(input_shape, len(classes))
-        try:
-            net.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise ConfigError(
-                f"{type(self).__name__}: saved weights do not fit these params: {exc}"
-            ) from exc
-        net.eval()
+        self._load_state(self._build(input_shape, len(classes)), state, history)
         self.classes_ = np.asarray(classes, dtype=np.int64)
         self.n_features_in_ = math.prod(input_shape)
         self.input_shape_ = tuple(input_shape)
-        self.model_, self.history_ = net, list(history or [])
-        self.best_epoch_ = len(self.history_)
         return self
 
     # -- subclass hooks ----------------------------------------------------------------
@@ -255,28 +310,10 @@ class TorchClassifier(Estimator):
     def _build(self, input_shape: tuple[int, ...], n_classes: int) -> ScaledInputNet:
         raise NotImplementedError
 
-    def _optimizer(self, net: nn.Module) -> torch.optim.Optimizer:
-        return adam(net, self.learning_rate)
-
     def _input_shape(self, features: FloatArray) -> tuple[int, ...]:
         return (int(np.prod(features.shape[1:])),)
 
     # -- shared validation -------------------------------------------------------------
-
-    def _check_params(self, has_validation: bool) -> LoopConfig:
-        """The parameter model's check, then what it cannot know: cores, validation data."""
-        owner = type(self).__name__
-        self.checked_params()
-        check_optional_int(owner, "n_threads", self.n_threads, minimum=1)
-        if self.patience is not None and not has_validation:
-            raise ConfigError(f"{owner}.patience needs fit(..., validation_data=(X_val, y_val))")
-        return LoopConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            schedule=self.schedule,
-            patience=self.patience,
-        )
 
     def _validation_tensors(
         self, data: ValidationData, classes: LabelArray, n_features: int
@@ -338,8 +375,7 @@ class MLPClassifier(TorchClassifier):
         )
 
     def _optimizer(self, net: nn.Module) -> torch.optim.Optimizer:
-        assert isinstance(net, MLPNet)
-        return adam(net, self.learning_rate, l2=self.l2, l2_params=(net.hidden2.weight,))
+        return mlp_optimizer(net, self.learning_rate, self.l2)
 
 
 class CNNClassifier(TorchClassifier):
