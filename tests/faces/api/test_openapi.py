@@ -11,7 +11,8 @@ reads too, so every operation's auth is tried. Left out: fetching from a URL
 
 A few answers depend on content no schema can state, so `positive_data_acceptance`
 may see 422 there: a file whose bytes are not the format it is named as, rows for an
-image model, a run that exists but cannot be served (failed, or another dataset's).
+image model, a run that exists but cannot be served (failed, or another dataset's), a
+synthesis asking for more than 10x the source's rows without ``force``.
 ``POST /runs`` is held to the check in full: each model's body schema is its own.
 """
 
@@ -29,7 +30,7 @@ from tests.faces.api.conftest import AUTH, LiveApi, Serve, train_run
 
 EXAMPLES_PER_OPERATION = 10
 CONTENT_DEPENDENT = (
-    r"^/(datasets/[^/]+/files|models/[^/]+/(predict|score)|datasets/[^/]+/aliases/[^/]+)$"
+    r"^/(datasets/[^/]+/files|models/[^/]+/(predict|score)|datasets/[^/]+/aliases/[^/]+|syntheses)$"
 )
 """Where a schema-valid request may still be 422: see the module docstring."""
 
