@@ -36,7 +36,7 @@ export HEADWATER_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 # Two workers on two cores: one math thread each. OpenMP/BLAS pools per worker (torch,
 # scikit-learn, openTSNE) oversubscribe the cores and spin: a 27 s test took 600 s that way.
 test: install browser java iac-check
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n 2 --timeout 600 $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist worksteal --timeout 600 $(PYTEST_ARGS)
 
 # The obfuscator's Lambda zip (build/lambda/): its own modules and pinned wheels only; prints
 # its size and fails past Lambda's 250 MB unzipped limit. See "Deploy the obfuscator to AWS".

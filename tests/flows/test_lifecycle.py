@@ -107,3 +107,20 @@ def test_a_stop_event_interrupts_training_between_epochs(
     run = registry.get_run(workspace.warehouse, "stopme")
     assert seen == [1, 2] and run.status == "interrupted" and "shutting down" in str(run.error)
     assert not (workspace.settings.home / "cache" / "stopme").exists()
+
+
+def test_a_stop_set_during_a_scikit_learn_fit_ends_the_run_before_its_export(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """A fit that cannot stop mid-way stops right after it: no evaluation, no ONNX export
+    (a large ensemble's export ran on for an hour in a server that had shut down)."""
+    workspace.ingest(write_small_digits(tmp_path / "digits.npz"))
+    stop = threading.Event()
+    stop.set()
+    request = TrainRequest("digits", "random_forest", {"n_estimators": 5})
+    queue_run(workspace, request, "forest")
+    with pytest.raises(Interrupted):
+        train(workspace, request, run_id="forest", stop=stop)
+    run = registry.get_run(workspace.warehouse, "forest")
+    assert run.status == "interrupted" and "shutting down" in str(run.error)
+    assert not list((workspace.settings.home / "runs").glob("forest/*.onnx"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import optuna
@@ -29,11 +30,16 @@ def test_trials_are_registered_runs_and_a_study_resumes_after_an_interruption(
     started: list[str | None] = []
 
     def ctrl_c_in_the_fourth_trial(
-        ws: Workspace, request: TrainRequest, *, run_id: str | None = None, on_epoch: EpochFn
+        ws: Workspace,
+        request: TrainRequest,
+        *,
+        run_id: str | None = None,
+        on_epoch: EpochFn,
+        stop: threading.Event | None = None,
     ) -> RunRow:
         started.append(run_id)
         if len(started) < 4:
-            return train(ws, request, run_id=run_id, on_epoch=on_epoch)
+            return train(ws, request, run_id=run_id, on_epoch=on_epoch, stop=stop)
 
         def pressed(epoch: int, epochs: int, metrics: dict[str, float]) -> None:
             raise KeyboardInterrupt  # Ctrl-C after the fourth trial's first epoch

@@ -60,7 +60,7 @@ def test_errors_name_every_bad_parameter_and_its_range() -> None:
     with pytest.raises(ConfigError) as caught:
         validate_params("random_forest", {"n_estimators": 0, "density": 3})
     message = str(caught.value)
-    assert "random_forest.n_estimators must be an integer in [1, 10000], got 0" in message
+    assert "random_forest.n_estimators must be an integer in [1, 1000], got 0" in message
     assert "random_forest has no parameter density" in message
     assert allowed(PARAMS["mlp"].model_fields["schedule"]) == "one of cosine, constant"
     with pytest.raises(ConfigError, match="unknown model 'logistic_regression'; known models"):

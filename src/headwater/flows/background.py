@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from headwater.errors import DatasetNotFound, HeadwaterError, NotFound
+from headwater.flows.lifecycle import Interrupted
 from headwater.flows.monitoring import MonitorData, monitor_data
 from headwater.flows.pipeline_config import PipelineConfig, load_pipelines, pipeline_config
 from headwater.flows.pipelines import (
@@ -48,6 +49,8 @@ class _Threads:
         self._lock = threading.Lock()
         self._threads: dict[str, threading.Thread] = {}
         self._on_end = on_end
+        self.stop = threading.Event()
+        """Set by `close`: the work that takes it (a search's trials) ends at its next check."""
 
     def start(self, key: str, work: Callable[[], object]) -> bool:
         """Run ``work`` in a thread named ``key``; False (nothing started) while one runs."""
@@ -55,6 +58,8 @@ class _Threads:
         def run() -> None:
             try:
                 work()
+            except Interrupted as stopped:  # the server is shutting down; the run says so
+                log.info("%s stopped: %s", key, stopped)
             except HeadwaterError as error:  # recorded by the work itself; keep serving
                 log.warning("%s failed: %s", key, error)
             except Exception:  # a bug must not pass silently; the run is marked failed
@@ -78,6 +83,7 @@ class _Threads:
             return key in self._threads
 
     def close(self, timeout_s: float) -> None:
+        self.stop.set()
         with self._lock:
             threads = list(self._threads.values())
         for thread in threads:
@@ -189,7 +195,10 @@ class Suggestions:
         request = quick_search(dataset, model)
         request.check()
         found = suggestion(self._workspace, dataset, model)
-        self._threads.start(f"search-{dataset}-{model}", lambda: tune(self._workspace, request))
+        self._threads.start(
+            f"search-{dataset}-{model}",
+            lambda: tune(self._workspace, request, stop=self._threads.stop),
+        )
         return replace(found, searching=True)
 
     def close(self, timeout_s: float = 10.0) -> None:

@@ -286,7 +286,9 @@ class Run:
             self._beats.join()
 
     def start(self) -> None:
-        """Mark the run ``running`` (once); before this a refusal leaves no trace."""
+        """Mark the run ``running`` (once), then check for stop: a scikit-learn fit cannot be
+        stopped mid-way, so a server shutting down stops it here, before its evaluation and
+        ONNX export (minutes for a large ensemble). Before this a refusal leaves no trace."""
         if not self.started:
             self.started = True
             with self._writing:
@@ -294,6 +296,7 @@ class Run:
                     self._ws.warehouse, self.run_id, now=datetime.now(UTC), worker=self._worker
                 )
             log.info("run %s started (pid %d)", self.run_id, self._worker.pid)
+        self.check_stop()
 
     def check_stop(self) -> None:
         """Raise `Interrupted` if the run was asked to stop; called between epochs."""

@@ -15,6 +15,7 @@ so a search interrupted after 12 of 20 trials resumes with that knowledge.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -158,8 +159,10 @@ class _Objective:
         space: dict[str, ParamRange],
         first: int,
         on_trial: Callable[[TrialRow], None] | None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.ws, self.request, self.space = ws, request, space
+        self.stop = stop
         self.number = first
         self.on_trial = on_trial
         self.done: list[TrialRow] = []
@@ -196,7 +199,7 @@ class _Objective:
         request = TrainRequest(self.request.dataset, self.request.model, params, self.request.seed)
         state, value = "failed", None
         try:
-            run = train(self.ws, request, run_id=run_id, on_epoch=report)
+            run = train(self.ws, request, run_id=run_id, on_epoch=report, stop=self.stop)
             value = float(str(run.metrics["validation_accuracy"]))
             state = "complete"
             return value
@@ -216,9 +219,16 @@ class _Objective:
 
 
 def tune(
-    ws: Workspace, request: TuneRequest, *, on_trial: Callable[[TrialRow], None] | None = None
+    ws: Workspace,
+    request: TuneRequest,
+    *,
+    on_trial: Callable[[TrialRow], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> TuneResult:
-    """Run ``request.trials`` more trials (or until the timeout); see the module docstring."""
+    """Run ``request.trials`` more trials (or until the timeout); see the module docstring.
+
+    ``stop``, once set, interrupts the trial in progress (`Interrupted`) and the search with it.
+    """
     space = request.check()
     study_name = f"{request.dataset}:{request.model}"
     previous = store.list_trials(ws.warehouse, study_name)
@@ -232,7 +242,7 @@ def tune(
     )
     _history(study, previous, space)
     objective = _Objective(
-        ws, request, space, max((t.number for t in previous), default=-1) + 1, on_trial
+        ws, request, space, max((t.number for t in previous), default=-1) + 1, on_trial, stop
     )
     began = time.perf_counter()
     study.optimize(

@@ -223,8 +223,8 @@ def _n_estimators(default: int, low: int, high: int) -> Any:
     return Field(
         default=default,
         ge=1,
-        le=10_000,
-        description="Trees in the ensemble.",
+        le=1000,
+        description="Trees in the ensemble (at most 1,000: more makes an ONNX export of minutes).",
         json_schema_extra=_search(low, high, log=True),
     )
 
