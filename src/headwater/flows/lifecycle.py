@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -56,11 +57,13 @@ from headwater.storage.warehouse import catalog as cat
 from headwater.storage.warehouse import runs as registry
 
 __all__ = [
+    "RUN_NAME_PATTERN",
     "EpochFn",
     "Interrupted",
     "Pruned",
     "Run",
     "RunSpec",
+    "check_run_name",
     "check_seed",
     "code_version",
     "end_interrupted",
@@ -128,6 +131,17 @@ class RunSpec:
 def check_seed(seed: int) -> None:
     if seed < 0:
         raise ConfigError(f"--seed must be 0 or more, got {seed}")
+
+
+RUN_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$"
+"""A run's name (kept as an alias on its dataset): the CLI, the API and the forms check it."""
+
+
+def check_run_name(name: str | None) -> None:
+    if name is not None and re.fullmatch(RUN_NAME_PATTERN, name) is None:
+        raise ConfigError(
+            f"--name {name!r}: start with a letter or _, then letters, digits, - and _ (at most 63)"
+        )
 
 
 def new_run_id() -> str:

@@ -18,6 +18,7 @@ What the keystroke app did, for any paginated JSON API of sequences (and every f
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 import threading
@@ -36,8 +37,15 @@ import pyarrow as pa
 from headwater.data.features import ColumnChoice, FeatureSpec, Numeric
 from headwater.data.sequence_features import SequenceFeatures
 from headwater.data.sequences import Sequences, SequenceSpec, find_spec, sequences_of
-from headwater.errors import ConfigError, NotFound, RunNotFound, SchemaError
-from headwater.flows.lifecycle import EpochFn, Run, RunSpec, check_seed, run_lifecycle
+from headwater.errors import ConfigError, NotFound, RunNotFound, SchemaError, TaskMismatch
+from headwater.flows.lifecycle import (
+    EpochFn,
+    Run,
+    RunSpec,
+    check_run_name,
+    check_seed,
+    run_lifecycle,
+)
 from headwater.flows.runs import load_model
 from headwater.flows.workspace import Workspace
 from headwater.learning import classification_metrics, holdout_split, make_estimator, save_model
@@ -59,6 +67,7 @@ from headwater.storage.warehouse import sequences as seq_store
 
 __all__ = [
     "MAX_FIRST",
+    "SEQUENCE_MODELS",
     "Analysis",
     "PredictionTable",
     "SequenceTrainRequest",
@@ -72,6 +81,9 @@ __all__ = [
 
 MAX_FIRST = 1000
 """The most events (or predictions) a face shows at once."""
+SEQUENCE_MODELS = ("lstm", "adaboost", "random_forest", "hist_gradient_boosting", "logistic", "mlp")
+"""What trains on a sequence dataset: the LSTM on the events, classifiers on the per-attempt
+features (no regressor: the label names who; no CNN: the features are no image)."""
 SEQUENCE_FILE = "sequence_features.json"
 LABELS_FILE = "labels.json"
 
@@ -230,8 +242,7 @@ class SequenceTrainRequest:
         model_params(self.model)  # ConfigError listing the models for an unknown one
         if not 0 < self.holdout < 1:
             raise ConfigError(f"holdout must be strictly between 0 and 1, got {self.holdout}")
-        if self.name is not None and not self.name.replace("-", "_").isidentifier():
-            raise ConfigError(f"--name {self.name!r}: use letters, digits, - and _")
+        check_run_name(self.name)
         check_seed(self.seed)
 
 
@@ -267,6 +278,11 @@ def sequence_run_spec(ws: Workspace, request: SequenceTrainRequest) -> RunSpec:
     """Check a request against the dataset and the model's parameters; nothing is read yet."""
     request.check()
     dataset, _ = _sequence_dataset(ws, request.dataset)
+    if request.model not in SEQUENCE_MODELS:
+        raise TaskMismatch(
+            f"model {request.model!r} does not learn who made a sequence of {dataset.name!r}; "
+            f"choose one of {', '.join(SEQUENCE_MODELS)}"
+        )
     params = {**request.params, "seed": request.seed}
     if request.model in SEQUENCE_PARAMS:
         chosen: Mapping[str, ParamValue] = _lstm(params).get_params()
@@ -405,9 +421,11 @@ class PredictionTable:
     total: int
     accuracy: float | None
     """Over the valid sequences, where the source carries their labels; else None."""
+    csv: bytes = b""
+    """Every prediction as CSV (header first), when asked for with ``as_csv``."""
 
     def to_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "csv"}
 
 
 def resolve_sequence_run(ws: Workspace, reference: str) -> registry.RunRow:
@@ -438,11 +456,13 @@ def predict_sequences(
     max_pages: int | None = None,
     out: Path | None = None,
     first: int = 100,
+    as_csv: bool = False,
 ) -> PredictionTable:
     """Who made each sequence of a URL's pages (or a JSON file), with probabilities.
 
     The source is read, not ingested; ``out`` gets every prediction as CSV, whole or not
-    at all, and the answer keeps the first ``first`` rows to show.
+    at all, and the answer keeps the first ``first`` rows to show (and, with ``as_csv``,
+    all of them as CSV bytes, for a face to hand out without a file).
     """
     if not 1 <= first <= MAX_FIRST:
         raise ConfigError(f"--first must be between 1 and {MAX_FIRST}, got {first}")
@@ -464,8 +484,9 @@ def predict_sequences(
     if out is not None:
         _write_csv(out, header, lines)
     return PredictionTable(
-        found.run_id, header, lines[:first], len(lines), _accuracy(seqs, proba, names)
-    )
+        found.run_id, header, lines[:first], len(lines), _accuracy(seqs, proba, names),
+        _csv_bytes(header, lines) if as_csv else b"",
+    )  # fmt: skip
 
 
 def _source_rows(
@@ -556,6 +577,14 @@ def _accuracy(seqs: Sequences, proba: npt.NDArray[np.float32], names: list[str])
         return None
     best = np.asarray(names, dtype=object)[proba.argmax(axis=1)]
     return float((best[valid] == seqs.table["label"].to_numpy()[valid]).mean())
+
+
+def _csv_bytes(header: list[str], lines: list[list[str]]) -> bytes:
+    sink = io.StringIO()
+    writer = csv.writer(sink)
+    writer.writerow(header)
+    writer.writerows(lines)
+    return sink.getvalue().encode()
 
 
 def _write_csv(out: Path, header: list[str], lines: list[list[str]]) -> None:

@@ -20,11 +20,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from headwater.errors import ConfigError, NotFound, WarehouseBusy
+from headwater.flows import named_runs
 from headwater.flows import runs as run_flows
+from headwater.flows import sequences as sequence_flows
 from headwater.flows.background import PipelineRuns, Suggestions
 from headwater.flows.jobs import TrainingQueue
 from headwater.flows.reports import IngestReport, QualityReport
@@ -36,7 +38,18 @@ from headwater.flows.training import TrainRequest
 from headwater.flows.workspace import DatasetSummary, Workspace
 from headwater.learning import ESTIMATORS
 
-__all__ = ["ESTIMATORS", "RunService", "WarehouseService"]
+__all__ = ["ESTIMATORS", "PageSource", "RunService", "WarehouseService"]
+
+
+@dataclass(frozen=True)
+class PageSource:
+    """Pages of sequences as a face names them: the first page's URL and how to read them."""
+
+    url: str
+    records: str | None = None
+    label: str | None = None
+    paginate: str | None = None
+    max_pages: int | None = None
 
 
 class RunService:
@@ -219,9 +232,22 @@ class WarehouseService:
     def rows(self, name: str, *, limit: int, offset: int) -> list[dict[str, object]]:
         return self.workspace.rows(name, limit=limit, offset=offset)
 
-    def ingest_url(self, url: str, *, dataset: str, label: str | None) -> IngestReport:
+    def ingest_url(
+        self,
+        url: str,
+        *,
+        dataset: str,
+        label: str | None,
+        records: str | None = None,
+        paginate: str | None = None,
+        max_pages: int | None = None,
+    ) -> IngestReport:
+        """One file, or with a page option every page of a JSON API (`Workspace.ingest_from`)."""
         with self._writing() as workspace:
-            return workspace.ingest(url, dataset=dataset, label=label)
+            return workspace.ingest_from(
+                url, dataset=dataset, label=label, records=records, paginate=paginate,
+                max_pages=max_pages,
+            )  # fmt: skip
 
     def ingest_stream(
         self, chunks: Iterable[bytes], filename: str, *, dataset: str, label: str | None
@@ -241,3 +267,48 @@ class WarehouseService:
         self, dataset: str, *, status: str | None, limit: int
     ) -> list[dict[str, object]]:
         return self.workspace.quarantine(dataset, status=status, limit=limit)
+
+    # -- sequences, URL first (`flows.sequences`) ------------------------------------------
+
+    def analyze(
+        self,
+        source: PageSource,
+        *,
+        dataset: str | None = None,
+        expect: str | None = None,
+        first: int = 100,
+        refresh: bool = False,
+    ) -> sequence_flows.Analysis:
+        """Behind the write lock: a URL analyzed for the first time is loaded."""
+        with self._writing() as workspace:
+            return sequence_flows.analyze_source(
+                workspace, source.url, records=source.records, label=source.label,
+                paginate=source.paginate, max_pages=source.max_pages, dataset=dataset,
+                expect=expect, first=first, refresh=refresh,
+            )  # fmt: skip
+
+    def train_sequences(self, request: TrainRequest, source: PageSource | None) -> str:
+        """Queue a run on ``request.dataset``, or on the dataset a URL's pages load into
+        (``request.dataset`` names it when not empty; a URL loaded before is not fetched)."""
+        if source is not None:
+            found = self.analyze(source, dataset=request.dataset or None, first=1)
+            request = replace(request, dataset=found.dataset)
+        return self.runs.submit(request)
+
+    def predict_sequences(
+        self, run: str, source: PageSource, *, first: int, as_csv: bool = False
+    ) -> sequence_flows.PredictionTable:
+        """Who made each sequence of a URL's pages; read, never loaded, so no lock."""
+        return sequence_flows.predict_sequences(
+            self.workspace, run, source.url, records=source.records, label=source.label,
+            paginate=source.paginate, max_pages=source.max_pages, first=first, as_csv=as_csv,
+        )  # fmt: skip
+
+    def sequence_datasets(self) -> list[str]:
+        return named_runs.sequence_datasets(self.workspace)
+
+    def sequence_runs(self) -> list[named_runs.NamedRun]:
+        return named_runs.sequence_runs(self.workspace)
+
+    def compare_runs(self, dataset: str) -> list[named_runs.NamedRun]:
+        return named_runs.compare_runs(self.workspace, dataset)

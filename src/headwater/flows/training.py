@@ -30,6 +30,7 @@ from headwater.flows.lifecycle import (
     EpochFn,
     Run,
     RunSpec,
+    check_run_name,
     check_seed,
     new_run_id,
     register,
@@ -109,6 +110,7 @@ class TrainRequest:
         if self.cv is not None and self.holdout is not None:
             raise ConfigError("give cv or holdout, not both")
         check_seed(self.seed)
+        check_run_name(self.name)
 
 
 def run_spec(ws: Workspace, request: TrainRequest) -> RunSpec:
@@ -117,6 +119,7 @@ def run_spec(ws: Workspace, request: TrainRequest) -> RunSpec:
     if _of_sequences(ws, request):
         return sequence_flows.sequence_run_spec(ws, _as_sequences(request))
     dataset = cat.get_dataset(ws.warehouse, request.dataset)
+    _no_sequences_for(request)
     resolve_task(ws, dataset, request)
     estimator = make_estimator(request.model, **{**request.params, "seed": request.seed})
     return RunSpec(
@@ -180,11 +183,7 @@ def train(
         return sequence_flows.train_sequences(
             ws, _as_sequences(request), run_id=run_id, on_epoch=on_epoch, stop=stop
         )
-    if request.model in SEQUENCE_PARAMS:
-        raise ConfigError(
-            f"model {request.model!r} learns from sequences; dataset {request.dataset!r} holds "
-            "none (ingest pages whose records are lists of events)"
-        )
+    _no_sequences_for(request)
     queued = run_id is not None and registry.run_exists(ws.warehouse, run_id)
     spec = None if queued else run_spec(ws, request)
     with run_lifecycle(ws, spec, run_id=run_id, on_epoch=on_epoch, stop=stop) as run:
@@ -224,6 +223,15 @@ def _as_sequences(request: TrainRequest) -> sequence_flows.SequenceTrainRequest:
         request.dataset, request.model, request.params, request.seed,
         request.holdout or 0.2, request.name,
     )  # fmt: skip
+
+
+def _no_sequences_for(request: TrainRequest) -> None:
+    """A sequence model on a table: the request is sound, the dataset says otherwise."""
+    if request.model in SEQUENCE_PARAMS:
+        raise TaskMismatch(
+            f"model {request.model!r} learns from sequences; dataset {request.dataset!r} holds "
+            "none (ingest pages whose records are lists of events)"
+        )
 
 
 def _of_sequences(ws: Workspace, request: TrainRequest) -> bool:

@@ -183,6 +183,33 @@ class Workspace:
             if downloaded is not None:
                 shutil.rmtree(downloaded.parent, ignore_errors=True)
 
+    def ingest_from(
+        self,
+        source: str,
+        *,
+        dataset: str | None = None,
+        label: str | None = None,
+        paginate: str | None = None,
+        records: str | None = None,
+        max_pages: int | None = None,
+        expect: str | None = None,
+        progress: ProgressFn | None = None,
+        encoding: str | None = None,
+    ) -> IngestReport:
+        """A file, folder or URL (`ingest`), or with any page option every page of a JSON API.
+
+        The one rule every face follows (the CLI's ingest, the API's sources endpoint, the
+        web's URL form): ``paginate``, ``records``, ``max_pages`` or ``expect`` mean pages.
+        """
+        if paginate or records or max_pages or expect:
+            return self.ingest_pages(
+                source, paginate=paginate, records=records, label=label, max_pages=max_pages,
+                dataset=dataset, progress=progress, expect=expect,
+            )  # fmt: skip
+        return self.ingest(
+            source, dataset=dataset, label=label, progress=progress, encoding=encoding
+        )
+
     def ingest_pages(
         self,
         url: str,

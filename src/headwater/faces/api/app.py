@@ -38,6 +38,7 @@ from headwater.faces.api.routes import (
     pipelines,
     quarantine,
     runs,
+    sequences,
     syntheses,
 )
 from headwater.faces.config import ApiConfig
@@ -54,6 +55,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     batches.router,
     quarantine.router,
     runs.router,
+    sequences.router,
     syntheses.router,
     leaderboard.router,
     aliases.router,
@@ -62,7 +64,8 @@ ROUTERS: tuple[APIRouter, ...] = (
 
 DESCRIPTION = """\
 Datasets, their rows and batches, uploads and their quality reports; training runs, their
-leaderboard, and predictions from the served models.
+leaderboard, and predictions from the served models; pages of sequences analyzed and
+predicted from a URL.
 
 Reads are open unless the server sets HEADWATER_API_READ_REQUIRES_TOKEN. Writes need
 `Authorization: Bearer <HEADWATER_API_TOKEN>`; with no token configured they are off.

@@ -29,7 +29,8 @@ from pydantic import (
 
 from headwater.faces.http import scrub
 from headwater.flows.inputs import JsonScalar
-from headwater.flows.params import COMMON_PARAMS, PARAMS, Params
+from headwater.flows.lifecycle import RUN_NAME_PATTERN
+from headwater.flows.params import COMMON_PARAMS, PARAMS, SEQUENCE_PARAMS, Params
 from headwater.flows.pipelines import PipelineRunRow, pipeline_run_dict
 from headwater.flows.reports import BatchReport, IngestReport, QualityReport
 from headwater.flows.runs import RunDetail, RunRow, ranking_order, run_summary, run_task
@@ -209,9 +210,30 @@ def _json_value(value: object) -> JsonValue:
 class SourceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: AnyHttpUrl = Field(description="An http(s) URL ending in the file name.")
+    url: AnyHttpUrl = Field(
+        description="An http(s) URL ending in the file name, or the first page of a JSON API."
+    )
     label: str | None = Field(
-        default=None, min_length=1, max_length=63, description="Label column of a tabular file."
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Label column of a tabular file; with pages, its path in each page.",
+    )
+    records: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Follow pages: the path of the list of records in each page (user_data).",
+    )
+    paginate: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Follow pages: next[:PATH], link, cursor:FIELD[=PARAM] or page:PARAM "
+        "(with records alone, a next field or a Link header is found by itself).",
+    )
+    max_pages: int | None = Field(
+        default=None, ge=1, le=100_000, description="Follow pages, at most this many."
     )
 
 
@@ -390,6 +412,13 @@ class _RunCommon(BaseModel):
         description="What the label is: inferred from it (text or a few whole numbers: "
         "classification; other numbers: regression) unless given; the model must be for it.",
     )
+    name: str | None = Field(
+        default=None,
+        pattern=RUN_NAME_PATTERN,
+        description="A name for the run, kept as an alias on its dataset (never a file name): "
+        "POST /sequences/predictions takes it as the model.",
+        examples=["typing_lstm"],
+    )
 
     @field_validator("cv")
     @classmethod
@@ -412,6 +441,7 @@ class _RunCommon(BaseModel):
             holdout=self.holdout,
             cv=self.cv,
             task=self.task,
+            name=self.name,
         )
 
 
@@ -442,9 +472,10 @@ def _model_of(body: object) -> str:
 
 
 RUN_IN_MODELS: dict[str, type[_RunCommon]] = {
-    model: _run_in(model, params) for model, params in PARAMS.items()
+    model: _run_in(model, params) for model, params in {**PARAMS, **SEQUENCE_PARAMS}.items()
 }
-"""One request schema per model, generated from its parameter model (ranges, defaults, help)."""
+"""One request schema per model, generated from its parameter model (ranges, defaults, help);
+the sequence models (``lstm``) train on sequence datasets only (409 on a table)."""
 
 if TYPE_CHECKING:  # what a handler gets: one of the models above, all with to_core()
     RunIn = _RunCommon

@@ -65,15 +65,10 @@ def ingest(
     Example: headwater ingest https://api.example.org/u/1 --records user_data --label user_label
     """
     with Workspace(get_settings()) as workspace, _progress(enabled=not as_json) as progress:
-        if paginate or records or max_pages or expect:
-            report = workspace.ingest_pages(
-                source, paginate=paginate, records=records, label=label,
-                max_pages=max_pages, dataset=dataset, progress=progress, expect=expect,
-            )  # fmt: skip
-        else:
-            report = workspace.ingest(
-                source, dataset=dataset, label=label, progress=progress, encoding=encoding
-            )
+        report = workspace.ingest_from(
+            source, dataset=dataset, label=label, paginate=paginate, records=records,
+            max_pages=max_pages, expect=expect, progress=progress, encoding=encoding,
+        )  # fmt: skip
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
         return

@@ -38,6 +38,7 @@ __all__ = [
     "run_data",
     "run_epochs",
     "run_exists",
+    "run_names",
     "run_rows",
     "set_alias",
     "start_run",
@@ -405,3 +406,11 @@ def get_alias(wh: Warehouse, dataset_key: int, alias: str) -> str | None:
         "SELECT run_id FROM run_alias WHERE dataset_key = %s AND alias = %s", [dataset_key, alias]
     )
     return None if value is None else str(value)
+
+
+def run_names(wh: Warehouse) -> dict[str, list[str]]:
+    """Every run's aliases (the names it was trained or pinned under), oldest first."""
+    found: dict[str, list[str]] = {}
+    for run_id, alias in wh.fetch("SELECT run_id, alias FROM run_alias ORDER BY set_at, alias"):
+        found.setdefault(str(run_id), []).append(str(alias))
+    return found

@@ -121,9 +121,16 @@ def ingest_source(
     service: ServiceDep,
     _: WriteAccess,
 ) -> IngestOut:
-    """Download an http(s) URL and load it as a new batch (same size limit as uploads)."""
-    url = str(source.url)
-    return _answer(service.ingest_url(url, dataset=name, label=source.label), response)
+    """Download an http(s) URL and load it as a new batch (same size limit as uploads).
+
+    With ``records``, ``paginate`` or ``max_pages``, every page of a paginated JSON API
+    loads as one batch, each page through the same SSRF-guarded fetcher.
+    """
+    report = service.ingest_url(
+        str(source.url), dataset=name, label=source.label, records=source.records,
+        paginate=source.paginate, max_pages=source.max_pages,
+    )  # fmt: skip
+    return _answer(report, response)
 
 
 @router.get(
