@@ -20,6 +20,7 @@ from headwater.faces.web.routes import (
     pipelines,
     predict,
     runs,
+    sequences,
     synthesis,
 )
 from headwater.flows.workspace import DATASET_NAME_PATTERN
@@ -35,6 +36,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     runs.router,
     leaderboard.router,
     predict.router,
+    sequences.router,
     draw.router,
     pipelines.router,
     maps.router,

@@ -57,6 +57,9 @@ class IngestForm(BaseModel):
     dataset: str = ""
     label: str = ""
     url: str = ""
+    records: str = ""
+    """With a URL: follow the pages of a JSON API, each page's records at this path."""
+    paginate: str = ""
 
     def dataset_for(self, filename: str) -> str:
         """The name typed, or one made from the file's name; a bad name is refused here."""
@@ -71,7 +74,7 @@ class IngestForm(BaseModel):
 
     @property
     def label_column(self) -> str | None:
-        return self.label[:63] or None
+        return self.label[:200] or None
 
     def shown(self) -> dict[str, str]:
         return self.model_dump()
@@ -141,7 +144,8 @@ async def upload(request: Request, page: PageDep) -> Response:
 
 @router.post("/ui/datasets/fetch")
 async def fetch(request: Request, page: PageDep) -> Response:
-    """Download an http(s) URL on the server and load it (public addresses only, as the API)."""
+    """Download an http(s) URL on the server and load it (public addresses only, as the API);
+    with a records path, every page of a paginated JSON API, as one batch."""
     page.require_write("/")
     form = await request.form(max_files=0, max_fields=8)
     fields = IngestForm()
@@ -152,8 +156,11 @@ async def fetch(request: Request, page: PageDep) -> Response:
             raise WebError("Give an http:// or https:// URL of a file to load.")
         dataset = fields.dataset_for(url.rsplit("/", 1)[-1].split("?")[0])
         label = fields.label_column
+        records, paginate = fields.records[:200] or None, fields.paginate[:200] or None
         report = await anyio.to_thread.run_sync(
-            lambda: page.service.ingest_url(url, dataset=dataset, label=label)
+            lambda: page.service.ingest_url(
+                url, dataset=dataset, label=label, records=records, paginate=paginate
+            )
         )
     except (HeadwaterError, WebError) as error:
         return await anyio.to_thread.run_sync(partial(_refused, page, error, form=fields.shown()))

@@ -38,6 +38,7 @@ from headwater.faces.web.context import (
 from headwater.flows.params import (
     COMMON_FIELDS,
     PARAMS,
+    Params,
     allowed,
     checked_params,
     param_kind,
@@ -46,7 +47,7 @@ from headwater.flows.params import (
 from headwater.flows.runs import RunDetail
 from headwater.flows.training import TrainRequest
 
-__all__ = ["router"]
+__all__ = ["PARAM_SEPARATOR", "form_params", "model_views", "router"]
 
 router = APIRouter(prefix="/ui", route_class=WebRoute, include_in_schema=False)
 
@@ -57,6 +58,16 @@ STREAM_S = 15 * 60.0
 PARAM_SEPARATOR = "-"
 """A model's parameter is the form field ``<model>-<name>`` (``mlp-density``): models share
 names (``learning_rate``) with their own ranges, and only the chosen model's are read."""
+
+
+def form_params(model: str, fields: Mapping[str, object]) -> dict[str, object]:
+    """The fields ``<model>-<name>`` the form filled in, by name (blank: the default)."""
+    prefix = model + PARAM_SEPARATOR
+    return {
+        key.removeprefix(prefix): value
+        for key, value in fields.items()
+        if key.startswith(prefix) and str(value).strip() != ""
+    }
 
 
 class TrainForm(BaseModel):
@@ -79,13 +90,7 @@ class TrainForm(BaseModel):
 
     def params(self) -> dict[str, object]:
         """The chosen model's parameters the form filled in (blank ones keep the default)."""
-        prefix = self.model + PARAM_SEPARATOR
-        extra = self.model_extra or {}
-        return {
-            key.removeprefix(prefix): value
-            for key, value in extra.items()
-            if key.startswith(prefix) and str(value).strip() != ""
-        }
+        return form_params(self.model, self.model_extra or {})
 
     def to_core(self) -> TrainRequest:
         params = checked_params(self.model, {**self.params(), "seed": self.seed})
@@ -157,10 +162,12 @@ def _field_view(model: str, name: str, field: FieldInfo, value: object) -> Field
     )
 
 
-def _model_views(values: Mapping[str, object]) -> list[dict[str, object]]:
+def model_views(
+    values: Mapping[str, object], models: Mapping[str, type[Params]] = PARAMS
+) -> list[dict[str, object]]:
     """Each model with its parameters' fields, showing ``values`` where the form sent some."""
     views: list[dict[str, object]] = []
-    for model, kind in PARAMS.items():
+    for model, kind in models.items():
         fields = [
             _field_view(
                 model,
@@ -201,7 +208,7 @@ def _train_page(
         title="Train a model",
         section="train",
         datasets=datasets,
-        models=_model_views(values),
+        models=model_views(values),
         seed_help=f"{seed.description} {allowed(seed)[:1].upper()}{allowed(seed)[1:]}.",
         values=values,
         error=error,
