@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from headwater.errors import ConfigError
+from headwater.flows import pipelines
 from headwater.flows import runs as run_flows
 from headwater.flows.drift import psi
 from headwater.flows.monitoring import monitor_chart
@@ -170,6 +171,28 @@ def test_a_failing_step_stops_the_run_and_leaves_the_served_model(
     assert bad.error and "day2.csv" in bad.error
     assert [(s.step, s.status) for s in bad.steps] == [("ingest", "failed")]
     assert run_flows.resolve_run(workspace, "toy", "best") == good.challenger_run_id
+
+
+def test_a_batch_whose_run_failed_after_its_ingest_is_trained_on_by_the_next_run(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    write_pipeline_batch(incoming / "day1.csv", seed=1, train_a=14, train_b=6)
+
+    def broken(*_: object) -> None:
+        raise ConfigError("the trainer is broken today")
+
+    monkeypatch.setattr(pipelines, "train", broken)
+    failed = run_pipeline(workspace, _config(incoming))
+    assert failed is not None and failed.status == "failed" and failed.batch_ids == [1]
+    monkeypatch.undo()
+
+    retried = run_pipeline(workspace, _config(incoming))  # the file's load is a no-op now
+    assert retried is not None and (retried.status, retried.batch_ids) == ("succeeded", [1])
+    assert retried.steps[0].outcome["carried_over"] == [1] and retried.promoted
+    again = run_pipeline(workspace, _config(incoming))  # trained on: nothing left to carry
+    assert again is not None and again.status == "skipped" and again.batch_ids == []
 
 
 def test_a_new_file_in_a_watched_folder_is_trained_on_within_one_poll(

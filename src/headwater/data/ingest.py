@@ -697,7 +697,9 @@ def boundary(step: str) -> None:
     With ``HEADWATER_TEST_PAUSE_AT=<step>`` the process says so on stderr and sleeps here,
     so a test can SIGKILL it at exactly this boundary; the steps of an ingest, in order,
     are mid_load, staging_written, raw_stored, committed and published; a quarantine
-    release has release_staged and release_committed.
+    release has release_staged and release_committed; a pipeline run has
+    ``pipeline_<step>`` (``pipeline_train``) once a step's work is done, before its
+    success is recorded (`flows.pipelines`).
     """
     if os.environ.get(_PAUSE_AT) == step:
         print(f"headwater: paused at {step}", file=sys.stderr, flush=True)

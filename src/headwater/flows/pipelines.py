@@ -4,7 +4,9 @@ Each step is recorded in the warehouse as it starts and ends (status, seconds, w
 it found), on a pipeline run linked to the batches it loaded and the training runs
 it made. The first step that fails stops the run, which ends ``failed`` with the
 reason; the ``best`` alias only moves in the run's last transaction (`end_run`), so
-a failed or killed run leaves the served model as it was.
+a failed or killed run leaves the served model as it was. The batches such a run
+loaded are carried over to the pipeline's next run (`store.untrained_batches`), which
+trains on them even when its own ingest finds nothing new.
 
 Champion and challenger are compared on the same rows: the challenger's test rows,
 through each model's own saved ONNX file and feature transform. The champion is the
@@ -30,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
+from headwater.data.ingest import boundary
 from headwater.errors import ConfigError, HeadwaterError, QualityCheckFailed, WriteConflict
 from headwater.flows.pipeline_config import PipelineConfig
 from headwater.flows.runs import leaderboard, load_model
@@ -123,6 +126,12 @@ class _Steps:
         self.quality_error: QualityCheckFailed | None = None
 
     def ingest(self) -> JsonDict:
+        """Load the source; batches a killed or failed run before loaded are carried over.
+
+        Without the carry-over, a run killed after its load committed would leave its
+        batch to a rerun that finds nothing new and never trains on it.
+        """
+        carried = store.untrained_batches(self.ws.warehouse, self.config.name)
         batches: list[int] = []
         loaded = 0
         for source in _sources(self.config):
@@ -136,10 +145,16 @@ class _Steps:
             loaded += report.rows_loaded
             batches += [b.batch_id for b in report.batches if b.status == "loaded" and b.batch_id]
         state = self.state
-        state.run = replace(state.run, batch_ids=batches)
-        if not batches and self.quality_error is None and not self.force:
+        every = list(dict.fromkeys(carried + batches))
+        state.run = replace(state.run, batch_ids=every)
+        if not every and self.quality_error is None and not self.force:
             state.skip_rest = True
-        return {"batch_ids": batches, "rows_loaded": loaded, "new_data": bool(batches)}
+        return {
+            "batch_ids": every,
+            "rows_loaded": loaded,
+            "new_data": bool(batches),
+            "carried_over": [b for b in every if b not in batches],
+        }
 
     def quality(self) -> JsonDict:
         if self.quality_error is not None:
@@ -300,6 +315,7 @@ def _step(
         if on_step is not None:
             on_step(name, "failed", {"error": str(error)})
         raise
+    boundary(f"pipeline_{name}")  # a kill test's pause: the step's work done, not recorded
     store.finish_step(
         wh,
         run_id,

@@ -118,6 +118,49 @@ def test_a_run_killed_mid_ingest_is_abandoned_then_run_once(
         assert run_flows.resolve_run(ws, "toy", "best") == ran[0].challenger_run_id
 
 
+def test_a_run_killed_in_train_after_its_ingest_keeps_best_then_trains_that_batch_once(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _declare(tmp_path)
+    monkeypatch.setenv("HEADWATER_CONFIG", str(config))
+    pipelines = load_pipelines(config)
+    write_pipeline_batch(tmp_path / "incoming" / "day1.csv", seed=1, train_a=14, train_b=6)
+    with Workspace(settings) as ws:
+        first = PipelineScheduler(ws, pipelines)
+        first.start(datetime.now(UTC))
+        [served] = first.tick(datetime.now(UTC))
+    champion = served.challenger_run_id
+    assert served.promoted and champion is not None
+
+    write_pipeline_batch(tmp_path / "incoming" / "day2.csv", seed=2, train_a=14, train_b=6)
+    kill_at("pipeline_train", ["schedule"], settings)  # its model trained, the step not ended
+
+    with Workspace(settings) as ws:
+        dead = store.list_runs(ws.warehouse, "daily")[0]
+        assert dead.status == "running" and dead.steps[0].outcome["batch_ids"] == [2]
+        assert [(s.step, s.status) for s in dead.steps][1:] == [
+            ("quality", "succeeded"),
+            ("train", "running"),
+        ]
+        orphan = run_flows.list_runs(ws, "toy")[-1].run_id  # the dead run's model
+        assert orphan != champion and run_flows.resolve_run(ws, "toy", "best") == champion
+
+        scheduler = PipelineScheduler(ws, pipelines)
+        assert scheduler.start(datetime.now(UTC)) == [dead.pipeline_run_id]
+        [ran] = scheduler.tick(datetime.now(UTC))
+        assert scheduler.tick(datetime.now(UTC)) == []  # once, not twice
+        assert (ran.status, ran.batch_ids, ran.champion_run_id) == ("succeeded", [2], champion)
+        assert ran.steps[0].outcome["carried_over"] == [2]
+        assert ran.challenger_run_id not in (champion, orphan)
+        trained = run_flows.run_detail(ws, str(ran.challenger_run_id))
+        assert {b for d in trained.data for b in d.batch_ids} == {1, 2}
+        runs = store.list_runs(ws.warehouse, "daily")
+        assert [r.status for r in runs] == ["succeeded", "abandoned", "succeeded"]
+        assert runs[1].steps[2].status == "failed" and not runs[1].promoted
+        best = ran.challenger_run_id if ran.promoted else champion
+        assert run_flows.resolve_run(ws, "toy", "best") == best
+
+
 def test_serve_with_schedule_runs_the_pipelines_in_the_server(
     settings: Settings, tmp_path: Path, backend: str
 ) -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "list_trials",
     "record_trial",
     "start_step",
+    "untrained_batches",
 ]
 
 Begun = Literal["started", "already-fired", "busy"]
@@ -320,6 +321,29 @@ def end_run(
             "DELETE FROM pipeline_lease WHERE pipeline = %s AND holder = %s",
             [run.pipeline, run.holder],
         )
+
+
+def untrained_batches(wh: Warehouse, pipeline: str) -> list[int]:
+    """Batches a pipeline's abandoned or failed runs ingested since its last succeeded run.
+
+    A run killed or failed after its ingest committed leaves batches no model of the
+    pipeline was compared on; the loads are no-ops the next time (their fingerprints
+    are known), so the next run takes these ids from the ended runs' ingest steps.
+    """
+    rows = wh.fetch(
+        "SELECT s.outcome_json FROM pipeline_run r LEFT JOIN pipeline_step s "
+        "ON s.pipeline_run_id = r.pipeline_run_id AND s.step = 'ingest' "
+        "WHERE r.pipeline = %s AND r.status IN ('abandoned', 'failed') AND NOT EXISTS "
+        "(SELECT 1 FROM pipeline_run later WHERE later.pipeline = r.pipeline "
+        "AND later.status = 'succeeded' AND later.started_at > r.started_at) "
+        "ORDER BY r.started_at",
+        [pipeline],
+    )
+    found: dict[int, None] = {}
+    for (outcome,) in rows:
+        ingested = json.loads(str(outcome)).get("batch_ids", []) if outcome is not None else []
+        found.update(dict.fromkeys(int(b) for b in ingested))
+    return list(found)
 
 
 def abandon_dead(wh: Warehouse, *, now: datetime, alive: Alive) -> list[str]:

@@ -35,9 +35,11 @@ def step_summary(step: str, outcome: dict[str, object]) -> str:
     if not outcome:
         return ""
     if step == "ingest":
-        batches = outcome.get("batch_ids")
-        count = len(batches) if isinstance(batches, list) else 0
-        return f"{outcome.get('rows_loaded', 0)} rows in {count} new batch(es)"
+        batches, carried = outcome.get("batch_ids"), outcome.get("carried_over")
+        kept = len(carried) if isinstance(carried, list) else 0
+        count = (len(batches) if isinstance(batches, list) else 0) - kept
+        again = f", {kept} from a run that did not finish" if kept else ""
+        return f"{outcome.get('rows_loaded', 0)} rows in {count} new batch(es){again}"
     if step == "quality":
         found = outcome.get("batches")
         return f"{len(found)} batch(es) checked" if isinstance(found, dict) else ""
