@@ -514,7 +514,10 @@ class RunOut(_Out):
     params: dict[str, JsonValue]
     seed: int
     evaluation: str
-    status: str = Field(description="queued, running, succeeded, failed, interrupted or abandoned.")
+    status: str = Field(
+        description="queued, running, succeeded, failed, interrupted, abandoned or pruned "
+        "(a tuning trial its search stopped early)."
+    )
     progress: ProgressOut = Field(description="The last finished epoch (neural nets only).")
     metrics: dict[str, JsonValue] = Field(description="Headline metrics, once it succeeded.")
     train_seconds: float | None

@@ -44,14 +44,16 @@ from headwater.flows.params import (
     param_kind,
     trainable,
 )
-from headwater.flows.runs import RunDetail
+from headwater.flows.runs import ENDED, RunDetail
 from headwater.flows.training import TrainRequest
 
 __all__ = ["PARAM_SEPARATOR", "form_params", "model_views", "router"]
 
 router = APIRouter(prefix="/ui", route_class=WebRoute, include_in_schema=False)
 
-FINISHED = frozenset({"succeeded", "failed", "interrupted", "abandoned"})
+FINISHED = frozenset(ENDED)
+"""A run in one of these has ended (``pruned`` too: a search stopped it): the page stops
+following it, and its event stream says ``done``."""
 POLL_S = 0.25
 STREAM_S = 15 * 60.0
 """One event stream lasts at most this long; the browser reconnects and resumes after it."""
