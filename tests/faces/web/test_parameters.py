@@ -17,7 +17,7 @@ import typer
 
 from headwater.faces.api import create_app
 from headwater.faces.cli.app import app as cli_app
-from headwater.flows.params import COMMON_FIELDS, PARAMS, allowed, trainable
+from headwater.flows.params import COMMON_FIELDS, PARAMS, SEQUENCE_PARAMS, allowed, trainable
 from headwater.settings import Settings
 from tests.builders import write_csv
 from tests.faces.web.conftest import Site
@@ -62,13 +62,14 @@ def test_the_api_schema_has_every_parameter_with_range_and_description(tmp_path:
     by_model = {
         schemas[ref]["properties"]["model"]["const"]: schemas[ref]["properties"] for ref in refs
     }
-    assert set(by_model) == set(PARAMS)
-    for model, name in EVERY_PARAM:
+    assert set(by_model) == set(PARAMS) | set(SEQUENCE_PARAMS)  # lstm: on sequence datasets
+    every = [*EVERY_PARAM, *((m, n) for m in SEQUENCE_PARAMS for n in trainable(m))]
+    for model, name in every:
         field = trainable(model)[name]
         shown = by_model[model].get(name)
         assert shown is not None, f"POST /runs has no {name} for {model}"
         assert shown["description"] == field.description
-        declared = PARAMS[model].model_json_schema()["properties"][name]
+        declared = {**PARAMS, **SEQUENCE_PARAMS}[model].model_json_schema()["properties"][name]
         for key, value in declared.items():  # ranges, type, default, help; OpenAPI omits null
             if not (key == "default" and value is None):
                 assert shown.get(key) == value, f"{model}.{name}: the API's {key} differs"
