@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from headwater.flows.images import ImageRunReport, run_images
+from headwater.flows.images import ImageChain, ImageRunReport, run_images
 from headwater.flows.workspace import Workspace
 from tests.data.images_folder import write_photo_folder
 from tests.onnx_models import projection_model
@@ -32,16 +32,10 @@ def test_a_second_run_does_only_what_three_new_images_need(
     )
 
     def run() -> ImageRunReport:
-        return run_images(
-            workspace,
-            root,
-            dataset="photos",
-            dest=str(out),
-            size=SIDE,
-            onnx_path=model,
-            output="features",
-            part_rows=10,
+        chain = ImageChain(
+            root, "photos", str(out), size=SIDE, onnx_path=model, output="features", part_rows=10
         )
+        return run_images(workspace, chain)
 
     first = run()
     assert first.ingest.images_loaded == 27 and first.embed.rows == 27

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # torch and the models: only `run_images` needs them, at call
 
 __all__ = [
     "CategoryProgress",
+    "ImageChain",
     "ImageIngestReport",
     "ImageRunReport",
     "ingest_images",
@@ -56,6 +57,61 @@ def ingest_images(
     )
 
 
+@dataclass(frozen=True)
+class ImageChain:
+    """What ingest → embed → export of one image folder needs: `headwater images run`'s
+    options and a declared image pipeline's keys, so both work the same three steps."""
+
+    root: Path
+    dataset: str
+    dest: str
+    workers: int = 1
+    size: int = 64
+    dim: int = 512
+    model_run: str | None = None
+    onnx_path: Path | None = None
+    output: str | None = None
+    epochs: int | None = None
+    fmt: Format = "parquet"
+    part_rows: int = 10_001
+
+    def ingest(
+        self, workspace: Workspace, progress: CategoryProgress | None = None
+    ) -> ImageIngestReport:
+        """Decode and load the images the dataset has not seen (none new: no batch)."""
+        return ingest_images(
+            workspace,
+            self.root,
+            dataset=self.dataset,
+            workers=self.workers,
+            size=self.size,
+            progress=progress,
+        )
+
+    def embed(self, workspace: Workspace, progress: EmbedProgress | None = None) -> EmbedResult:
+        """Vectors for the images ``<dataset>_embeddings`` lacks, from the model the earlier
+        ones came from (the first run trains Headwater's CNN unless a model is given)."""
+        from headwater.flows.embeddings import embed_images
+
+        return embed_images(
+            workspace,
+            self.dataset,
+            model_run=self.model_run,
+            onnx_path=self.onnx_path,
+            dim=self.dim,
+            output=self.output,
+            epochs=self.epochs,
+            on_progress=progress,
+        )
+
+    def export(self, workspace: Workspace) -> ExportReport:
+        """The embeddings (id, label, f0…) to ``dest``: only parts whose bytes changed."""
+        from headwater.flows.embeddings import embeddings_name
+
+        vectors = embeddings_name(self.dataset)
+        return export(workspace, vectors, self.dest, fmt=self.fmt, part_rows=self.part_rows)
+
+
 @dataclass
 class ImageRunReport:
     """One run of the chain: what was ingested, embedded and exported."""
@@ -74,18 +130,8 @@ class ImageRunReport:
 
 def run_images(
     workspace: Workspace,
-    root: Path,
+    chain: ImageChain,
     *,
-    dataset: str,
-    dest: str,
-    workers: int = 1,
-    size: int = 64,
-    dim: int = 512,
-    model_run: str | None = None,
-    onnx_path: Path | None = None,
-    output: str | None = None,
-    fmt: Format = "parquet",
-    part_rows: int = 10_001,
     progress: CategoryProgress | None = None,
     embed_progress: EmbedProgress | None = None,
 ) -> ImageRunReport:
@@ -96,21 +142,9 @@ def run_images(
     ``<dataset>_embeddings`` lacks, with the model the earlier vectors came from (the
     first run trains Headwater's CNN unless a run or an ONNX file is given); the export of
     the embeddings (id, label, f0…) writes only the parts whose bytes changed: the new
-    rows come last, so a few parts at the end, then the manifest.
+    rows come last, so a few parts at the end, then the manifest. A declared image
+    pipeline (`flows.image_pipeline`) works the same three steps, one recorded step each.
     """
-    from headwater.flows.embeddings import embed_images
-
-    ingested = ingest_images(
-        workspace, root, dataset=dataset, workers=workers, size=size, progress=progress
-    )
-    embedded = embed_images(
-        workspace,
-        dataset,
-        model_run=model_run,
-        onnx_path=onnx_path,
-        dim=dim,
-        output=output,
-        on_progress=embed_progress,
-    )
-    exported = export(workspace, embedded.embeddings, dest, fmt=fmt, part_rows=part_rows)
-    return ImageRunReport(ingested, embedded, exported)
+    ingested = chain.ingest(workspace, progress)
+    embedded = chain.embed(workspace, embed_progress)
+    return ImageRunReport(ingested, embedded, chain.export(workspace))

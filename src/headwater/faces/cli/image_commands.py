@@ -14,7 +14,7 @@ from headwater.faces.cli.progress import category_bars, new_bar, watching
 from headwater.flows.embeddings import EmbedResult, embed_images
 from headwater.flows.engines import check_engine
 from headwater.flows.export import export as run_export
-from headwater.flows.images import ImageIngestReport, ingest_images, run_images
+from headwater.flows.images import ImageChain, ImageIngestReport, ingest_images, run_images
 from headwater.flows.tsne import TsneResult, tsne_map
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
@@ -165,11 +165,10 @@ def run(
         Path(model) if model and (model.endswith(".onnx") or Path(model).is_file()) else None
     )
     with category_bars(not as_json) as progress, Workspace(get_settings()) as workspace:
-        report = run_images(
-            workspace,
+        chain = ImageChain(
             root,
-            dataset=dataset,
-            dest=to,
+            dataset,
+            to,
             workers=workers,
             size=size,
             dim=dim,
@@ -177,8 +176,8 @@ def run(
             onnx_path=onnx_path,
             fmt="csv" if fmt == "csv" else "parquet",
             part_rows=part_rows,
-            progress=progress,
         )
+        report = run_images(workspace, chain, progress=progress)
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
         return
