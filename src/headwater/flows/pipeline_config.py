@@ -14,6 +14,20 @@ A data team writes what should happen to new data once::
     promote = "if-better"           # or "always", "never"
     metric = "accuracy"             # or "macro_f1"
 
+An image folder (``ROOT/<category>/**``) is declared with ``kind = "images"``: its
+steps are the ingest, embed and export of `headwater images run` (`flows.images.ImageChain`)::
+
+    [pipelines.photos_daily]
+    kind = "images"
+    source = "photos/"              # ROOT/<category>/**/*.png|jpg|...
+    dataset = "photos"
+    embed = { dim = 128 }           # or { model = "RUN" }, { onnx = "f.onnx", output = "t" }
+    export = "s3://bucket/photos/"  # or a folder
+    format = "parquet"
+    part_rows = 10001
+    workers = 2
+    schedule = "0 7 * * *"
+
 and everything else (the CLI, the scheduler) reads it through `load_pipelines`. A
 mistake (a bad cron, an unknown model or parameter, a key that means nothing) is
 refused when the file is read, naming the file, the key and what would be accepted,
@@ -27,23 +41,40 @@ import re
 import tomllib
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from headwater.data.export import Format
 from headwater.data.ingest import validate_dataset_name
 from headwater.errors import ConfigError, NotFound
 from headwater.learning.params import model_params, validate_params
 from headwater.settings import config_path
 from headwater.storage.fetch import is_url
 
-__all__ = ["PipelineConfig", "cron_trigger", "load_pipelines", "pipeline_config"]
+if TYPE_CHECKING:  # the image steps load PIL and the lake's writers: only when run
+    from headwater.flows.images import ImageChain
+
+__all__ = ["EmbedConfig", "PipelineConfig", "cron_trigger", "load_pipelines", "pipeline_config"]
 
 Promote = Literal["if-better", "always", "never"]
 Metric = Literal["accuracy", "macro_f1"]
+Kind = Literal["table", "images"]
 ParamScalar = bool | int | float | str
+TABLE_KEYS = ("label", "model", "params", "tune", "seed", "promote", "metric")
+"""Keys only a table pipeline reads (it trains and promotes a model)."""
+IMAGE_KEYS = ("export", "format", "part_rows", "workers", "size", "embed")
+"""Keys only an image pipeline reads (`headwater images run`'s options)."""
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -64,6 +95,52 @@ def cron_trigger(expression: str, timezone: str) -> CronTrigger:
         ) from error
 
 
+class EmbedConfig(BaseModel):
+    """An image pipeline's ``embed`` table: where the vectors come from (`images embed`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str | None = Field(default=None, description="A registered run, best or latest.")
+    onnx: str | None = Field(default=None, description="An ONNX file, relative to the config.")
+    output: str | None = Field(default=None, description="The ONNX tensor to read.")
+    dim: int = Field(default=512, ge=1, le=100_000, description="Features of a trained CNN.")
+    epochs: int | None = Field(default=None, ge=1, le=1000, description="A trained CNN's.")
+
+    @model_validator(mode="after")
+    def _one_model(self) -> EmbedConfig:
+        if self.model is not None and self.onnx is not None:
+            raise ValueError("give embed.model (a run) or embed.onnx (a file), not both")
+        return self
+
+
+def _kind_keys(data: object) -> object:
+    """Keys of the other kind refused by name, and an image pipeline's export required."""
+    if not isinstance(data, dict):
+        return data
+    kind = data.get("kind", "table")
+    if kind == "images":
+        wrong = [key for key in TABLE_KEYS if key in data]
+        if wrong:
+            raise ValueError(
+                f"key {wrong[0]!r} belongs to a table pipeline; an image pipeline (kind = "
+                '"images") trains no model of its own: give its embedding model as embed = '
+                '{ model = "RUN" } or { onnx = "model.onnx" }, or leave embed out to train a CNN'
+            )
+        if "export" not in data:
+            raise ValueError(
+                "key 'export' is missing: an image pipeline exports its vectors; add export = "
+                '"out/" (a folder, relative to this file) or "s3://bucket/prefix/"'
+            )
+    elif kind == "table":
+        wrong = [key for key in IMAGE_KEYS if key in data]
+        if wrong:
+            raise ValueError(
+                f'key {wrong[0]!r} is read by an image pipeline only; add kind = "images" '
+                "if the source is a folder of category folders of images"
+            )
+    return data
+
+
 class PipelineConfig(BaseModel):
     """One ``[pipelines.NAME]`` table; see the module docstring for the keys."""
 
@@ -71,6 +148,7 @@ class PipelineConfig(BaseModel):
 
     name: str
     source: str = Field(description="A file, folder, glob or http(s) URL to ingest from.")
+    kind: Kind = Field(default="table", description="table, or images (an image folder).")
     dataset: str
     label: str | None = None
     model: str = "mlp"
@@ -83,6 +161,26 @@ class PipelineConfig(BaseModel):
     poll_s: float = Field(default=60.0, gt=0, le=86_400, description="Seconds between polls.")
     promote: Promote = "if-better"
     metric: Metric = "accuracy"
+    export: str | None = Field(default=None, description="Images: a folder or s3:// prefix.")
+    format: Format = "parquet"
+    part_rows: int = Field(default=10_001, ge=1, description="Rows per exported part.")
+    workers: int = Field(default=1, ge=1, le=256, description="Image decoding processes.")
+    size: int = Field(default=64, ge=1, le=4096, description="Side of the stored images.")
+    embed: EmbedConfig = Field(default_factory=EmbedConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kinds(cls, data: object) -> object:
+        return _kind_keys(data)
+
+    @model_validator(mode="after")
+    def _image_source(self) -> PipelineConfig:
+        if self.kind == "images" and (is_url(self.source) or glob.has_magic(self.source)):
+            raise ValueError(
+                f"key 'source': an image pipeline reads a folder laid out "
+                f"ROOT/<category>/**, not {self.source!r}"
+            )
+        return self
 
     @field_validator("dataset")
     @classmethod
@@ -102,6 +200,14 @@ class PipelineConfig(BaseModel):
             )
         if "://" in value and not is_url(value):
             raise ValueError(f"{value!r}: use a local path or an http(s) URL")
+        return value
+
+    @field_validator("export")
+    @classmethod
+    def _export_dest(cls, value: str | None) -> str | None:
+        bucket = value.removeprefix("s3://").split("/")[0] if value else ""
+        if value is not None and "://" in value and not (value.startswith("s3://") and bucket):
+            raise ValueError(f"{value!r}: export to a folder or to s3://bucket/prefix/")
         return value
 
     @field_validator("model")
@@ -162,20 +268,52 @@ class PipelineConfig(BaseModel):
             fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
         return found
 
+    def image_chain(self) -> ImageChain:
+        """An image pipeline's ingest → embed → export, as `headwater images run` works it."""
+        from headwater.flows.images import ImageChain
+
+        if self.kind != "images" or self.export is None:
+            raise ConfigError(f'pipeline {self.name!r} is not an image pipeline (kind = "images")')
+        embed = self.embed
+        return ImageChain(
+            Path(self.source),
+            self.dataset,
+            self.export,
+            workers=self.workers,
+            size=self.size,
+            dim=embed.dim,
+            model_run=embed.model,
+            onnx_path=Path(embed.onnx) if embed.onnx else None,
+            output=embed.output,
+            epochs=embed.epochs,
+            fmt=self.format,
+            part_rows=self.part_rows,
+        )
+
     def watched_files(self) -> list[Path]:
         """The files the source names now (a folder's files, a glob's matches, the file)."""
         if is_url(self.source):
             return []
         path = Path(self.source)
         if path.is_dir():
-            return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            found = (p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            if self.kind == "images":  # into the category folders, images only
+                from headwater.storage.readers.image_folder import IMAGE_SUFFIXES
+
+                found = (p for p in found if p.suffix.lower() in IMAGE_SUFFIXES)
+            return sorted(found)
         if glob.has_magic(self.source):
             return sorted(Path(p) for p in glob.glob(self.source, recursive=True))
         return [path] if path.exists() else []
 
 
 def _hint(loc: tuple[int | str, ...], kind: str, message: str) -> str:
-    key = ".".join(str(part) for part in loc) or "(table)"
+    if not loc:  # a check of the whole table names its key itself
+        return message.removeprefix("Value error, ")
+    key = ".".join(str(part) for part in loc)
+    if kind == "extra_forbidden" and loc[0] == "embed":
+        known = ", ".join(EmbedConfig.model_fields)
+        return f"key {key!r} is not understood; embed takes: {known}"
     if kind == "extra_forbidden":
         known = ", ".join(k for k in PipelineConfig.model_fields if k != "name")
         return f"key {key!r} is not understood; a pipeline takes: {known}"
@@ -185,14 +323,28 @@ def _hint(loc: tuple[int | str, ...], kind: str, message: str) -> str:
 def _parse(name: str, table: object, file: Path) -> PipelineConfig:
     if not isinstance(table, dict):
         raise ConfigError(f"{file}: pipelines.{name} must be a table ([pipelines.{name}])")
-    source = table.get("source")
-    if isinstance(source, str) and not is_url(source) and not Path(source).is_absolute():
-        table = {**table, "source": str(file.parent / source)}  # relative to the file
+    table = _relative_to(file, table)
     try:
         return PipelineConfig.model_validate({**table, "name": name})
     except ValidationError as error:
         problems = [_hint(e["loc"], e["type"], e["msg"]) for e in error.errors()]
         raise ConfigError(f"{file}: pipelines.{name}: " + "; ".join(problems)) from error
+
+
+def _relative_to(file: Path, table: dict[str, object]) -> dict[str, object]:
+    """Local paths (source, export, embed.onnx) read relative to the config file."""
+
+    def local(value: object) -> bool:
+        return isinstance(value, str) and "://" not in value and not Path(value).is_absolute()
+
+    out = dict(table)
+    for key in ("source", "export"):
+        if local(out.get(key)):
+            out[key] = str(file.parent / str(out[key]))
+    embed = out.get("embed")
+    if isinstance(embed, dict) and local(embed.get("onnx")):
+        out["embed"] = {**embed, "onnx": str(file.parent / str(embed["onnx"]))}
+    return out
 
 
 def load_pipelines(file: Path | None = None) -> dict[str, PipelineConfig]:

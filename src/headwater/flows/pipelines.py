@@ -45,6 +45,7 @@ from headwater.storage.warehouse import runs as registry
 from headwater.storage.warehouse.pipelines import PipelineRunRow
 
 __all__ = [
+    "IMAGE_STEPS",
     "STEPS",
     "PipelineRunRow",
     "StepFn",
@@ -63,6 +64,8 @@ __all__ = [
 log = logging.getLogger("headwater.pipelines")
 
 STEPS = ("ingest", "quality", "train", "evaluate", "compare", "promote")
+IMAGE_STEPS = ("images-ingest", "embed", "export")
+"""An image pipeline's steps (`flows.image_pipeline`); its first step's name tells its runs."""
 StepFn = Callable[[str, str, dict[str, object]], None]
 """Called as (step, status, outcome) when a step starts (``running``) and when it ends."""
 JsonDict = dict[str, object]
@@ -333,6 +336,17 @@ def _step(
 def _work(ws: Workspace, steps: _Steps, on_step: StepFn | None) -> None:
     """The steps in order; after an ingest that found nothing new, the rest are skipped."""
     state = steps.state
+    if steps.config.kind == "images":  # images-ingest → embed → export
+        from headwater.flows.image_pipeline import ImageSteps
+
+        images = ImageSteps(ws, steps.config, state.run, force=steps.force)
+        for position, (name, work) in enumerate(images.steps()):
+            try:
+                _step(ws, state, position, name, work, on_step)
+            finally:
+                state.run = images.run
+        state.run = images.run
+        return
     _step(ws, state, 0, "ingest", steps.ingest, on_step)
     if state.skip_rest:
         state.run = replace(state.run, status="skipped", outcome="no new data")
@@ -496,6 +510,7 @@ def _unrecorded(run: PipelineRunRow) -> list[JsonDict]:
     """The steps a run has not reached: ``pending`` while it runs, ``not run`` once it ended."""
     recorded = {s.step for s in run.steps}
     status = "pending" if run.status == "running" else "not run"
+    names = IMAGE_STEPS if IMAGE_STEPS[0] in recorded else STEPS
     return [
         {
             "step": name,
@@ -506,7 +521,7 @@ def _unrecorded(run: PipelineRunRow) -> list[JsonDict]:
             "started_at": None,
             "finished_at": None,
         }
-        for name in STEPS
+        for name in names
         if name not in recorded
     ]
 
@@ -567,16 +582,25 @@ def pipeline_summaries(
                 "name": name,
                 "dataset": config.dataset,
                 "source": config.source,
-                "model": config.model,
+                "kind": config.kind,
+                "model": config.model if config.kind == "table" else _embed_model(config),
                 "schedule": config.schedule,
                 "timezone": config.timezone,
                 "on_new_data": config.on_new_data,
-                "promote": config.promote,
+                "promote": config.promote if config.kind == "table" else "never",
                 "next_fire": fire.isoformat() if fire else None,
                 "last_run": pipeline_run_dict(latest, every_step=every_step) if latest else None,
             }
         )
     return out
+
+
+def _embed_model(config: PipelineConfig) -> str:
+    """What an image pipeline embeds with, in words."""
+    embed = config.embed
+    if embed.onnx:
+        return f"ONNX {Path(embed.onnx).name}"
+    return f"run {embed.model}" if embed.model else f"cnn (trained here, {embed.dim} features)"
 
 
 def pipeline_history(ws: Workspace, name: str, *, limit: int = 50) -> list[PipelineRunRow]:

@@ -733,7 +733,17 @@ StepStatus = Literal["running", "succeeded", "failed", "pending", "not run"]
 
 
 class PipelineStepOut(_Out):
-    step: Literal["ingest", "quality", "train", "evaluate", "compare", "promote"]
+    step: Literal[
+        "ingest",
+        "quality",
+        "train",
+        "evaluate",
+        "compare",
+        "promote",
+        "images-ingest",
+        "embed",
+        "export",
+    ] = Field(description="A table pipeline's six steps, or an image pipeline's three.")
     status: StepStatus = Field(
         description="pending (not reached yet), running, succeeded, failed, or not run (the "
         "run ended before it: no new data, or an earlier step failed)."
@@ -754,7 +764,10 @@ class PipelineRunOut(_Out):
     dataset: str
     trigger: str = Field(description="manual, schedule or new-data.")
     status: PipelineStatus
-    outcome: str | None = Field(description="promoted, kept champion, no new data or failed.")
+    outcome: str | None = Field(
+        description="promoted, kept champion, no new data, no new images, vectors exported "
+        "or failed."
+    )
     error: str | None
     started_at: datetime
     finished_at: datetime | None
@@ -763,7 +776,9 @@ class PipelineRunOut(_Out):
     champion_run_id: str | None = Field(description="The run served when it started.")
     challenger_run_id: str | None = Field(description="The run it trained to compare.")
     promoted: bool
-    steps: list[PipelineStepOut] = Field(description="All six steps, in order.")
+    steps: list[PipelineStepOut] = Field(
+        description="Every step, in order: six for a table pipeline, three for an image one."
+    )
     url: str
 
     @classmethod
@@ -795,8 +810,12 @@ class PipelineRunOut(_Out):
 
 class PipelineOut(_Out):
     name: str
+    kind: Literal["table", "images"] = Field(
+        description="table (ingest, quality, train, evaluate, compare, promote) or images "
+        "(images-ingest, embed, export)."
+    )
     dataset: str
-    model: str
+    model: str = Field(description="The model trained, or an image pipeline's embedding model.")
     schedule: str | None = Field(description="Cron expression, or null when only run by hand.")
     timezone: str = Field(description="The IANA time zone the schedule is read in.")
     on_new_data: bool = Field(description="Also run when new data lands in its source.")

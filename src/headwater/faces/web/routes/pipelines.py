@@ -55,6 +55,18 @@ def step_summary(step: str, outcome: dict[str, object]) -> str:
             f"challenger {_score(outcome.get('challenger_score'))} vs champion "
             f"{_score(outcome.get('champion_score'))} ({outcome.get('metric')})"
         )
+    if step == "images-ingest":
+        return (
+            f"{outcome.get('rows_loaded', 0)} new of {outcome.get('images_found', 0)} images, "
+            f"{outcome.get('rejected', 0)} set aside"
+        )
+    if step == "embed":
+        return f"{outcome.get('rows', 0)} new vectors ({outcome.get('model')})"
+    if step == "export":
+        return (
+            f"{outcome.get('rows', 0)} rows in {outcome.get('parts', 0)} parts, "
+            f"{outcome.get('parts_written', 0)} files written"
+        )
     if step == "promote":
         return (
             f"promoted; serving {outcome.get('serving')}"
