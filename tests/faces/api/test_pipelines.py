@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.builders import write_pipeline_batch
+from tests.data.images_folder import write_photo_folder
 from tests.faces.api.conftest import AUTH, Serve
+from tests.onnx_models import projection_model
 
 TOML = """
 [pipelines.daily]
@@ -119,3 +122,31 @@ def test_unknown_pipeline_run_and_model(
     assert client.post("/pipelines/daily/runs").status_code == 401  # writes need the token
     wrong = client.get("/datasets/toy/suggestion", params={"model": "gpt"})
     assert wrong.status_code == 422 and wrong.json()["field"] == "model"
+
+
+def test_an_image_pipeline_lists_and_runs_its_three_steps(
+    serve: Serve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_photo_folder(tmp_path / "photos", per_category=3)
+    weights = np.random.default_rng(0).uniform(0.1, 1, size=(8 * 8 * 3, 4))
+    projection_model(tmp_path / "m.onnx", weights, input_shape=["n", 3, 8, 8])
+    toml = (
+        '[pipelines.photos]\nkind = "images"\nsource = "photos"\ndataset = "photos"\nsize = 8\n'
+        'embed = { onnx = "m.onnx", output = "features" }\nexport = "out"\n'
+    )
+    (tmp_path / "headwater.toml").write_text(toml)
+    monkeypatch.setenv("HEADWATER_CONFIG", str(tmp_path / "headwater.toml"))
+    client = serve().client
+
+    [listed] = client.get("/pipelines").raise_for_status().json()["pipelines"]
+    assert listed["kind"] == "images" and listed["model"] == "ONNX m.onnx"
+    started = client.post("/pipelines/photos/runs", headers=AUTH)
+    assert started.status_code == 202, started.text
+    done = wait_for_pipeline(client, started.json()["url"])
+    assert done["status"] == "succeeded", done["error"]
+    assert [(s["step"], s["status"]) for s in done["steps"]] == [
+        ("images-ingest", "succeeded"),
+        ("embed", "succeeded"),
+        ("export", "succeeded"),
+    ]
+    assert (tmp_path / "out" / "manifest.json").is_file()
