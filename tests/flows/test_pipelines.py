@@ -16,13 +16,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
 
 from headwater.errors import ConfigError
-from headwater.flows import pipelines
 from headwater.flows import runs as run_flows
 from headwater.flows.drift import psi
 from headwater.flows.monitoring import monitor_chart
@@ -173,23 +173,28 @@ def test_a_failing_step_stops_the_run_and_leaves_the_served_model(
     assert run_flows.resolve_run(workspace, "toy", "best") == good.challenger_run_id
 
 
-def test_a_batch_whose_run_failed_after_its_ingest_is_trained_on_by_the_next_run(
+def test_batches_a_failed_run_committed_are_trained_on_by_the_next_run(
     workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     incoming = tmp_path / "incoming"
     incoming.mkdir()
     write_pipeline_batch(incoming / "day1.csv", seed=1, train_a=14, train_b=6)
+    write_pipeline_batch(incoming / "day2.csv", seed=2, train_a=14, train_b=6)
+    ingest = Workspace.ingest
 
-    def broken(*_: object) -> None:
-        raise ConfigError("the trainer is broken today")
+    def second_file_fails(ws: Workspace, source: str | Path, **options: Any) -> Any:
+        if Path(source).name == "day2.csv":
+            raise ConfigError("the disk is full")
+        return ingest(ws, source, **options)
 
-    monkeypatch.setattr(pipelines, "train", broken)
+    monkeypatch.setattr(Workspace, "ingest", second_file_fails)
     failed = run_pipeline(workspace, _config(incoming))
-    assert failed is not None and failed.status == "failed" and failed.batch_ids == [1]
+    assert failed is not None and failed.status == "failed"
+    assert failed.steps[0].status == "failed" and failed.steps[0].outcome["batch_ids"] == [1]
     monkeypatch.undo()
 
-    retried = run_pipeline(workspace, _config(incoming))  # the file's load is a no-op now
-    assert retried is not None and (retried.status, retried.batch_ids) == ("succeeded", [1])
+    retried = run_pipeline(workspace, _config(incoming))  # day1's load is a no-op now
+    assert retried is not None and (retried.status, retried.batch_ids) == ("succeeded", [1, 2])
     assert retried.steps[0].outcome["carried_over"] == [1] and retried.promoted
     again = run_pipeline(workspace, _config(incoming))  # trained on: nothing left to carry
     assert again is not None and again.status == "skipped" and again.batch_ids == []

@@ -146,7 +146,11 @@ class _Steps:
                 self.quality_error = error
                 break
             loaded += report.rows_loaded
-            batches += [b.batch_id for b in report.batches if b.status == "loaded" and b.batch_id]
+            found = [b.batch_id for b in report.batches if b.status == "loaded" and b.batch_id]
+            if found:  # committed: a kill before the step ends must not lose them
+                batches += found
+                done = {"batch_ids": carried + batches, "rows_loaded": loaded}
+                store.note_step(self.ws.warehouse, self.state.run.pipeline_run_id, 0, done)
         state = self.state
         every = list(dict.fromkeys(carried + batches))
         state.run = replace(state.run, batch_ids=every)
@@ -312,7 +316,7 @@ def _step(
             status="failed",
             now=datetime.now(UTC),
             seconds=time.perf_counter() - began,
-            outcome={},
+            outcome=None,
             error=str(error),
         )
         if on_step is not None:

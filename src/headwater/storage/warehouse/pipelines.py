@@ -37,6 +37,7 @@ __all__ = [
     "last_fire_at",
     "list_runs",
     "list_trials",
+    "note_step",
     "record_trial",
     "start_step",
     "untrained_batches",
@@ -270,13 +271,32 @@ def finish_step(
     status: str,
     now: datetime,
     seconds: float,
-    outcome: JsonDict,
+    outcome: JsonDict | None,
     error: str | None = None,
 ) -> None:
+    """End a step; ``outcome`` None keeps what `note_step` wrote while it ran (a failed step)."""
     wh.execute(
-        "UPDATE pipeline_step SET status = %s, finished_at = %s, seconds = %s, outcome_json = %s, "
-        "error = %s WHERE pipeline_run_id = %s AND position = %s",
-        [status, now, seconds, json.dumps(outcome, default=str), error, run_id, position],
+        "UPDATE pipeline_step SET status = %s, finished_at = %s, seconds = %s, "
+        "outcome_json = coalesce(%s, outcome_json), error = %s "
+        "WHERE pipeline_run_id = %s AND position = %s",
+        [
+            status,
+            now,
+            seconds,
+            None if outcome is None else json.dumps(outcome, default=str),
+            error,
+            run_id,
+            position,
+        ],
+    )
+
+
+def note_step(wh: Warehouse, run_id: str, position: int, outcome: JsonDict) -> None:
+    """What a running step has done so far (the batches an ingest committed): a run killed
+    or failed in the middle of the step leaves it for the next run (`untrained_batches`)."""
+    wh.execute(
+        "UPDATE pipeline_step SET outcome_json = %s WHERE pipeline_run_id = %s AND position = %s",
+        [json.dumps(outcome, default=str), run_id, position],
     )
 
 
