@@ -15,6 +15,7 @@ from headwater.flows.keystroke_demo import keystroke_set, serve_keystrokes
 from headwater.settings import Settings
 from tests.faces.api.conftest import TOKEN
 from tests.faces.web.conftest import Site, _serve, log_in, shoot
+from tests.faces.web.test_access import _logged_in
 
 TRAIN = keystroke_set(users=3, attempts=4, invalid_rate=0.1, seed=5)
 TEST = keystroke_set(users=3, attempts=3, seed=5, part="test")
@@ -67,3 +68,20 @@ def test_analyze_train_an_lstm_and_download_predictions(page: Any, url_site: Sit
     assert {f"p_{label}" for label in TRAIN.labels} <= set(rows[0])
     assert {r["predicted"] for r in rows} <= set(TRAIN.labels)
     assert all(abs(sum(float(r[f"p_{n}"]) for n in TRAIN.labels) - 1) < 1e-3 for r in rows)
+
+
+def test_the_url_form_follows_pages_and_the_forms_say_what_is_wrong(url_site: Site) -> None:
+    client = _logged_in(url_site)
+    with serve_keystrokes([TEST]) as base:
+        pages = {"url": base + TEST.first, "records": "user_data", "label": "user_label"}
+        loaded = client.post("/ui/datasets/fetch", data={**pages, "dataset": "seen"})
+        assert loaded.status_code == 303, loaded.text  # every page, as one batch
+        assert f"loaded={TEST.events}" in loaded.headers["location"]
+        too_many = client.post("/ui/sequences/analyze", data={**pages, "first": "1001"})
+        assert too_many.status_code == 422 and "first" in too_many.text
+    named = client.post("/ui/sequences/train", data={"dataset": "seen", "name": "bad name!"})
+    assert named.status_code == 422 and "name" in named.text
+    regressor = client.post("/ui/sequences/train", data={"dataset": "seen", "model": "ridge"})
+    assert regressor.status_code == 422 and "Choose one of the models" in regressor.text
+    shown = client.get("/ui/sequences?dataset=seen").text
+    assert 'href="/ui/sequences" aria-current="page"' in shown and "No model of seen yet" in shown
