@@ -17,6 +17,7 @@ PAGES = {
     "leaderboard": "/ui/leaderboard",
     "predict": "/ui/predict",
     "draw": "/ui/draw",
+    "sequences": "/ui/sequences",
 }
 
 UNLABELLED = """() => Array.from(document.querySelectorAll("input, select, textarea"))

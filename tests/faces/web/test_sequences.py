@@ -79,9 +79,14 @@ def test_the_url_form_follows_pages_and_the_forms_say_what_is_wrong(url_site: Si
         assert f"loaded={TEST.events}" in loaded.headers["location"]
         too_many = client.post("/ui/sequences/analyze", data={**pages, "first": "1001"})
         assert too_many.status_code == 422 and "first" in too_many.text
+        boost = {**pages, "model": "adaboost", "adaboost-n_estimators": "3", "name": "from_url"}
+        from_url = client.post("/ui/sequences/train", data=boost)  # a URL loaded before
+        assert from_url.status_code == 303, from_url.text
+        assert from_url.headers["location"] == "/ui/sequences?dataset=seen#compare"
     named = client.post("/ui/sequences/train", data={"dataset": "seen", "name": "bad name!"})
     assert named.status_code == 422 and "name" in named.text
     regressor = client.post("/ui/sequences/train", data={"dataset": "seen", "model": "ridge"})
     assert regressor.status_code == 422 and "Choose one of the models" in regressor.text
     shown = client.get("/ui/sequences?dataset=seen").text
-    assert 'href="/ui/sequences" aria-current="page"' in shown and "No model of seen yet" in shown
+    assert 'href="/ui/sequences" aria-current="page"' in shown
+    assert '<table class="data" id="compare-runs">' in shown and "<td>adaboost</td>" in shown
