@@ -72,6 +72,7 @@ on_new_data = true
 
     [first] = scheduler.watch(NOW)  # new data: the folder was never seen
     assert first.status == "succeeded", first.error
+    assert first.outcome == "27 vectors exported"
     assert _steps(first) == {
         "images-ingest": "succeeded",
         "embed": "succeeded",
@@ -81,7 +82,6 @@ on_new_data = true
     assert outcome["images-ingest"]["rows_loaded"] == 27 and first.batch_ids
     assert outcome["embed"]["rows"] == 27
     assert outcome["export"] == {
-        "to": str(tmp_path / "out"),
         "rows": 27,
         "parts": 3,
         "parts_written": 4,
@@ -140,6 +140,33 @@ format = "csv"
     embed = next(s.outcome for s in second.steps if s.step == "embed")
     assert embed["rows"] == 3 and embed["model_run"] == cnn and not embed["trained"]
     assert (tmp_path / "out" / "part-00000.csv").read_text().count("\n") == 28  # header + 27
+
+
+@pytest.mark.parametrize("backend", ["duckdb"])
+def test_after_a_failed_export_a_run_with_no_new_images_finishes_the_export(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    write_photo_folder(tmp_path / "photos", per_category=3)
+    weights = np.random.default_rng(0).uniform(0.1, 1, size=(8 * 8 * 3, 4))
+    projection_model(tmp_path / "m.onnx", weights, input_shape=["n", 3, 8, 8])
+    config = _declare(
+        tmp_path,
+        '[pipelines.p]\nkind = "images"\nsource = "photos"\ndataset = "photos"\nsize = 8\n'
+        'embed = { onnx = "m.onnx", output = "features" }\nexport = "out"\n',
+    )["p"]
+    (tmp_path / "out").write_text("a file where the export folder should be")
+    failed = run_pipeline(workspace, config)
+    assert failed is not None and failed.status == "failed"
+    assert _steps(failed)["export"] == "failed"
+
+    (tmp_path / "out").unlink()
+    again = run_pipeline(workspace, config)  # no new image, but the last run failed
+    assert again is not None and again.status == "succeeded", again.error
+    embed = next(s.outcome for s in again.steps if s.step == "embed")
+    assert embed["rows"] == 0 and embed["already_embedded"] == 12
+    assert (tmp_path / "out" / "manifest.json").is_file()
+    skipped = run_pipeline(workspace, config)
+    assert skipped is not None and skipped.status == "skipped"
 
 
 @pytest.mark.parametrize(

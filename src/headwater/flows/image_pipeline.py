@@ -48,7 +48,7 @@ class ImageSteps:
         self.run = replace(
             self.run,
             status="succeeded",
-            outcome=f"{self.rows} vectors exported to {self.chain.dest}",
+            outcome=f"{self.rows} vectors exported",  # where: the config says, not the API
         )
 
     def ingest(self) -> JsonDict:
@@ -89,7 +89,6 @@ class ImageSteps:
         report = self.chain.export(self.ws)
         self.rows = report.rows
         return {
-            "to": report.where,
             "rows": report.rows,
             "parts": len(report.parts),
             "parts_written": report.written,

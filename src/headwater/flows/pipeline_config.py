@@ -268,6 +268,15 @@ class PipelineConfig(BaseModel):
             fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
         return found
 
+    def model_shown(self) -> str:
+        """The model in words: what a table pipeline trains, what an image one embeds with."""
+        embed = self.embed
+        if self.kind == "table":
+            return self.model
+        if embed.onnx:
+            return f"ONNX {Path(embed.onnx).name}"
+        return f"run {embed.model}" if embed.model else f"cnn (trained here, {embed.dim} features)"
+
     def image_chain(self) -> ImageChain:
         """An image pipeline's ingest → embed → export, as `headwater images run` works it."""
         from headwater.flows.images import ImageChain

@@ -587,7 +587,7 @@ def pipeline_summaries(
                 "dataset": config.dataset,
                 "source": config.source,
                 "kind": config.kind,
-                "model": config.model if config.kind == "table" else _embed_model(config),
+                "model": config.model_shown(),
                 "schedule": config.schedule,
                 "timezone": config.timezone,
                 "on_new_data": config.on_new_data,
@@ -597,14 +597,6 @@ def pipeline_summaries(
             }
         )
     return out
-
-
-def _embed_model(config: PipelineConfig) -> str:
-    """What an image pipeline embeds with, in words."""
-    embed = config.embed
-    if embed.onnx:
-        return f"ONNX {Path(embed.onnx).name}"
-    return f"run {embed.model}" if embed.model else f"cnn (trained here, {embed.dim} features)"
 
 
 def pipeline_history(ws: Workspace, name: str, *, limit: int = 50) -> list[PipelineRunRow]:

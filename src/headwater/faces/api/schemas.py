@@ -847,7 +847,11 @@ class PipelineHistoryOut(_Out):
 class PipelineStartIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    force: bool = Field(default=False, description="Train even when the ingest finds no new data.")
+    force: bool = Field(
+        default=False,
+        description="Train (an image pipeline: embed and export) even when the ingest finds "
+        "no new data.",
+    )
 
 
 class PipelineAcceptedOut(_Out):

@@ -45,9 +45,12 @@ def register(app: typer.Typer) -> None:
 def run_command(
     name: str = typer.Argument(..., help="Pipeline name, as in [pipelines.NAME]."),
     as_json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
-    force: bool = typer.Option(False, "--force", help="Train even when no new data came."),
+    force: bool = typer.Option(
+        False, "--force", help="Train (images: embed, export) even with no new data."
+    ),
 ) -> None:
-    """Run a pipeline now: ingest, quality, train, evaluate, compare, promote.
+    """Run a pipeline now: ingest, quality, train, evaluate, compare, promote (an image
+    pipeline: images-ingest, embed, export).
 
     Exits 1 when a step failed (the served model is left as it was).
     Example: headwater pipeline run orders_daily
