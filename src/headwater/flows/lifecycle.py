@@ -133,8 +133,9 @@ def check_seed(seed: int) -> None:
         raise ConfigError(f"--seed must be 0 or more, got {seed}")
 
 
-RUN_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$"
-"""A run's name (kept as an alias on its dataset): the CLI, the API and the forms check it."""
+RUN_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$"
+"""A run's name (kept as an alias on its dataset): the CLI, the API and the forms check it
+(the ``-`` escaped, as an HTML pattern attribute's ``v``-flag regex needs it)."""
 
 
 def check_run_name(name: str | None) -> None:

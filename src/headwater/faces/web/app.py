@@ -23,6 +23,7 @@ from headwater.faces.web.routes import (
     sequences,
     synthesis,
 )
+from headwater.flows.lifecycle import RUN_NAME_PATTERN
 from headwater.flows.workspace import DATASET_NAME_PATTERN
 
 __all__ = ["ROUTERS", "UPLOAD_PATH_PATTERN", "mount"]
@@ -89,6 +90,7 @@ def templates() -> Jinja2Templates:
     found.env.filters["bytes"] = _bytes
     # HTML's pattern attribute is anchored already; the core's rule, without its anchors
     found.env.globals["dataset_name_pattern"] = DATASET_NAME_PATTERN.strip("^$")
+    found.env.globals["run_name_pattern"] = RUN_NAME_PATTERN.strip("^$")
     return found
 
 
