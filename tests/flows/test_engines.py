@@ -13,18 +13,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from headwater.errors import SchemaError
 from headwater.flows import scoring
+from headwater.flows.embeddings import embed_images, image_keys
 from headwater.flows.export import export
+from headwater.flows.images import ingest_images
 from headwater.flows.profile import profile
 from headwater.flows.training import TrainRequest, train
 from headwater.flows.workspace import Workspace
 from headwater.settings import Settings
 from tests.builders import write_csv, write_small_digits
+from tests.data.images_folder import write_photo_folder
+from tests.onnx_models import projection_model
 
 
 @dataclass
@@ -137,3 +142,27 @@ def test_export_writes_the_same_parts_on_both_engines(lake: Lake, tmp_path: Path
         lake.ws, "digits", str(tmp_path / "spark"), fmt="parquet", part_rows=500, engine="spark"
     )
     assert again.written == 0  # the same data: nothing new, the manifest kept
+
+
+def test_embed_gives_the_same_vectors_on_both_engines(spark_local: object, tmp_path: Path) -> None:
+    """A user's channels-first grey model on 12x12 RGB photos (the preprocessing converts),
+    embedded from the warehouse locally and from the lake's curated Parquet on Spark."""
+    write_photo_folder(tmp_path / "photos", per_category=4)
+    weights = np.random.default_rng(0).uniform(0.1, 1, size=(12 * 12, 5))
+    model = projection_model(tmp_path / "m.onnx", weights, input_shape=["n", 1, 12, 12])
+    tables = []
+    for engine in ("local", "spark"):
+        with Workspace(Settings(home=tmp_path / engine)) as ws:
+            ingest_images(ws, tmp_path / "photos", dataset="photos", size=12)
+            result = embed_images(ws, "photos", onnx_path=model, output="features", engine=engine)
+            assert (result.rows, result.images, result.dim) == (15, 15, 5)
+            (part,) = ws.lake.curated_dir("photos_embeddings").rglob("*.parquet")
+            table = pq.read_table(part).select(["id", "label", *[f"f{j}" for j in range(5)]])
+            tables.append((table, image_keys(ws, "photos_embeddings", table["id"].to_pylist())))
+            again = embed_images(ws, "photos", onnx_path=model, output="features", engine=engine)
+            assert (again.rows, again.skipped) == (0, 15)  # nothing new, nothing scored
+    (local, local_keys), (spark, spark_keys) = tables
+    assert spark.select(["id", "label"]) == local.select(["id", "label"])
+    assert (spark_keys == local_keys).all() and (local_keys > 0).all()
+    vectors = [np.column_stack([t[f"f{j}"].to_numpy() for j in range(5)]) for t in (local, spark)]
+    assert np.allclose(vectors[0], vectors[1]) and np.ptp(vectors[0], axis=0).min() > 0

@@ -34,7 +34,10 @@ import pyarrow.parquet as pq
 from headwater.data.embeddings import FeatureChecks
 from headwater.data.ingest import ingest_path, validate_dataset_name
 from headwater.errors import ConfigError, QualityCheckFailed
+from headwater.flows.engines import Engine
 from headwater.flows.runs import resolve_run
+from headwater.flows.spark_embed import Scored, spark_vectors
+from headwater.flows.spark_tasks import FeatureBytes
 from headwater.flows.training import TrainRequest, train
 from headwater.flows.workspace import Workspace
 from headwater.learning.artifacts import ONNX_FILE, read_verified, sha256_bytes
@@ -102,6 +105,8 @@ class _Model:
     origin: str
     run_id: str | None
     trained: bool
+    shipped: FeatureBytes
+    """The graph's bytes and the tensor asked for, as Spark's executors rebuild it."""
 
 
 def embed_images(
@@ -114,11 +119,13 @@ def embed_images(
     on_progress: EmbedProgress | None = None,
     output: str | None = None,
     epochs: int | None = None,
+    engine: Engine = "local",
 ) -> EmbedResult:
     """Embed every image of ``dataset`` not yet embedded; see the module docstring.
 
     ``output`` names the tensor to read from ``onnx_path`` (default: its last 2-D
-    output); ``epochs`` overrides the CNN's when Headwater trains it.
+    output); ``epochs`` overrides the CNN's when Headwater trains it. ``engine="spark"``
+    scores the lake's curated images on Spark (`spark_embed`); the load is the same.
     """
     began = time.perf_counter()
     images = cat.get_dataset(ws.warehouse, dataset)
@@ -133,7 +140,12 @@ def embed_images(
     done = _embedded_ids(ws, target)
     staging = ws.lake.staging / f"embed-{uuid.uuid4().hex}"
     try:
-        checks, total, skipped, keys = _score(ws, images, model, done, staging, on_progress)
+        scored = (
+            _spark_vectors(ws, images, model, done)
+            if engine == "spark"
+            else _local_vectors(ws, images, model, done)
+        )
+        checks, total, skipped, keys = _score(ws, images, scored, staging, on_progress)
         result = EmbedResult(
             dataset=dataset,
             embeddings=target,
@@ -175,7 +187,9 @@ def _model(
         origin = f"{ORIGIN}onnx={sha256_bytes(data)}"
         _same_model(target, previous, origin)
         model = feature_model(data, output=output)
-        return _Model(model, f"{onnx_path.name} (sha256 {origin[-64:][:12]})", origin, None, False)
+        shipped = FeatureBytes(data, origin[-64:], output, False)
+        name = f"{onnx_path.name} (sha256 {origin[-64:][:12]})"
+        return _Model(model, name, origin, None, False, shipped)
     if run_id is None and previous is not None and previous.startswith(f"{ORIGIN}run="):
         run_id = previous.removeprefix(f"{ORIGIN}run=")  # more images, same model
     elif run_id is None:
@@ -187,12 +201,14 @@ def _model(
     elif run_id in ("best", "latest"):
         run_id = resolve_run(ws, images.name, run_id)
     _same_model(target, previous, f"{ORIGIN}run={run_id}")
+    data = _run_onnx(ws, run_id)
     return _Model(
-        feature_model(_run_onnx(ws, run_id), own=True, output=output),
+        feature_model(data, own=True, output=output),
         f"run {run_id}",
         f"{ORIGIN}run={run_id}",
         run_id,
         trained,
+        FeatureBytes(data, sha256_bytes(data), output, True),
     )
 
 
@@ -236,30 +252,70 @@ def _embedded_ids(ws: Workspace, target: str) -> set[str]:
     return done
 
 
+def _local_vectors(
+    ws: Workspace, images: cat.DatasetRow, model: _Model, done: set[str]
+) -> Iterator[Scored]:
+    """The local engine: warehouse chunks scored in this process, embedded ids skipped."""
+    for ids, labels, row_keys, pixels in _image_chunks(ws, images):
+        chosen = np.flatnonzero(np.array([i not in done for i in ids], dtype=bool))
+        vectors = model.features.features(pixels[chosen]) if len(chosen) else None
+        yield (
+            len(ids),
+            [ids[i] for i in chosen],
+            [labels[i] for i in chosen],
+            row_keys[chosen],
+            np.zeros((0, 0), np.float32) if vectors is None else vectors,
+        )
+
+
+def _spark_vectors(
+    ws: Workspace, images: cat.DatasetRow, model: _Model, done: set[str]
+) -> Iterator[Scored]:
+    """The Spark engine: the driver names the images (ids as locally) and asks Spark for
+    the vectors of those not yet embedded; the skipped ones pass as one empty chunk."""
+    sources = cat.image_sources(ws.warehouse, images)
+    batch_keys = sources.column("batch_key").to_numpy().astype(np.int64)
+    source_rows = sources.column("source_row").to_numpy().astype(np.int64)
+    row_keys = sources.column("image_key").to_numpy().astype(np.int64)
+    ids = _image_ids(_folder_index(ws, images), images.name, batch_keys, source_rows, row_keys)
+    fresh = np.array([i not in done for i in ids], dtype=bool)
+    if not fresh.all():
+        yield int((~fresh).sum()), [], [], np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+    if fresh.any():
+        wanted = pa.table(
+            {
+                "batch_key": batch_keys[fresh],
+                "source_row": source_rows[fresh],
+                "image_key": row_keys[fresh],
+            }
+        )
+        chosen = np.flatnonzero(fresh)
+        named = {int(row_keys[i]): ids[i] for i in chosen}
+        yield from spark_vectors(
+            ws, images.name, model.shipped, wanted, named, chunk_rows=CHUNK_ROWS
+        )
+
+
 def _score(
     ws: Workspace,
     images: cat.DatasetRow,
-    model: _Model,
-    done: set[str],
+    scored: Iterator[Scored],
     staging: Path,
     on_progress: EmbedProgress | None,
 ) -> tuple[FeatureChecks, int, int, list[tuple[str, int]]]:
-    """Every not-yet-embedded image through the model, chunk by chunk, checked and written."""
+    """Every not-yet-embedded image's vector, chunk by chunk, checked and written."""
     total = sum(cat.split_counts(ws.warehouse, images).values())
     checks: FeatureChecks | None = None
     seen = skipped = 0
     keys: list[tuple[str, int]] = []
-    for ids, labels, row_keys, pixels in _image_chunks(ws, images):
-        seen += len(ids)
-        fresh = np.array([i not in done for i in ids], dtype=bool)
-        skipped += int((~fresh).sum())
-        if fresh.any():
-            vectors = model.features.features(pixels[fresh])
+    for passed, ids, labels, row_keys, vectors in scored:
+        seen += passed
+        skipped += passed - len(ids)
+        if ids:
             if checks is None:
                 checks = FeatureChecks(staging / "features.parquet", vectors.shape[1])
-            chosen = np.flatnonzero(fresh)
-            checks.add([ids[i] for i in chosen], [labels[i] for i in chosen], vectors)
-            keys += [(ids[i], int(row_keys[i])) for i in chosen]
+            checks.add(ids, labels, vectors)
+            keys += list(zip(ids, row_keys.tolist(), strict=True))
         if on_progress is not None:
             on_progress(seen, total)
     if checks is None:
@@ -294,14 +350,25 @@ def _image_chunks(
     """(ids, labels, row keys, pixels) a chunk at a time; ids from the folder's index."""
     index = _folder_index(ws, images)
     for chunk in cat.sourced_image_chunks(ws.warehouse, images, chunk_rows=CHUNK_ROWS):
-        ids = [
-            index.get((int(b), int(r))) or f"{images.name}:{int(k)}"
-            for b, r, k in zip(
-                chunk.batch_keys, chunk.source_rows, chunk.images.row_keys, strict=True
-            )
-        ]
+        ids = _image_ids(
+            index, images.name, chunk.batch_keys, chunk.source_rows, chunk.images.row_keys
+        )
         labels = [label or "" for label in chunk.images.labels]
         yield ids, labels, chunk.images.row_keys, chunk.images.pixels
+
+
+def _image_ids(
+    index: dict[tuple[int, int], str],
+    dataset: str,
+    batch_keys: npt.NDArray[np.int64],
+    source_rows: npt.NDArray[np.int64],
+    row_keys: npt.NDArray[np.int64],
+) -> list[str]:
+    """Each image's id: its file's hash from the folder's index, else ``<dataset>:<row key>``."""
+    return [
+        index.get((int(b), int(r))) or f"{dataset}:{int(k)}"
+        for b, r, k in zip(batch_keys, source_rows, row_keys, strict=True)
+    ]
 
 
 def _folder_index(ws: Workspace, images: cat.DatasetRow) -> dict[tuple[int, int], str]:

@@ -23,6 +23,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from headwater.data.features import FeatureSpec
+from headwater.errors import SchemaError
 from headwater.flows.runs import ServedModel
 from headwater.flows.served import score_batch
 from headwater.learning.artifacts import ONNX_FILE, OnnxPredictor
@@ -31,6 +32,7 @@ from headwater.storage.spark import FILE_COLUMN, ROW_COLUMN
 
 if TYPE_CHECKING:
     from headwater.data.export import Format
+    from headwater.learning.embedding import FeatureModel
     from headwater.storage.sinks import Sink
 
 __all__ = [
@@ -38,7 +40,10 @@ __all__ = [
     "PIECES",
     "POSITION",
     "STORED",
+    "VECTORS",
+    "FeatureBytes",
     "ModelBytes",
+    "embed_partition",
     "number_rows",
     "score_partition",
     "store_parts",
@@ -196,3 +201,65 @@ def _store(
     return pa.RecordBatch.from_pydict(
         {"number": [number], "rows": [table.num_rows], "sha256": [sha], "written": [written]}
     )
+
+
+VECTORS = "image_key long, label string, vector binary"
+_FEATURES: dict[tuple[str, str | None, bool], FeatureModel] = {}
+"""Feature models this Python worker has loaded: one ONNX Runtime session each."""
+
+
+@dataclass(frozen=True)
+class FeatureBytes:
+    """What an executor needs to rebuild the embed's feature model: bytes and the tensor."""
+
+    onnx: bytes
+    sha256: str
+    output: str | None
+    own: bool
+
+
+def embed_partition(
+    batches: Iterator[pa.RecordBatch], *, shipped: FeatureBytes
+) -> Iterator[pa.RecordBatch]:
+    """Runs on an executor: each batch of curated images scored by the local engine's
+    `FeatureModel.features`; the vectors come back as float32 bytes beside their row key."""
+    from headwater.learning.embedding import feature_model
+    from headwater.storage.binary import pixel_array
+
+    key = (shipped.sha256, shipped.output, shipped.own)
+    model = _FEATURES.get(key)
+    if model is None:
+        model = feature_model(shipped.onnx, output=shipped.output, own=shipped.own)
+        _FEATURES[key] = model
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        shape = {k: set(batch.column(k).to_pylist()) for k in _SHAPE}
+        if any(len(values) != 1 for values in shape.values()):
+            raise SchemaError(
+                f"the images mix sizes or pixel types ({shape}); ingest them at one --size",
+                field="pixels",
+            )
+        height, width, channels, dtype = (next(iter(shape[k])) for k in _SHAPE)
+        pixels = pixel_array(
+            batch.column("pixels"), np.dtype(str(dtype)), (height, width, channels)
+        )
+        vectors = model.features(pixels)
+        yield pa.RecordBatch.from_pydict(
+            {
+                "image_key": batch.column("image_key"),
+                "label": batch.column("label"),
+                "vector": [row.tobytes() for row in vectors],
+            },
+            schema=_VECTOR,
+        )
+
+
+_SHAPE = ("height", "width", "channels", "pixel_dtype")
+_VECTOR = pa.schema(
+    [
+        ("image_key", pa.int64()),
+        ("label", pa.string()),
+        ("vector", pa.binary()),
+    ]
+)

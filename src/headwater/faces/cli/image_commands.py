@@ -79,12 +79,16 @@ def embed(
     ),
     dim: int = typer.Option(512, "--dim", min=1, help="Penultimate width of the CNN trained."),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Epochs of that CNN."),
+    engine: str = typer.Option(
+        "local", "--engine", help="local (here) or spark (HEADWATER_SPARK_MASTER) scores."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """A feature vector per image from a CNN's penultimate layer, as NAME_embeddings.
 
     No pretrained weights can be downloaded here: without --model Headwater trains its
     CNN on the dataset's own labels. Example: headwater images embed photos --dim 512
+    (add --engine spark to score the lake's images on Spark)
     """
     onnx_path = (
         Path(model) if model and (model.endswith(".onnx") or Path(model).is_file()) else None
@@ -106,6 +110,7 @@ def embed(
             output=output,
             epochs=epochs,
             on_progress=progress,
+            engine=check_engine(engine),
         )
     if as_json:
         typer.echo(json.dumps(result.to_dict()))

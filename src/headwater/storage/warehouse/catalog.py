@@ -38,6 +38,7 @@ __all__ = [
     "holds_row",
     "image_by_key",
     "image_chunks",
+    "image_sources",
     "label_keys",
     "list_batches",
     "list_datasets",
@@ -585,6 +586,16 @@ def sourced_image_chunks(
             batch.column("batch_key").to_numpy(zero_copy_only=False).astype(np.int64),
             batch.column("source_row").to_numpy(zero_copy_only=False).astype(np.int64),
         )
+
+
+def image_sources(wh: Warehouse, dataset: DatasetRow) -> pa.Table:
+    """Every loaded image's row key with its batch and source row, in row-key order (no
+    pixels): what names an image read from the lake's curated files rather than from here."""
+    return wh.fetch_arrow(
+        "SELECT image_key, batch_key, source_row FROM fact_image "
+        "WHERE dataset_key = %s ORDER BY image_key",
+        [dataset.key],
+    )
 
 
 def image_by_key(wh: Warehouse, dataset: DatasetRow, image_key: int) -> ImageArrays | None:
