@@ -91,6 +91,11 @@ def test_a_users_onnx_model_by_named_output_and_channels_first(
     assert (result.dim, result.rows, result.output) == (6, 27, "headwater_penultimate")
     dataset = cat.get_dataset(photos.warehouse, "photos_embeddings")
     assert dataset.kind == "tabular" and dataset.label_column == "label"
+    sources = cat.image_sources(photos.warehouse, cat.get_dataset(photos.warehouse, "photos"))
+    assert sources.column_names == ["image_key", "batch_key", "source_row"]  # what Spark joins on
+    assert sources.num_rows == 27 and sources["image_key"].to_pylist() == sorted(
+        sources["image_key"].to_pylist()
+    )
     other = projection_model(
         tmp_path / "other.onnx", np.ones((SIDE * SIDE * 3, 4)), input_shape=["n", SIDE * SIDE * 3]
     )
