@@ -58,7 +58,7 @@ from pydantic import (
 from headwater.data.export import Format
 from headwater.data.ingest import validate_dataset_name
 from headwater.errors import ConfigError, NotFound
-from headwater.learning.params import model_params, validate_params
+from headwater.learning.params import Seed, model_params, validate_params
 from headwater.settings import config_path
 from headwater.storage.fetch import is_url
 
@@ -154,7 +154,7 @@ class PipelineConfig(BaseModel):
     model: str = "mlp"
     params: dict[str, ParamScalar] = Field(default_factory=dict)
     tune: int | None = Field(default=None, ge=1, le=1000, description="Search trials.")
-    seed: int = Field(default=0, ge=0)
+    seed: Seed = 0
     timezone: str = "UTC"
     schedule: str | None = Field(default=None, description="Cron expression, e.g. 0 7 * * *.")
     on_new_data: bool = False

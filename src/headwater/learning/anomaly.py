@@ -64,6 +64,7 @@ from headwater.learning.base import (
     check_int,
     check_optional_int,
 )
+from headwater.learning.params import MAX_SEED
 from headwater.learning.plots import CORRECT, MISTAKE, _as_images, _save
 from headwater.learning.sklearn_onnx import OPSET
 from headwater.learning.train import EVAL_CHUNK, EpochCallback, reproducible
@@ -84,7 +85,6 @@ INPUT_NAME = "input"
 SCORE_NAME = "score"
 MSE_NAME = "reconstruction_error"
 THRESHOLD_KEY = "headwater.threshold"
-MAX_SEED = 2**32 - 1
 #: keeps 0/0 defined: a row that is all zeros *and* rebuilt as exact zeros scores 0
 EPSILON = 1e-12
 BoolArray = npt.NDArray[np.bool_]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -50,6 +50,7 @@ __all__ = [
     "Params",
     "RidgeParams",
     "Schedule",
+    "Seed",
     "allowed",
     "model_params",
     "model_task",
@@ -61,6 +62,8 @@ __all__ = [
 ]
 
 MAX_SEED = 2**32 - 1
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+"""A random seed as every face and config takes it: NumPy and PyTorch seeds are 32-bit."""
 ParamValue = int | float | str | bool | None
 """A hyperparameter's value as stored in ``params.json`` (the same as ``learning.base``'s)."""
 Schedule = Literal["cosine", "constant"]

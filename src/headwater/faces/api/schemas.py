@@ -30,7 +30,7 @@ from pydantic import (
 from headwater.faces.http import scrub
 from headwater.flows.inputs import JsonScalar
 from headwater.flows.lifecycle import RUN_NAME_PATTERN
-from headwater.flows.params import COMMON_PARAMS, PARAMS, SEQUENCE_PARAMS, Params
+from headwater.flows.params import COMMON_PARAMS, PARAMS, SEQUENCE_PARAMS, Params, Seed
 from headwater.flows.pipelines import PipelineRunRow, pipeline_run_dict
 from headwater.flows.reports import BatchReport, IngestReport, QualityReport
 from headwater.flows.runs import RunDetail, RunRow, ranking_order, run_summary, run_task
@@ -901,7 +901,7 @@ class SynthesisIn(BaseModel):
         pattern=DATASET_NAME_PATTERN,
         description="Name of the new dataset; by default <dataset>_<method>_<run id>.",
     )
-    seed: int = Field(default=0, ge=0, description="Seed of the holdout, the fit and the sample.")
+    seed: Seed = Field(default=0, description="Seed of the holdout, the fit and the sample.")
     force: bool = Field(default=False, description="Allow more than 10x the source's rows.")
 
     def to_core(self) -> SynthesisRequest:

@@ -9,6 +9,7 @@ import typer
 
 from headwater.faces.cli.output import console
 from headwater.flows.keystroke_demo import keystroke_set, serve_keystrokes
+from headwater.flows.params import MAX_SEED
 
 __all__ = ["register"]
 
@@ -24,7 +25,9 @@ def keystrokes(
     port: int = typer.Option(8765, "--port", min=0, max=65535, help="Port on 127.0.0.1."),
     users: int = typer.Option(30, "--users", min=2, max=500, help="Typists: one page each."),
     attempts: int = typer.Option(12, "--attempts", min=1, max=200, help="Attempts per typist."),
-    seed: int = typer.Option(7, "--seed", help="Same seed, same typists and pages."),
+    seed: int = typer.Option(
+        7, "--seed", min=0, max=MAX_SEED, help="Same seed, same typists and pages."
+    ),
 ) -> None:
     """Serve a paginated keystroke-dynamics API on loopback until Ctrl-C.
 

@@ -15,6 +15,7 @@ from headwater.flows.embeddings import EmbedResult, embed_images
 from headwater.flows.engines import check_engine
 from headwater.flows.export import export as run_export
 from headwater.flows.images import ImageChain, ImageIngestReport, ingest_images, run_images
+from headwater.flows.params import MAX_SEED
 from headwater.flows.tsne import TsneResult, tsne_map
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
@@ -236,7 +237,9 @@ def tsne(
     dataset: str = typer.Argument(..., help="An image dataset, or its NAME_embeddings."),
     sample: int = typer.Option(20_000, "--sample", min=10, help="Points on the map."),
     out: Path | None = typer.Option(None, "--out", help="Where to write the PNG."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the sample and the map."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, max=MAX_SEED, help="Seed of the sample and the map."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """A t-SNE map of a dataset's pixels or embeddings: a PNG and the web UI's scatter.

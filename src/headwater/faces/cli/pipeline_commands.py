@@ -14,6 +14,7 @@ from rich.table import Table
 
 from headwater.errors import ConfigError
 from headwater.faces.cli.output import console
+from headwater.flows.params import MAX_SEED
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
 
@@ -190,7 +191,9 @@ def tune(
     trials: int = typer.Option(20, "--trials", min=1, help="Trials to run (more if resumed)."),
     timeout: float | None = typer.Option(None, "--timeout", help="Stop starting trials after S s."),
     fix: list[str] = typer.Option([], "--fix", help="Hold a parameter, e.g. --fix epochs=5."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the sampler and of every run."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, max=MAX_SEED, help="Seed of the sampler and of every run."
+    ),
     no_prune: bool = typer.Option(False, "--no-prune", help="Never stop a trial early."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:

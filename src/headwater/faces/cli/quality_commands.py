@@ -12,6 +12,7 @@ from rich.table import Table
 
 from headwater.errors import ConfigError
 from headwater.faces.cli.output import console
+from headwater.flows.params import MAX_SEED
 from headwater.flows.reports import Contract
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
@@ -150,7 +151,9 @@ def anomalies(
         None, "--run", help="Score with this detector run; default the latest."
     ),
     epochs: int | None = typer.Option(None, help="Training passes over the rows (10)."),
-    seed: int = typer.Option(0, help="Seed: the same seed and rows give the same detector."),
+    seed: int = typer.Option(
+        0, min=0, max=MAX_SEED, help="Seed: the same seed and rows give the same detector."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Train an anomaly detector, or flag the rows of a batch it cannot rebuild, worst first.

@@ -10,6 +10,7 @@ import typer
 
 from headwater.faces.cli.output import console
 from headwater.faces.cli.progress import epoch_bar
+from headwater.flows.params import MAX_SEED
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
 
@@ -31,7 +32,9 @@ def synthesize_command(
     method: str = typer.Option("pca", "--method", "-m", help="pca, vae or copula (the baseline)."),
     rows: int = typer.Option(..., "--rows", "-n", help="How many synthetic rows to make."),
     into: str = typer.Option(..., "--into", help="Name of the new synthetic dataset."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the holdout, the fit and the sample."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, max=MAX_SEED, help="Seed of the holdout, the fit and the sample."
+    ),
     force: bool = typer.Option(False, "--force", help="Allow more than 10x the source's rows."),
     as_json: bool = typer.Option(False, "--json", help="Print the report's headline as JSON."),
 ) -> None:

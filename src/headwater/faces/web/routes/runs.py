@@ -39,6 +39,7 @@ from headwater.flows.params import (
     COMMON_FIELDS,
     PARAMS,
     Params,
+    Seed,
     allowed,
     checked_params,
     param_kind,
@@ -83,7 +84,7 @@ class TrainForm(BaseModel):
 
     dataset: str = Field(pattern=DATASET_NAME_PATTERN)
     model: str = "mlp"
-    seed: int = Field(default=0, ge=0)
+    seed: Seed = 0
     evaluation: Literal["holdout", "cv"] = "holdout"
     holdout: float = Field(default=0.1, gt=0, lt=1)
     cv: int = Field(default=5, ge=2, le=20)

@@ -26,7 +26,7 @@ from headwater.faces.web.results import StoredResult
 from headwater.faces.web.routes.runs import form_params, model_views
 from headwater.flows.lifecycle import RUN_NAME_PATTERN
 from headwater.flows.named_runs import UNFINISHED
-from headwater.flows.params import PARAMS, SEQUENCE_PARAMS, checked_params, trainable
+from headwater.flows.params import PARAMS, SEQUENCE_PARAMS, Seed, checked_params, trainable
 from headwater.flows.sequences import MAX_FIRST, SEQUENCE_MODELS
 from headwater.flows.service import PageSource
 from headwater.flows.training import TrainRequest
@@ -70,7 +70,7 @@ class SequenceTrainForm(PagesForm):
     model: str = "lstm"
     holdout: float = Field(default=0.2, gt=0, lt=1)
     name: str | None = Field(default=None, pattern=RUN_NAME_PATTERN)
-    seed: int = Field(default=0, ge=0)
+    seed: Seed = 0
 
     def to_core(self) -> tuple[TrainRequest, PageSource | None]:
         if self.model not in MODELS:

@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from headwater.errors import HeadwaterError
 from headwater.faces.http import DATASET_NAME_PATTERN, RunId
 from headwater.faces.web.context import Page, PageDep, WebRoute, describe, finite
+from headwater.flows.params import Seed
 from headwater.flows.synthesis import SynthesisRequest
 from headwater.flows.synthesis_status import METHODS, SynthesisStatus
 
@@ -42,7 +43,7 @@ class SynthesisForm(BaseModel):
     dataset: str = Field(pattern=DATASET_NAME_PATTERN)
     method: Literal["pca", "vae", "copula"] = "pca"
     rows: int = Field(default=1000, ge=1, le=10_000_000)
-    seed: int = Field(default=0, ge=0)
+    seed: Seed = 0
 
     def to_core(self) -> SynthesisRequest:
         return SynthesisRequest(self.dataset, self.method, self.rows, "", seed=self.seed)
