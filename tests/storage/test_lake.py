@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 from pathlib import Path
 
@@ -79,6 +80,33 @@ def test_sweep_removes_stale_folders_as_well_as_files(tmp_path: Path) -> None:
         os.utime(path, (old, old))
     assert lake.sweep() == 2
     assert [p.name for p in lake.staging.iterdir()] == ["upload-live"]
+
+
+def test_bytes_stored_whole_beside_their_address_and_leftovers_swept_daily(
+    tmp_path: Path,
+) -> None:
+    lake = Lake(tmp_path / "lake")
+    data = b"\x89PNG not really"
+    sha = hashlib.sha256(data).hexdigest()
+    stored = lake.store_raw_bytes(data, sha)
+    assert stored == lake.raw_path(sha) and stored.read_bytes() == data
+    assert not os.access(stored, os.W_OK) or os.geteuid() == 0
+    assert lake.store_raw_bytes(b"ignored: the address is taken", sha) == stored
+    assert stored.read_bytes() == data and os.listdir(stored.parent) == [stored.name]
+    # what a writer killed between its write and its rename leaves
+    dead = stored.with_name(f".{'0' * 62}.1a2b3c4d.partial")
+    dead.write_bytes(b"half")
+    young = stored.with_name(f".{'1' * 62}.5e6f7a8b.partial")
+    young.write_bytes(b"still being written")
+    os.utime(dead, (1_000_000_000, 1_000_000_000))
+    raw = lake.root / "raw" / "sha256"
+    assert lake.sweep() == 0 and dead.exists()  # the raw folders are listed once a day
+    os.utime(raw, (1_000_000_000, 1_000_000_000))
+    assert lake.sweep() == 1 and not dead.exists() and young.exists()
+    os.utime(young, (1_000_000_000, 1_000_000_000))
+    assert lake.sweep() == 0 and young.exists()  # swept a moment ago
+    os.utime(raw, (1_000_000_000, 1_000_000_000))
+    assert lake.sweep() == 1 and os.listdir(stored.parent) == [stored.name]
 
 
 def test_no_space_left_is_found_anywhere_in_the_chain() -> None:

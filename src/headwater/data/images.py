@@ -67,6 +67,9 @@ the parent's time on 2,000 MNIST digits)."""
 IMAGE_FILE_CHECK = "image_file"
 """The quarantine's check name for a file that did not decode (field: the file)."""
 
+WHOLE_READ_BYTES = 16 << 20
+"""Files up to this size are read once, hashed and stored from memory; larger ones stream."""
+
 AHEAD = 4
 """Slices queued per worker: the workers keep decoding while the parent loads a chunk."""
 
@@ -215,8 +218,13 @@ def _hash_slice(lake: Lake, category: str, paths: list[Path], options: ImageOpti
     """
     shas = []
     for path in paths:
-        sha = sha256_file(path)
-        lake.store_raw(path, sha)
+        if path.stat().st_size > WHOLE_READ_BYTES:
+            sha = sha256_file(path)
+            lake.store_raw(path, sha)
+        else:
+            data = path.read_bytes()
+            sha = hashlib.sha256(data).hexdigest()
+            lake.store_raw_bytes(data, sha)
         shas.append(sha)
     return shas
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -29,7 +30,24 @@ class RowFailure:
     values: list[str]
 
 
-Check = Callable[[pa.RecordBatch, Contract], tuple[np.ndarray, list[str]] | None]
+class Described(Protocol):
+    """What failed in a row, by row index: a list, or `OnDemand` when most rows pass."""
+
+    def __getitem__(self, row: int, /) -> str: ...
+
+
+@dataclass(frozen=True)
+class OnDemand:
+    """Row descriptions written only for the rows that failed: formatting one for every
+    pixel row of a 30,000-image ingest was a tenth of its serial time."""
+
+    describe: Callable[[int], str]
+
+    def __getitem__(self, row: int, /) -> str:
+        return self.describe(row)
+
+
+Check = Callable[[pa.RecordBatch, Contract], tuple[np.ndarray, Described] | None]
 
 
 def check_rows(batch: pa.RecordBatch, contract: Contract) -> list[RowFailure]:
@@ -69,28 +87,32 @@ def _nan_pixel(batch: pa.RecordBatch, contract: Contract) -> tuple[np.ndarray, l
     return mask, [f"pixel {i} is NaN" for i in where]
 
 
-def _pixel_range(batch: pa.RecordBatch, contract: Contract) -> tuple[np.ndarray, list[str]] | None:
+def _pixel_range(batch: pa.RecordBatch, contract: Contract) -> tuple[np.ndarray, Described] | None:
     if contract.pixel_min is None and contract.pixel_max is None:
         return None
-    values, _ = _pixel_values(batch)
     low = -np.inf if contract.pixel_min is None else contract.pixel_min
     high = np.inf if contract.pixel_max is None else contract.pixel_max
+    dtype = np.dtype(batch.column("pixel_dtype")[0].as_py())
+    if dtype.kind in "iu" and low <= np.iinfo(dtype).min and high >= np.iinfo(dtype).max:
+        return np.zeros(batch.num_rows, dtype=bool), OnDemand(str)  # no value can fall outside
+    values, _ = _pixel_values(batch)
     with np.errstate(invalid="ignore"):
         outside: np.ndarray = (values < low) | (values > high)
     mask: np.ndarray = np.asarray(outside.any(axis=1), dtype=bool)
     first = outside.argmax(axis=1)
-    shown = [
-        f"pixel {i} = {values[r, i]:g} (allowed {low:g}..{high:g})" for r, i in enumerate(first)
-    ]
-    return mask, shown
+
+    def shown(row: int) -> str:
+        return f"pixel {first[row]} = {values[row, first[row]]:g} (allowed {low:g}..{high:g})"
+
+    return mask, OnDemand(shown)
 
 
-def _image_shape(batch: pa.RecordBatch, contract: Contract) -> tuple[np.ndarray, list[str]] | None:
+def _image_shape(batch: pa.RecordBatch, contract: Contract) -> tuple[np.ndarray, Described] | None:
     if contract.image_shape is None:
         return None
     got = np.stack([batch.column(k).to_numpy() for k in ("height", "width", "channels")], axis=1)
     mask = (got != np.array(contract.image_shape)).any(axis=1)
-    return mask, [f"{h}x{w}x{c}" for h, w, c in got]
+    return mask, OnDemand(lambda row: "x".join(str(v) for v in got[row]))
 
 
 def _label_allowed(
