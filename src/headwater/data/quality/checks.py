@@ -65,7 +65,7 @@ def check_rows(batch: pa.RecordBatch, contract: Contract) -> list[RowFailure]:
         mask = mask & ~taken
         if mask.any():
             taken |= mask
-            chosen = [values[i] for i in np.flatnonzero(mask)]
+            chosen = [values[int(i)] for i in np.flatnonzero(mask)]
             failures.append(RowFailure(name, field, mask, chosen))
     return failures
 
