@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -184,7 +185,8 @@ def _decode_one(path: Path, category: str, options: ImageOptions) -> Decoded:
                 return rejected(f"too small ({width}x{height}, under {options.min_side} px)")
             image.seek(0)  # a GIF's first frame
             image.load()
-            rgb = image.convert("RGB")
+            # grey stays grey until it is small: the same pixels, a third of the resizing
+            source = image if image.mode == "L" else image.convert("RGB")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         return rejected(f"decompression bomb ({exc})")
     except UnidentifiedImageError:
@@ -192,9 +194,9 @@ def _decode_one(path: Path, category: str, options: ImageOptions) -> Decoded:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         what = "truncated" if "truncated" in str(exc).lower() else "unreadable"
         return rejected(f"{what} ({exc})")
-    small = rgb.resize((options.size, options.size), Image.Resampling.BILINEAR)
-    pixels = np.asarray(small, np.uint8)
-    return Decoded(str(path), category, image_id, _dhash(rgb), pixels, None)
+    small = source.resize((options.size, options.size), Image.Resampling.BILINEAR)
+    pixels = np.asarray(small.convert("RGB"), np.uint8)
+    return Decoded(str(path), category, image_id, _dhash(source), pixels, None)
 
 
 def _decode_slice(category: str, paths: list[Path], options: ImageOptions) -> list[Decoded]:
@@ -209,24 +211,28 @@ def _decode_slice(category: str, paths: list[Path], options: ImageOptions) -> li
         Image.MAX_IMAGE_PIXELS = before
 
 
-def _hash_slice(lake: Lake, category: str, paths: list[Path], options: ImageOptions) -> list[str]:
-    """One task: the sha256 (the image's id) of each file of a slice, and its raw copy.
+def _hash_slice(
+    lake: Lake, category: str, paths: list[Path], options: ImageOptions
+) -> list[tuple[str, int]]:
+    """One task: the sha256 (the image's id) and size of each file of a slice; its raw copy.
 
     The copy (content-addressed, made once) is made here, in the workers, not by the
     parent inside the load: a file at a time it was the parent's largest serial cost.
     A copy whose ingest then fails stays unrecorded and is reused by the next ingest.
     """
-    shas = []
+    found = []
     for path in paths:
-        if path.stat().st_size > WHOLE_READ_BYTES:
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            data = handle.read() if size <= WHOLE_READ_BYTES else None
+        if data is None:
             sha = sha256_file(path)
             lake.store_raw(path, sha)
         else:
-            data = path.read_bytes()
             sha = hashlib.sha256(data).hexdigest()
             lake.store_raw_bytes(data, sha)
-        shas.append(sha)
-    return shas
+        found.append((sha, size))
+    return found
 
 
 @contextmanager
@@ -275,12 +281,13 @@ def _in_order(
 
 def survey(
     folders: list[Task], options: ImageOptions, pool: ProcessPoolExecutor | None, lake: Lake
-) -> dict[Path, str]:
-    """The sha256 of every file, hashed by the workers: what is new is decided before decoding."""
-    shas: dict[Path, str] = {}
+) -> dict[Path, tuple[str, int]]:
+    """The sha256 and size of every file, found by the workers (which store the raw
+    copies): what is new is decided before decoding."""
+    found: dict[Path, tuple[str, int]] = {}
     for _, paths, hashed in _in_order(pool, partial(_hash_slice, lake), folders, options):
-        shas.update(zip(paths, hashed, strict=True))
-    return shas
+        found.update(zip(paths, hashed, strict=True))
+    return found
 
 
 def decode_folder(
@@ -333,7 +340,7 @@ class _Known:
         )
 
     def split(
-        self, folders: list[Task], shas: dict[Path, str], report: ImageIngestReport
+        self, folders: list[Task], shas: dict[Path, tuple[str, int]], report: ImageIngestReport
     ) -> tuple[list[Task], list[tuple[str, str]]]:
         """(the files to decode, by category; new files whose bytes an earlier image has)."""
         loaded = dict(
@@ -345,7 +352,7 @@ class _Known:
         for category, files in folders:
             fresh = []
             for path in files:
-                sha = shas[path]
+                sha = shas[path][0]
                 if sha in loaded and loaded[sha] != str(path):
                     copies.append((str(path), loaded[sha]))
                 if sha in loaded or sha in set_aside:
@@ -518,7 +525,7 @@ def ingest_image_folder(
             name=root.name,
             kind="image",
             files=[
-                RawFile(p, f"unassigned/{c}", "image/" + p.suffix.lower().lstrip("."))
+                RawFile(p, f"unassigned/{c}", "image/" + p.suffix.lower().lstrip("."), shas[p][1])
                 for c, paths in new
                 for p in paths
             ],
@@ -526,7 +533,8 @@ def ingest_image_folder(
             total_rows=len(files),
             label_column="label",
             labels=[category for category, _ in folders],  # every chunk's, not the first's
-            sha256s=[shas[p] for p in files],
+            sha256s=[shas[p][0] for p in files],
+            raw_stored=True,
             set_aside=collector.set_aside,
         )
         try:

@@ -654,7 +654,7 @@ class _BatchLoader:
             (
                 sha,
                 raw.path.name,
-                raw.path.stat().st_size,
+                raw.size if raw.size is not None else raw.path.stat().st_size,
                 raw.media_type,
                 origin,
                 self.lake.raw_name(sha),
@@ -685,8 +685,10 @@ class _BatchLoader:
         # from recording the same file between the manifest's check and its load.
         self.wh.hold_lock("raw", 0)
         cat.record_raw_files(self.wh, batch_key, manifest, now=self.now)
+        if self.source.raw_stored:
+            return
         for raw, (_, sha) in zip(self.source.files, shas, strict=True):
-            if not self.lake.has_raw(sha):  # an image folder's workers made theirs already
+            if not self.lake.has_raw(sha):
                 self.raw_made.append(sha)
                 self.lake.store_raw(raw.path, sha)
 

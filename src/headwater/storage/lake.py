@@ -283,8 +283,11 @@ class Lake:
         if target.is_file():
             return target
         with full_disk_said(target):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _write_whole(target, data)
+            try:
+                _write_whole(target, data)
+            except FileNotFoundError:  # the first file of its shard: a syscall saved per file
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _write_whole(target, data)
         return target
 
     def remove_raw(self, sha256: str) -> None:

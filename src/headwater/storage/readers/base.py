@@ -60,6 +60,8 @@ class RawFile:
     path: Path
     role: str = "data"
     media_type: str = "application/octet-stream"
+    size: int | None = None
+    """Its size in bytes when the reader knows it already (no stat per file at the commit)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,9 @@ class Source:
     sha256s: list[str] | None = None
     """The files' sha256 in order, when the reader already has them (an image folder hashes
     its files in worker processes): the ingest then does not read every file again."""
+    raw_stored: bool = False
+    """The reader has put every file's raw copy in the lake already (an image folder's
+    workers do): the ingest neither copies nor looks for them, a file at a time."""
     set_aside: Callable[[], pa.Table] | None = None
     """Files the reader could not turn into rows (an image that does not decode), as
     quarantine rows (source_row, check_name, field, value_text, row_payload); asked for once
