@@ -74,6 +74,12 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Every column but binary ones: an image's pixels never repeat, and trying a dictionary
+    on 12 KB values cost a quarter of the curated file's write time."""
+    return [f.name for f in schema if not pa.types.is_binary(f.type)]
+
+
 def _write_whole(target: Path, data: bytes) -> None:
     """``data`` as the read-only file ``target``, which appears whole or not at all.
 
@@ -180,7 +186,9 @@ class StagedParquet:
         staged = cls(path, dataset, batch_id, fd, quarantine_id)
         try:
             os.rename(hidden, path)
-            staged._writer = pq.ParquetWriter(str(path), schema, compression="zstd")
+            staged._writer = pq.ParquetWriter(
+                str(path), schema, compression="zstd", use_dictionary=_dictionary_columns(schema)
+            )
         except BaseException:
             hidden.unlink(missing_ok=True)
             staged.discard()
