@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from headwater.faces.api.page_fields import MaxPages, Paginate, RecordsPath
 from headwater.faces.http import scrub
 from headwater.flows.inputs import JsonScalar
 from headwater.flows.lifecycle import RUN_NAME_PATTERN
@@ -208,6 +209,8 @@ def _json_value(value: object) -> JsonValue:
 
 
 class SourceIn(BaseModel):
+    """A file at a URL; with records, paginate or max_pages, the first page of a JSON API."""
+
     model_config = ConfigDict(extra="forbid")
 
     url: AnyHttpUrl = Field(
@@ -219,22 +222,9 @@ class SourceIn(BaseModel):
         max_length=200,
         description="Label column of a tabular file; with pages, its path in each page.",
     )
-    records: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=200,
-        description="Follow pages: the path of the list of records in each page (user_data).",
-    )
-    paginate: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=200,
-        description="Follow pages: next[:PATH], link, cursor:FIELD[=PARAM] or page:PARAM "
-        "(with records alone, a next field or a Link header is found by itself).",
-    )
-    max_pages: int | None = Field(
-        default=None, ge=1, le=100_000, description="Follow pages, at most this many."
-    )
+    records: RecordsPath = None
+    paginate: Paginate = None
+    max_pages: MaxPages = None
 
 
 class BatchIngestOut(_Out):

@@ -10,6 +10,7 @@ from typing import Self
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue
 
+from headwater.faces.api.page_fields import MaxPages, Paginate, RecordsPath
 from headwater.faces.http import RUN_ID_PATTERN
 from headwater.flows.sequences import MAX_FIRST, Analysis, PredictionTable
 from headwater.flows.service import PageSource
@@ -27,13 +28,7 @@ class PagesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: AnyHttpUrl = Field(description="The first page, http(s).")
-    records: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=200,
-        description="Path of the list of records in each page, e.g. user_data.",
-        examples=["user_data"],
-    )
+    records: RecordsPath = None
     label: str | None = Field(
         default=None,
         min_length=1,
@@ -41,16 +36,8 @@ class PagesIn(BaseModel):
         description="Path of each page's label, e.g. user_label.",
         examples=["user_label"],
     )
-    paginate: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=200,
-        description="How pages follow: next[:PATH], link, cursor:FIELD[=PARAM] or page:PARAM; "
-        "default: a next field or a Link header, found on the first page.",
-    )
-    max_pages: int | None = Field(
-        default=None, ge=1, le=100_000, description="Most pages to follow (server default)."
-    )
+    paginate: Paginate = None
+    max_pages: MaxPages = None
     first: int = Field(
         default=100, ge=1, le=MAX_FIRST, description=f"Rows to answer (at most {MAX_FIRST})."
     )
