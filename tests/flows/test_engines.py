@@ -22,7 +22,7 @@ from headwater.errors import SchemaError
 from headwater.flows import scoring
 from headwater.flows.embeddings import embed_images, image_keys
 from headwater.flows.export import export
-from headwater.flows.images import ingest_images
+from headwater.flows.images import ImageChain, ingest_images, run_images
 from headwater.flows.profile import profile
 from headwater.flows.training import TrainRequest, train
 from headwater.flows.workspace import Workspace
@@ -166,3 +166,36 @@ def test_embed_gives_the_same_vectors_on_both_engines(spark_local: object, tmp_p
     assert (spark_keys == local_keys).all() and (local_keys > 0).all()
     vectors = [np.column_stack([t[f"f{j}"].to_numpy() for j in range(5)]) for t in (local, spark)]
     assert np.allclose(vectors[0], vectors[1]) and np.ptp(vectors[0], axis=0).min() > 0
+
+
+def test_images_run_on_spark_exports_what_the_local_engine_exports(
+    spark_local: object, tmp_path: Path
+) -> None:
+    """`headwater images run --engine spark` (and an image pipeline's engine key): the
+    ingest stays local, the embed and the export run on Spark, and the parts match."""
+    write_photo_folder(tmp_path / "photos", per_category=4)
+    weights = np.random.default_rng(1).uniform(0.1, 1, size=(12 * 12, 3))
+    model = projection_model(tmp_path / "m.onnx", weights, input_shape=["n", 1, 12, 12])
+    exported = {}
+    for engine in ("local", "spark"):
+        chain = ImageChain(
+            tmp_path / "photos",
+            "photos",
+            str(tmp_path / f"out-{engine}"),
+            size=12,
+            onnx_path=model,
+            output="features",
+            part_rows=4,
+            engine=engine,
+        )
+        with Workspace(Settings(home=tmp_path / engine)) as ws:
+            report = run_images(ws, chain)
+        assert (report.ingest.images_loaded, report.embed.rows) == (15, 15)
+        assert report.export.rows == 15 and len(report.export.parts) == 4
+        parts = sorted((tmp_path / f"out-{engine}").glob("part-*.parquet"))
+        exported[engine] = pa.concat_tables([pq.read_table(p) for p in parts])
+    local, spark = exported["local"], exported["spark"]
+    assert spark.column_names == local.column_names == ["id", "label", "f0", "f1", "f2"]
+    assert spark.select(["id", "label"]) == local.select(["id", "label"])
+    for j in range(3):
+        assert np.allclose(spark[f"f{j}"].to_numpy(), local[f"f{j}"].to_numpy())

@@ -179,6 +179,7 @@ def test_after_a_failed_export_a_run_with_no_new_images_finishes_the_export(
         ('export = "http://example.com/x"', "export to a folder or to s3://bucket/prefix/"),
         ('export = "out"\nformat = "xlsx"', "key 'format'"),
         ('export = "out"\nworkers = 0', "key 'workers'"),
+        ('export = "out"\nengine = "dask"', "key 'engine'"),
     ],
 )
 def test_a_bad_image_pipeline_is_refused_when_the_file_is_read(
@@ -205,3 +206,12 @@ def test_image_keys_on_a_table_pipeline_and_a_url_as_an_image_source_are_refused
             '[pipelines.p]\nkind = "images"\nsource = "https://example.com/x.zip"\n'
             'dataset = "d"\nexport = "out"\n',
         )
+
+
+def test_an_image_pipeline_names_the_engine_its_embed_and_export_run_on(tmp_path: Path) -> None:
+    body = '[pipelines.p]\nkind = "images"\nsource = "photos"\ndataset = "photos"\nexport = "out"\n'
+    assert _declare(tmp_path, body)["p"].image_chain().engine == "local"
+    spark = _declare(tmp_path, body + 'engine = "spark"\n')["p"].image_chain()
+    assert (spark.engine, spark.dest, spark.dataset) == ("spark", str(tmp_path / "out"), "photos")
+    with pytest.raises(ConfigError, match=r"key .engine. is read by an image pipeline only"):
+        _declare(tmp_path, '[pipelines.t]\nsource = "a.csv"\ndataset = "d"\nengine = "spark"\n')

@@ -13,6 +13,7 @@ from headwater.data.images import (
     ImageOptions,
     ingest_image_folder,
 )
+from headwater.flows.engines import Engine
 from headwater.flows.export import export
 from headwater.flows.workspace import Workspace
 
@@ -74,6 +75,8 @@ class ImageChain:
     epochs: int | None = None
     fmt: Format = "parquet"
     part_rows: int = 10_001
+    engine: Engine = "local"
+    """Where the steps that grow with the data run: embed and export (the ingest is local)."""
 
     def ingest(
         self, workspace: Workspace, progress: CategoryProgress | None = None
@@ -102,6 +105,7 @@ class ImageChain:
             output=self.output,
             epochs=self.epochs,
             on_progress=progress,
+            engine=self.engine,
         )
 
     def export(self, workspace: Workspace) -> ExportReport:
@@ -109,7 +113,14 @@ class ImageChain:
         from headwater.flows.embeddings import embeddings_name
 
         vectors = embeddings_name(self.dataset)
-        return export(workspace, vectors, self.dest, fmt=self.fmt, part_rows=self.part_rows)
+        return export(
+            workspace,
+            vectors,
+            self.dest,
+            fmt=self.fmt,
+            part_rows=self.part_rows,
+            engine=self.engine,
+        )
 
 
 @dataclass

@@ -58,6 +58,7 @@ from pydantic import (
 from headwater.data.export import Format
 from headwater.data.ingest import validate_dataset_name
 from headwater.errors import ConfigError, NotFound
+from headwater.flows.engines import Engine
 from headwater.learning.params import Seed, model_params, validate_params
 from headwater.settings import config_path
 from headwater.storage.fetch import is_url
@@ -73,7 +74,7 @@ Kind = Literal["table", "images"]
 ParamScalar = bool | int | float | str
 TABLE_KEYS = ("label", "model", "params", "tune", "seed", "promote", "metric")
 """Keys only a table pipeline reads (it trains and promotes a model)."""
-IMAGE_KEYS = ("export", "format", "part_rows", "workers", "size", "embed")
+IMAGE_KEYS = ("export", "format", "part_rows", "workers", "size", "embed", "engine")
 """Keys only an image pipeline reads (`headwater images run`'s options)."""
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -167,6 +168,7 @@ class PipelineConfig(BaseModel):
     workers: int = Field(default=1, ge=1, le=256, description="Image decoding processes.")
     size: int = Field(default=64, ge=1, le=4096, description="Side of the stored images.")
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
+    engine: Engine = Field(default="local", description="Images: where embed and export run.")
 
     @model_validator(mode="before")
     @classmethod
@@ -297,6 +299,7 @@ class PipelineConfig(BaseModel):
             epochs=embed.epochs,
             fmt=self.format,
             part_rows=self.part_rows,
+            engine=self.engine,
         )
 
     def watched_files(self) -> list[Path]:

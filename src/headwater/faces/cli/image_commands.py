@@ -159,6 +159,9 @@ def run(
     dim: int = typer.Option(512, "--dim", min=1, help="Features per image (a trained CNN)."),
     fmt: str = typer.Option("parquet", "--format", help="csv or parquet."),
     part_rows: int = typer.Option(10_001, "--part-rows", min=1, help="Rows per part."),
+    engine: str = typer.Option(
+        "local", "--engine", help="local, or spark (HEADWATER_SPARK_MASTER) embeds and exports."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Ingest the new images, embed them, export the vectors: run it daily, it redoes nothing.
@@ -182,6 +185,7 @@ def run(
             onnx_path=onnx_path,
             fmt="csv" if fmt == "csv" else "parquet",
             part_rows=part_rows,
+            engine=check_engine(engine),
         )
         report = run_images(workspace, chain, progress=progress)
     if as_json:
