@@ -6,14 +6,18 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from headwater.data.hashing import image_row_hashes
+from headwater.data.images import ImageOptions, decode_folder, scan
 from headwater.errors import ConfigError
 from headwater.flows.images import ingest_images
 from headwater.flows.workspace import Workspace
 from headwater.settings import Settings
+from headwater.storage.readers.base import image_batch
 from tests.data.images_folder import write_photo_folder
 
 BOMB_LIMIT = 1_000_000  # the bomb has 9,000,000 pixels
@@ -167,3 +171,20 @@ def test_chunks_smaller_than_a_category_still_allow_every_category(
         )
     assert report.ingest is not None and report.ingest.rows_quarantined == 0
     assert report.per_category == {"animals": 9, "humans": 9, "plants": 8}
+
+
+def test_the_workers_row_hashes_are_the_ingests_own(tmp_path: Path) -> None:
+    """The parent takes each image's row hash from the worker that decoded it; they must be
+    the very hashes the ingest computes from the stored rows (duplicates, across batches)."""
+    write_photo_folder(tmp_path / "photos", per_category=4)
+    options = ImageOptions(size=16)
+    decoded = [d for d in decode_folder(scan(tmp_path / "photos"), options) if d.pixels is not None]
+    batch = image_batch(
+        np.stack([d.pixels for d in decoded if d.pixels is not None]),
+        pa.array([d.category for d in decoded], pa.string()),
+        split="unassigned",
+        first_row=0,
+        path=tmp_path,
+    )
+    assert len(decoded) == 16 and all(d.row_hash for d in decoded)  # one exact copy among them
+    assert [d.row_hash for d in decoded] == image_row_hashes(batch).to_pylist()

@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image, UnidentifiedImageError
 
+from headwater.data.hashing import image_row_hash, image_row_hashes
 from headwater.data.ingest import IngestReport, ingest_source
 from headwater.errors import FormatError
 from headwater.storage.lake import Lake, sha256_file
@@ -114,6 +115,9 @@ class Decoded:
     dhash: int
     pixels: np.ndarray | None
     reason: str | None
+    row_hash: str = ""
+    """`image_row_hash` of the stored row, made here in the worker: the parent's ingest
+    hashed every pixel again, a fifth of its serial work."""
 
 
 @dataclass
@@ -195,8 +199,10 @@ def _decode_one(path: Path, category: str, options: ImageOptions) -> Decoded:
         what = "truncated" if "truncated" in str(exc).lower() else "unreadable"
         return rejected(f"{what} ({exc})")
     small = source.resize((options.size, options.size), Image.Resampling.BILINEAR)
-    pixels = np.asarray(small.convert("RGB"), np.uint8)
-    return Decoded(str(path), category, image_id, _dhash(source), pixels, None)
+    pixels = np.ascontiguousarray(np.asarray(small.convert("RGB"), np.uint8))
+    height, width, channels = pixels.shape
+    row_hash = image_row_hash(height, width, channels, "uint8", category, pixels.data)
+    return Decoded(str(path), category, image_id, _dhash(source), pixels, None, row_hash)
 
 
 def _decode_slice(category: str, paths: list[Path], options: ImageOptions) -> list[Decoded]:
@@ -458,7 +464,16 @@ class _Collector:
         self.report.images_loaded += len(chunk)
         labels = pa.array([item.category for item in chunk], pa.string())
         stack = np.stack([item.pixels for item in chunk if item.pixels is not None])
-        return image_batch(stack, labels, split="unassigned", first_row=first_row, path=self.root)
+        batch = image_batch(stack, labels, split="unassigned", first_row=first_row, path=self.root)
+        self.last = (batch, pa.array([item.row_hash for item in chunk], pa.string()))
+        return batch
+
+    def row_hashes(self, batch: pa.RecordBatch) -> pa.Array:
+        """The row hashes the workers made for the batch just handed over (else computed)."""
+        last = getattr(self, "last", None)
+        if last is not None and last[0] is batch:
+            return last[1]
+        return image_row_hashes(batch)
 
     def set_aside(self) -> pa.Table:
         """The files that did not decode as quarantine rows: the file, the reason, its id."""
@@ -535,6 +550,7 @@ def ingest_image_folder(
             labels=[category for category, _ in folders],  # every chunk's, not the first's
             sha256s=[shas[p][0] for p in files],
             raw_stored=True,
+            row_hashes=collector.row_hashes,
             set_aside=collector.set_aside,
         )
         try:

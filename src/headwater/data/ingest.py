@@ -598,11 +598,10 @@ class _BatchLoader:
         first_row = self.read
         self.read += batch.num_rows
         source_rows = np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)
-        if dataset.kind == "image":
-            hashes = image_row_hashes(batch)
-        else:
+        if dataset.kind != "image":
             self._check_labels(batch, dataset, first_row)
-            hashes = tabular_row_hashes(batch)
+        own = image_row_hashes if dataset.kind == "image" else tabular_row_hashes
+        hashes = (self.source.row_hashes or own)(batch)
         keep = seen.first_sightings(hash_keys(hashes))
         self.duplicates += batch.num_rows - int(keep.sum())
         batch, hashes, source_rows = _take(batch, hashes, source_rows, keep)

@@ -95,6 +95,9 @@ class Source:
     sha256s: list[str] | None = None
     """The files' sha256 in order, when the reader already has them (an image folder hashes
     its files in worker processes): the ingest then does not read every file again."""
+    row_hashes: Callable[[pa.RecordBatch], pa.Array] | None = None
+    """Each row's hash for the batch ``read`` just handed over, when the reader made them
+    already (an image folder's workers do); the ingest hashes the rows itself otherwise."""
     raw_stored: bool = False
     """The reader has put every file's raw copy in the lake already (an image folder's
     workers do): the ingest neither copies nor looks for them, a file at a time."""
