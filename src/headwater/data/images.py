@@ -405,6 +405,7 @@ class _Collector:
         self.index: list[tuple[str, str, str, int, int]] = []
         self.set_aside_rows: list[tuple[int, Decoded]] = []
         self.position = 0
+        self.last: tuple[pa.RecordBatch, pa.Array] | None = None
 
     def batches(self, decoded: Iterator[Decoded]) -> Iterator[pa.RecordBatch]:
         self.reset()
@@ -470,9 +471,8 @@ class _Collector:
 
     def row_hashes(self, batch: pa.RecordBatch) -> pa.Array:
         """The row hashes the workers made for the batch just handed over (else computed)."""
-        last = getattr(self, "last", None)
-        if last is not None and last[0] is batch:
-            return last[1]
+        if self.last is not None and self.last[0] is batch:
+            return self.last[1]
         return image_row_hashes(batch)
 
     def set_aside(self) -> pa.Table:

@@ -84,9 +84,9 @@ def _write_whole(target: Path, data: bytes) -> None:
     """``data`` as the read-only file ``target``, which appears whole or not at all.
 
     The temporary sits beside the target (a dot name no reader asks for), so the rename
-    stays inside one folder: Linux serialises renames across folders filesystem-wide,
-    and with them two workers storing 30,000 images ran slower than one. A temporary a
-    killed writer left is removed by `Lake.sweep`.
+    stays inside one folder: Linux takes a filesystem-wide lock for a rename across
+    folders, which parallel workers storing thousands of images would queue on. A
+    temporary a killed writer left is removed by `Lake.sweep`.
     """
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
