@@ -13,6 +13,7 @@ from rich.progress import (
 from rich.table import Table
 
 from headwater.faces.cli.output import console, print_rows
+from headwater.faces.cli.page_options import MAX_PAGES, PAGINATE, RECORDS
 from headwater.faces.cli.progress import new_bar, watching
 from headwater.flows.reports import IngestReport, ProgressFn
 from headwater.flows.workspace import Workspace
@@ -39,18 +40,9 @@ def ingest(
     encoding: str = typer.Option(
         "utf-8", "--encoding", help="Text encoding of a CSV or JSON file, e.g. latin-1, cp1252."
     ),
-    paginate: str | None = typer.Option(
-        None,
-        "--paginate",
-        help="Follow a paginated JSON API: next[:PATH], link, cursor:FIELD[=PARAM], page:PARAM "
-        "(next and link are detected by themselves).",
-    ),
-    records: str | None = typer.Option(
-        None, "--records", help="Path of the list of records in each page, e.g. user_data."
-    ),
-    max_pages: int | None = typer.Option(
-        None, "--max-pages", min=1, help="Most pages to follow (HEADWATER_FETCH_MAX_PAGES)."
-    ),
+    paginate: str | None = PAGINATE,
+    records: str | None = RECORDS,
+    max_pages: int | None = MAX_PAGES,
     expect: str | None = typer.Option(
         None,
         "--expect",

@@ -13,6 +13,7 @@ from pydantic.fields import FieldInfo
 from rich.table import Table
 
 from headwater.faces.cli.output import console, print_feature_choices
+from headwater.faces.cli.page_options import MAX_PAGES, PAGINATE, RECORDS
 from headwater.faces.cli.progress import epoch_bar
 from headwater.flows.params import (
     COMMON_FIELDS,
@@ -306,16 +307,12 @@ def predict(
         ..., help="CSV, Parquet, IDX or pickle file; for a model of sequences a URL or JSON page."
     ),
     out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="CSV to write."),
-    records: str | None = typer.Option(
-        None, "--records", help="Path of the list of records in each page, e.g. user_data."
-    ),
+    records: str | None = RECORDS,
     label: str | None = typer.Option(
         None, "--label", help="Path of each page's label (kept beside the prediction)."
     ),
-    paginate: str | None = typer.Option(
-        None, "--paginate", help="How pages follow: next[:PATH], link, cursor:FIELD, page:PARAM."
-    ),
-    max_pages: int | None = typer.Option(None, "--max-pages", min=1, help="Most pages to follow."),
+    paginate: str | None = PAGINATE,
+    max_pages: int | None = MAX_PAGES,
     engine: str = typer.Option(
         "local", "--engine", help="local, or spark (Parquet on HEADWATER_SPARK_MASTER)."
     ),

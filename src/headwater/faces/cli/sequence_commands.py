@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from headwater.faces.cli.output import console
+from headwater.faces.cli.page_options import MAX_PAGES, PAGINATE, RECORDS
 from headwater.flows.sequences import MAX_FIRST, Analysis, analyze_source
 from headwater.flows.workspace import Workspace
 from headwater.settings import get_settings
@@ -21,14 +22,10 @@ def register(app: typer.Typer) -> None:
 
 def analyze(
     source: str = typer.Argument(..., help="A URL of pages of sequences, or a dataset name."),
-    records: str | None = typer.Option(
-        None, "--records", help="Path of the list of records in each page, e.g. user_data."
-    ),
+    records: str | None = RECORDS,
     label: str | None = typer.Option(None, "--label", help="Path of each page's label."),
-    paginate: str | None = typer.Option(
-        None, "--paginate", help="How pages follow: next[:PATH], link, cursor:FIELD, page:PARAM."
-    ),
-    max_pages: int | None = typer.Option(None, "--max-pages", min=1, help="Most pages to follow."),
+    paginate: str | None = PAGINATE,
+    max_pages: int | None = MAX_PAGES,
     dataset: str | None = typer.Option(
         None, "--dataset", "-d", help="Dataset to load a URL into; default from the URL."
     ),
