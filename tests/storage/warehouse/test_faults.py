@@ -195,7 +195,9 @@ def test_a_connection_the_server_killed_is_replaced_not_reused(settings: Setting
     with open_warehouse(settings) as wh:
         pid = wh.fetch_value("SELECT pg_backend_pid()")
         with psycopg.connect(settings.warehouse_url, autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+            # with a timeout it returns once the backend is gone: without one it only signals,
+            # and a query sent in that window met the dying connection (a flaky CI failure)
+            admin.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])
         assert wh.fetch_value("SELECT count(*) FROM dim_split") == 4
         assert wh.fetch_value("SELECT pg_backend_pid()") != pid
 
