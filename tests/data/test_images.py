@@ -188,3 +188,28 @@ def test_the_workers_row_hashes_are_the_ingests_own(tmp_path: Path) -> None:
     )
     assert len(decoded) == 16 and all(d.row_hash for d in decoded)  # one exact copy among them
     assert [d.row_hash for d in decoded] == image_row_hashes(batch).to_pylist()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_grey_and_colour_pixels_arrive_as_pillow_makes_them(tmp_path: Path, workers: int) -> None:
+    """Grey images travel from the workers as one channel (also a WebP, which has no grey
+    and stores them as colour); what arrives is exactly Pillow's resized RGB, in file order."""
+    rng = np.random.default_rng(7)
+    folder = tmp_path / "mixed" / "a"
+    folder.mkdir(parents=True)
+    grey = rng.integers(0, 256, (20, 20), dtype=np.uint8)
+    colour = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    Image.fromarray(grey, "L").save(folder / "0grey.png")
+    Image.fromarray(colour, "RGB").save(folder / "1colour.png")
+    Image.fromarray(grey, "L").save(folder / "2grey.webp", lossless=True)
+    Image.fromarray(np.stack([grey] * 3, axis=-1), "RGB").save(folder / "3grey-as-rgb.png")
+    (folder / "4broken.png").write_text("not an image")
+    options = ImageOptions(size=12, workers=workers, slice_size=2)
+    decoded = list(decode_folder(scan(tmp_path / "mixed"), options))
+    assert [Path(d.path).name for d in decoded] == sorted(p.name for p in folder.iterdir())
+    assert decoded[4].pixels is None and decoded[4].reason is not None
+    for item in decoded[:4]:
+        with Image.open(item.path) as image:
+            expected = np.asarray(image.convert("RGB").resize((12, 12), Image.Resampling.BILINEAR))
+        assert item.pixels is not None and item.pixels.shape == (12, 12, 3)
+        np.testing.assert_array_equal(item.pixels, expected, err_msg=item.path)
